@@ -1,0 +1,310 @@
+"""``VirtualCircuit``: the state of one TCP connection, for either role; no I/O.
+
+The owner feeds it what arrived (``recv``) and asks it for what to write (``send``). It
+checks every message against the tables in ``_state``, assigns and tracks the ids
+(cid, sid, ioid, subscriptionid), and raises a ProtocolError naming the message, the
+channel and the state when something is out of place.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+
+from ._constants import DEFAULT_MAX_PAYLOAD_SIZE, PROTOCOL_VERSION, AccessRights, \
+    SubscriptionType
+from ._dbr import dbr_type, promote
+from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._messages import CLIENT, SERVER, AccessRightsResponse, ClearChannelRequest, \
+    ClearChannelResponse, CreateChanRequest, CreateChanResponse, CreateChFailResponse, \
+    ErrorResponse, EventAddRequest, EventAddResponse, EventCancelRequest, EventCancelResponse, \
+    Message, ReadNotifyRequest, ReadNotifyResponse, Role, ServerDisconnResponse, \
+    VersionRequest, WriteNotifyRequest, WriteNotifyResponse, WriteRequest
+from ._readers import message_size, read_stream
+from ._state import CHANNEL_MESSAGES, CHANNEL_TRANSITIONS, CIRCUIT_TRANSITIONS, ChannelState, \
+    CircuitState
+
+logger = logging.getLogger("caproto_core.circuit")
+
+# How each channel message names its channel: by cid, by sid, or through a request id.
+_BY_CID = (CreateChanRequest, CreateChanResponse, AccessRightsResponse, CreateChFailResponse,
+           ServerDisconnResponse, ClearChannelRequest, ClearChannelResponse)
+_BY_SID = (ReadNotifyRequest, WriteRequest, WriteNotifyRequest, EventAddRequest,
+           EventCancelRequest)
+_BY_IOID = (ReadNotifyResponse, WriteNotifyResponse)
+_BY_SUBSCRIPTION = (EventAddResponse, EventCancelResponse)
+
+
+class Channel:
+    """One channel on a circuit, as one side sees it. Created by the circuit."""
+
+    def __init__(self, circuit: VirtualCircuit, name: str, cid: int):
+        self.circuit = circuit
+        self.name = name
+        self.cid = cid
+        self.sid: int | None = None
+        self.native_data_type: int | None = None
+        self.native_data_count: int | None = None
+        self.access_rights = AccessRights.NO_ACCESS
+        self.state = (ChannelState.SEND_CREATE_CHAN_REQUEST if circuit.our_role is CLIENT
+                      else ChannelState.AWAIT_CREATE_CHAN_REQUEST)
+        #: subscriptionid -> the EventAddRequest that opened it, while it is active
+        self.subscriptions: dict[int, EventAddRequest] = {}
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name!r} cid={self.cid} sid={self.sid} {self.state.value}>"
+
+    # Messages a client sends for this channel; ids come from the circuit.
+
+    def create(self) -> CreateChanRequest:
+        return CreateChanRequest(self.name, self.cid, PROTOCOL_VERSION)
+
+    def read(self, data_type: int | None = None, data_count: int | None = None,
+             ioid: int | None = None) -> ReadNotifyRequest:
+        return ReadNotifyRequest(self._type(data_type), self._count(data_count), self._sid(),
+                                 self.circuit.new_ioid() if ioid is None else ioid)
+
+    def write(self, data, data_type: int | None = None, data_count: int | None = None,
+              notify: bool = True, ioid: int | None = None, metadata: dict | None = None
+              ) -> WriteRequest | WriteNotifyRequest:
+        cls = WriteNotifyRequest if notify else WriteRequest
+        return cls(data, self._type(data_type), self._sid(),
+                   self.circuit.new_ioid() if ioid is None else ioid, data_count, metadata)
+
+    def subscribe(self, data_type: int | None = None, data_count: int | None = None,
+                  mask: int = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM,
+                  subscriptionid: int | None = None) -> EventAddRequest:
+        if subscriptionid is None:
+            subscriptionid = self.circuit.new_subscriptionid()
+        return EventAddRequest(self._type(data_type), self._count(data_count), self._sid(),
+                               subscriptionid, mask)
+
+    def unsubscribe(self, subscriptionid: int) -> EventCancelRequest:
+        request = self.subscriptions.get(subscriptionid)
+        if request is None:
+            raise LocalProtocolError(f"channel {self.name!r} has no subscription "
+                                     f"{subscriptionid}")
+        return EventCancelRequest(request.data_type, request.data_count, self._sid(),
+                                  subscriptionid)
+
+    def clear(self) -> ClearChannelRequest:
+        return ClearChannelRequest(self._sid(), self.cid)
+
+    def _sid(self) -> int:
+        if self.sid is None:
+            raise LocalProtocolError(f"channel {self.name!r} is not connected "
+                                     f"(state: {self.state.value})")
+        return self.sid
+
+    def _type(self, data_type: int | None) -> int:
+        if data_type is None:
+            self._sid()
+            return self.native_data_type
+        if isinstance(data_type, str):
+            return promote(self.native_data_type, data_type)
+        return dbr_type(data_type).type_id
+
+    def _count(self, data_count: int | None) -> int:
+        # Count 0 asks the server for the current length of a variable-length array.
+        return 0 if data_count is None else data_count
+
+
+class VirtualCircuit:
+    """One TCP connection between a client and a server at one priority."""
+
+    def __init__(self, our_role: Role, address: tuple[str, int], priority: int = 0,
+                 max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE):
+        if our_role not in (CLIENT, SERVER):
+            raise TypeError(f"our_role must be CLIENT or SERVER, not {our_role!r}")
+        self.our_role = our_role
+        self.their_role = SERVER if our_role is CLIENT else CLIENT
+        self.address = address
+        self.priority = priority
+        self.max_payload_size = max_payload_size
+        self.state = (CircuitState.SEND_VERSION_REQUEST if our_role is CLIENT
+                      else CircuitState.AWAIT_VERSION_REQUEST)
+        self.channels: dict[int, Channel] = {}  # by cid
+        self.channels_by_sid: dict[int, Channel] = {}
+        self._ioids: dict[int, tuple[Channel, Message]] = {}  # pending reads and writes
+        self._subscriptions: dict[int, Channel] = {}
+        self._ids = itertools.count(1)
+        self._buffer = b""
+        self._log = logger.isEnabledFor
+
+    def __repr__(self) -> str:
+        return (f"<VirtualCircuit {self.our_role.value} {self.address[0]}:{self.address[1]} "
+                f"priority={self.priority} {self.state.value} channels={len(self.channels)}>")
+
+    # --- ids -------------------------------------------------------------------------------
+
+    def new_ioid(self) -> int:
+        return next(self._ids) & 0xFFFFFFFF
+
+    new_subscriptionid = new_ioid
+
+    def new_channel(self, name: str, cid: int | None = None) -> Channel:
+        """A client's new channel on this circuit (send ``channel.create()`` next)."""
+        cid = next(self._ids) if cid is None else cid
+        if cid in self.channels:
+            raise LocalProtocolError(f"cid {cid} is already used by {self.channels[cid]!r}")
+        channel = Channel(self, name, cid)
+        self.channels[cid] = channel
+        return channel
+
+    def pending_requests(self, channel: Channel | None = None) -> dict[int, Message]:
+        """ioid -> request for the reads and writes not answered yet."""
+        return {ioid: request for ioid, (owner, request) in self._ioids.items()
+                if channel is None or owner is channel}
+
+    # --- the sans-I/O interface ---------------------------------------------------------------
+
+    def send(self, *messages: Message) -> list:
+        """Buffers to write for ``messages``, after checking and recording each one."""
+        buffers = []
+        for message in messages:
+            if message.ROLE is not self.our_role:
+                raise LocalProtocolError(f"a {self.our_role.value} cannot send "
+                                         f"{type(message).__name__}")
+            self._process(message, LocalProtocolError)
+            if self._log(logging.DEBUG):
+                logger.debug("%s:%d >> %r", *self.address, message)
+            buffers.extend(message.buffers())
+        return buffers
+
+    def recv(self, data) -> list[Message]:
+        """The complete messages in what arrived so far, after checking each one."""
+        if self._buffer:
+            data = self._buffer + bytes(data)
+        messages, consumed = read_stream(data, self.their_role, self.max_payload_size)
+        self._buffer = bytes(data[consumed:]) if consumed < len(data) else b""
+        for message in messages:
+            if self._log(logging.DEBUG):
+                logger.debug("%s:%d << %r", *self.address, message)
+            self._process(message, RemoteProtocolError)
+        return messages
+
+    def next_message_size(self) -> int | None:
+        """Bytes of the incomplete message buffered so far, once its header is in."""
+        return message_size(self._buffer)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def disconnect(self) -> None:
+        """The connection is gone: every channel is disconnected, pending requests dropped."""
+        self.state = CircuitState.DISCONNECTED
+        for channel in self.channels.values():
+            if channel.state not in (ChannelState.CLOSED, ChannelState.FAILED):
+                channel.state = ChannelState.DISCONNECTED
+            channel.subscriptions.clear()
+        self._ioids.clear()
+        self._subscriptions.clear()
+        self._buffer = b""
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def _process(self, message: Message, error: type[ProtocolError]) -> None:
+        cls = type(message)
+        if self.state is CircuitState.DISCONNECTED:
+            raise error(f"{cls.__name__} on a disconnected circuit to {self.address}")
+        channel = self._channel_of(message, error)
+        if channel is None:
+            self._circuit_transition(message, error)
+            return
+        if self.state is not CircuitState.CONNECTED:
+            raise error(f"{cls.__name__} for channel {channel.name!r} before the circuit "
+                        f"is connected (circuit state: {self.state.value})")
+        table = CHANNEL_TRANSITIONS[self.our_role][channel.state]
+        if cls not in table:
+            raise error(f"{cls.__name__} is not allowed for channel {channel.name!r} "
+                        f"(cid={channel.cid}) in state {channel.state.value!r}")
+        channel.state = table[cls]
+        self._record(channel, message)
+
+    def _circuit_transition(self, message: Message, error: type[ProtocolError]) -> None:
+        table = CIRCUIT_TRANSITIONS[self.our_role][self.state]
+        cls = type(message)
+        if cls not in table:
+            raise error(f"{cls.__name__} is not allowed on the circuit to {self.address} "
+                        f"in state {self.state.value!r}")
+        self.state = table[cls]
+
+    def _channel_of(self, message: Message, error: type[ProtocolError]) -> Channel | None:
+        """The channel a message concerns, or None for circuit-wide messages."""
+        cls = type(message)
+        if cls is ErrorResponse:
+            return self.channels.get(message.cid)
+        if cls not in CHANNEL_MESSAGES:
+            return None
+        if cls is CreateChanRequest and self.our_role is SERVER:
+            if message.cid in self.channels:
+                raise error(f"CreateChanRequest for {message.name!r} reuses cid {message.cid}")
+            self.channels[message.cid] = Channel(self, message.name, message.cid)
+        try:
+            if cls in _BY_CID:
+                return self.channels[message.cid]
+            if cls in _BY_SID:
+                return self.channels_by_sid[message.sid]
+            if cls in _BY_IOID:
+                return self._ioids[message.ioid][0]
+            return self._subscriptions[message.subscriptionid]
+        except KeyError:
+            raise error(f"{message!r} names no known channel or request on the circuit to "
+                        f"{self.address}") from None
+
+    def _record(self, channel: Channel, message: Message) -> None:
+        """Update ids and channel facts after a legal message."""
+        cls = type(message)
+        if cls is CreateChanResponse:
+            channel.sid = message.sid
+            channel.native_data_type = message.data_type
+            channel.native_data_count = message.data_count
+            self.channels_by_sid[message.sid] = channel
+        elif cls is AccessRightsResponse:
+            channel.access_rights = message.access_rights
+        elif cls is ReadNotifyRequest or cls is WriteNotifyRequest:
+            self._ioids[message.ioid] = (channel, message)
+        elif cls is ReadNotifyResponse or cls is WriteNotifyResponse:
+            del self._ioids[message.ioid]
+        elif cls is EventAddRequest:
+            channel.subscriptions[message.subscriptionid] = message
+            self._subscriptions[message.subscriptionid] = channel
+        elif cls is EventCancelResponse:
+            channel.subscriptions.pop(message.subscriptionid, None)
+            del self._subscriptions[message.subscriptionid]
+        elif cls is ErrorResponse:
+            self._drop_failed_request(channel, message)
+        elif channel.state in (ChannelState.CLOSED, ChannelState.FAILED,
+                               ChannelState.DISCONNECTED):
+            self._forget(channel)
+
+    def _drop_failed_request(self, channel: Channel, error: ErrorResponse) -> None:
+        """A refused read, write or subscription will get no other answer: forget its id."""
+        failed = error.original_request
+        if isinstance(failed, (ReadNotifyRequest, WriteNotifyRequest)):
+            self._ioids.pop(failed.ioid, None)
+        elif isinstance(failed, EventAddRequest):
+            channel.subscriptions.pop(failed.subscriptionid, None)
+            self._subscriptions.pop(failed.subscriptionid, None)
+
+    def _forget(self, channel: Channel) -> None:
+        self.channels.pop(channel.cid, None)
+        if channel.sid is not None:
+            self.channels_by_sid.pop(channel.sid, None)
+        for ioid in [i for i, (owner, _) in self._ioids.items() if owner is channel]:
+            del self._ioids[ioid]
+        for subscriptionid in channel.subscriptions:
+            self._subscriptions.pop(subscriptionid, None)
+        channel.subscriptions.clear()
+
+    # --- server side helpers -------------------------------------------------------------------
+
+    def accept_channel(self, channel: Channel, sid: int, data_type: int, data_count: int,
+                       access_rights: int = AccessRights.READ_WRITE) -> tuple:
+        """A server's answer to a CreateChanRequest: access rights, then the channel."""
+        if self.our_role is not SERVER:
+            raise LocalProtocolError("only a server accepts channels")
+        channel.sid = sid
+        self.channels_by_sid[sid] = channel
+        return (AccessRightsResponse(channel.cid, access_rights),
+                CreateChanResponse(data_type, data_count, channel.cid, sid))

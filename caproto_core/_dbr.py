@@ -1,0 +1,396 @@
+"""DBR data types: the layout of every value and metadata structure on the wire.
+
+A payload of a data message is a metadata structure (possibly empty) followed by
+``count`` elements of the native type, padded to a multiple of 8 bytes. Everything is
+big-endian. Decoding gives numpy arrays when numpy is importable (``array.array`` or a
+list of ``str`` otherwise) and the metadata as a plain dict.
+"""
+from __future__ import annotations
+
+import array
+import enum
+import struct
+import sys
+from typing import Any, NamedTuple
+
+from ._constants import EPICS_EPOCH_OFFSET, MAX_ENUM_STATES, MAX_ENUM_STRING_SIZE, \
+    MAX_STRING_SIZE, MAX_UNITS_SIZE
+
+try:
+    import numpy
+except ImportError:  # the core works without numpy, more slowly
+    numpy = None
+
+#: Strings are bytes on the wire; this decoding keeps every byte (undecodable bytes become
+#: surrogates and are written back unchanged).
+STRING_ENCODING = "utf-8"
+STRING_ERRORS = "surrogateescape"
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+class ChannelType(enum.IntEnum):
+    STRING = 0
+    INT = 1
+    FLOAT = 2
+    ENUM = 3
+    CHAR = 4
+    LONG = 5
+    DOUBLE = 6
+
+    STS_STRING = 7
+    STS_INT = 8
+    STS_FLOAT = 9
+    STS_ENUM = 10
+    STS_CHAR = 11
+    STS_LONG = 12
+    STS_DOUBLE = 13
+
+    TIME_STRING = 14
+    TIME_INT = 15
+    TIME_FLOAT = 16
+    TIME_ENUM = 17
+    TIME_CHAR = 18
+    TIME_LONG = 19
+    TIME_DOUBLE = 20
+
+    GR_STRING = 21
+    GR_INT = 22
+    GR_FLOAT = 23
+    GR_ENUM = 24
+    GR_CHAR = 25
+    GR_LONG = 26
+    GR_DOUBLE = 27
+
+    CTRL_STRING = 28
+    CTRL_INT = 29
+    CTRL_FLOAT = 30
+    CTRL_ENUM = 31
+    CTRL_CHAR = 32
+    CTRL_LONG = 33
+    CTRL_DOUBLE = 34
+
+    PUT_ACKT = 35
+    PUT_ACKS = 36
+    STSACK_STRING = 37
+    CLASS_NAME = 38
+
+    # EPICS base spells INT as SHORT too.
+    SHORT = 1
+    STS_SHORT = 8
+    TIME_SHORT = 15
+    GR_SHORT = 22
+    CTRL_SHORT = 29
+
+
+NATIVE_TYPES = tuple(ChannelType(i) for i in range(7))
+#: The families of promoted types, in the order of their type ids.
+FAMILIES = ("native", "sts", "time", "gr", "ctrl")
+
+
+class _Element(NamedTuple):
+    size: int
+    numpy_dtype: str  # big-endian, as on the wire
+    array_typecode: str  # native-endian typecode of array.array
+
+
+def _typecode(kind: str, size: int) -> str:
+    return next(code for code in kind if array.array(code).itemsize == size)
+
+
+_ELEMENTS = {
+    ChannelType.STRING: _Element(MAX_STRING_SIZE, "S40", ""),
+    ChannelType.INT: _Element(2, ">i2", _typecode("h", 2)),
+    ChannelType.FLOAT: _Element(4, ">f4", _typecode("f", 4)),
+    ChannelType.ENUM: _Element(2, ">u2", _typecode("H", 2)),
+    ChannelType.CHAR: _Element(1, "u1", "B"),
+    ChannelType.LONG: _Element(4, ">i4", _typecode("il", 4)),
+    ChannelType.DOUBLE: _Element(8, ">f8", _typecode("d", 8)),
+}
+
+
+class DbrType(NamedTuple):
+    """How one DBR type is laid out: metadata structure, then values of ``native``."""
+    type_id: ChannelType
+    native: ChannelType
+    family: str
+    metadata: struct.Struct  # the fixed part before the values, padding included
+    fields: tuple[str, ...]  # names of the non-padding items of ``metadata``
+
+
+_LIMITS = ("upper_disp_limit", "lower_disp_limit", "upper_alarm_limit",
+           "upper_warning_limit", "lower_warning_limit", "lower_alarm_limit")
+_CTRL_LIMITS = _LIMITS + ("upper_ctrl_limit", "lower_ctrl_limit")
+
+# (format, fields) of the metadata of each promoted family, by native type.
+# Padding bytes ("x") are where the C structures have RISC_pad members.
+_STS = ("hh", ("status", "severity"))
+_TIME = ("hhII", ("status", "severity", "seconds", "nanoseconds"))
+_LAYOUTS: dict[str, dict[ChannelType, tuple[str, tuple[str, ...]]]] = {
+    "native": {t: ("", ()) for t in NATIVE_TYPES},
+    "sts": {
+        ChannelType.STRING: _STS, ChannelType.INT: _STS, ChannelType.FLOAT: _STS,
+        ChannelType.ENUM: _STS, ChannelType.CHAR: ("hhx", _STS[1]),
+        ChannelType.LONG: _STS, ChannelType.DOUBLE: ("hh4x", _STS[1]),
+    },
+    "time": {
+        ChannelType.STRING: _TIME, ChannelType.INT: ("hhII2x", _TIME[1]),
+        ChannelType.FLOAT: _TIME, ChannelType.ENUM: ("hhII2x", _TIME[1]),
+        ChannelType.CHAR: ("hhII3x", _TIME[1]), ChannelType.LONG: _TIME,
+        ChannelType.DOUBLE: ("hhII4x", _TIME[1]),
+    },
+}
+for _family, _limits, _n in (("gr", _LIMITS, 6), ("ctrl", _CTRL_LIMITS, 8)):
+    _LAYOUTS[_family] = {
+        ChannelType.STRING: _STS,
+        ChannelType.INT: (f"hh8s{_n}h", _STS[1] + ("units",) + _limits),
+        ChannelType.FLOAT: (f"hhh2x8s{_n}f", _STS[1] + ("precision", "units") + _limits),
+        ChannelType.ENUM: (f"hhh{MAX_ENUM_STATES * MAX_ENUM_STRING_SIZE}s",
+                           _STS[1] + ("no_str", "strs")),
+        ChannelType.CHAR: (f"hh8s{_n}Bx", _STS[1] + ("units",) + _limits),
+        ChannelType.LONG: (f"hh8s{_n}i", _STS[1] + ("units",) + _limits),
+        ChannelType.DOUBLE: (f"hhh2x8s{_n}d", _STS[1] + ("precision", "units") + _limits),
+    }
+
+
+def _build_table() -> dict[int, DbrType]:
+    table = {}
+    for family_index, family in enumerate(FAMILIES):
+        for native in NATIVE_TYPES:
+            fmt, fields = _LAYOUTS[family][native]
+            type_id = ChannelType(family_index * 7 + native)
+            table[type_id] = DbrType(type_id, native, family, struct.Struct(">" + fmt), fields)
+    table[ChannelType.PUT_ACKT] = DbrType(ChannelType.PUT_ACKT, ChannelType.ENUM, "special",
+                                          struct.Struct(">"), ())
+    table[ChannelType.PUT_ACKS] = DbrType(ChannelType.PUT_ACKS, ChannelType.ENUM, "special",
+                                          struct.Struct(">"), ())
+    table[ChannelType.STSACK_STRING] = DbrType(
+        ChannelType.STSACK_STRING, ChannelType.STRING, "special", struct.Struct(">HHHH"),
+        ("status", "severity", "ackt", "acks"))
+    table[ChannelType.CLASS_NAME] = DbrType(ChannelType.CLASS_NAME, ChannelType.STRING,
+                                            "special", struct.Struct(">"), ())
+    return table
+
+
+DBR_TYPES: dict[int, DbrType] = _build_table()
+
+
+def dbr_type(type_id: int) -> DbrType:
+    """The layout of a type id, or ValueError naming the bad id."""
+    try:
+        return DBR_TYPES[type_id]
+    except KeyError:
+        raise ValueError(f"{type_id!r} is not a DBR type id (valid: 0..38)") from None
+
+
+def native_type(type_id: int) -> ChannelType:
+    return dbr_type(type_id).native
+
+
+def promote(native: int, family: str) -> ChannelType:
+    """The type id of ``native`` in ``family`` ('native', 'sts', 'time', 'gr', 'ctrl')."""
+    native = dbr_type(native).native
+    return ChannelType(FAMILIES.index(family) * 7 + native)
+
+
+def element_size(type_id: int) -> int:
+    return _ELEMENTS[dbr_type(type_id).native].size
+
+
+def payload_size(type_id: int, count: int) -> int:
+    """Bytes of a payload of ``count`` elements, padding to 8 bytes included."""
+    layout = dbr_type(type_id)
+    size = layout.metadata.size + count * _ELEMENTS[layout.native].size
+    return (size + 7) & ~7
+
+
+# --- strings -------------------------------------------------------------------------
+
+def decode_string(raw: bytes | memoryview) -> str:
+    """A NUL-terminated (or field-filling) byte string as str, lossless."""
+    raw = bytes(raw)
+    end = raw.find(b"\0")
+    if end >= 0:
+        raw = raw[:end]
+    return raw.decode(STRING_ENCODING, STRING_ERRORS)
+
+
+def encode_string(value: str | bytes, size: int = MAX_STRING_SIZE, what: str = "string") -> bytes:
+    """``value`` as bytes that fit a ``size``-byte field with its terminating NUL."""
+    raw = value if isinstance(value, bytes) else str(value).encode(STRING_ENCODING,
+                                                                   STRING_ERRORS)
+    if len(raw) >= size:
+        raise ValueError(f"{what} {value!r} is {len(raw)} bytes long; at most {size - 1} "
+                         f"fit in a {size}-byte field")
+    return raw
+
+
+# --- values ---------------------------------------------------------------------------
+
+def decode_values(native: ChannelType, data: memoryview, count: int, use_numpy: bool = True):
+    """``count`` values of a native type from ``data`` (which may hold padding after).
+
+    Numbers come back as a numpy array in native byte order (a zero-copy view for bytes,
+    one vectorised conversion otherwise) or, without numpy, as ``array.array``; strings
+    as a list of str.
+    """
+    element = _ELEMENTS[native]
+    if native == ChannelType.STRING:
+        # A single string may be sent shorter than its 40-byte field.
+        return [decode_string(data[i:i + MAX_STRING_SIZE])
+                for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
+    nbytes = count * element.size
+    if use_numpy and numpy is not None:
+        values = numpy.frombuffer(data, dtype=element.numpy_dtype, count=count)
+        if element.size > 1 and _LITTLE_ENDIAN:
+            values = values.astype(values.dtype.newbyteorder("="))
+        return values
+    values = array.array(element.array_typecode)
+    values.frombytes(data[:nbytes])
+    if element.size > 1 and _LITTLE_ENDIAN:
+        values.byteswap()
+    return values
+
+
+def _as_sequence(value) -> Any:
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return [value]
+    try:
+        len(value)
+    except TypeError:
+        return [value]
+    return value
+
+
+def encode_values(native: ChannelType, value) -> tuple[bytes, int]:
+    """Values of a native type as wire bytes (unpadded) and their element count.
+
+    Accepts a scalar, a sequence, a numpy array, and for CHAR also bytes or str (their
+    bytes, as given). Raises ValueError or TypeError saying what did not fit.
+    """
+    element = _ELEMENTS[native]
+    if native == ChannelType.STRING:
+        items = _as_sequence(value)
+        if numpy is not None and isinstance(items, numpy.ndarray):
+            items = items.tolist()
+        raws = [encode_string(item) for item in items]
+        if len(raws) == 1:
+            # One string travels as its bytes and a NUL, like libca sends it.
+            return raws[0] + b"\0", 1
+        return b"".join(raw.ljust(MAX_STRING_SIZE, b"\0") for raw in raws), len(raws)
+    if native == ChannelType.CHAR and isinstance(value, (str, bytes, bytearray, memoryview)):
+        raw = value.encode(STRING_ENCODING, STRING_ERRORS) if isinstance(value, str) \
+            else bytes(value)
+        return raw, len(raw)
+    if numpy is not None:
+        try:
+            values = numpy.asarray(value)
+            if values.dtype.kind in "US":
+                raise TypeError(f"cannot send text {value!r} as {native.name} numbers")
+            if values.dtype.kind == "f" and element.numpy_dtype[-2] in "iu" \
+                    and not numpy.all(numpy.isfinite(values)):
+                raise ValueError(f"cannot send non-finite {value!r} as {native.name}")
+            info = numpy.iinfo(element.numpy_dtype) if element.numpy_dtype[-2] in "iu" else None
+            if info is not None and values.size and values.dtype.kind in "iub" and (
+                    values.min() < info.min or values.max() > info.max):
+                raise ValueError(f"{value!r} does not fit in {native.name} "
+                                 f"({info.min}..{info.max})")
+            wire = values.astype(element.numpy_dtype, copy=False).reshape(-1)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise type(exc)(f"cannot encode {value!r} as {native.name}: {exc}") from None
+        return wire.tobytes(), wire.size
+    items = _as_sequence(value)
+    try:
+        values = array.array(element.array_typecode, items)
+    except (TypeError, OverflowError) as exc:
+        raise type(exc)(f"cannot encode {value!r} as {native.name}: {exc}") from None
+    if element.size > 1 and _LITTLE_ENDIAN:
+        values.byteswap()
+    return values.tobytes(), len(values)
+
+
+# --- metadata -------------------------------------------------------------------------
+
+def decode_metadata(layout: DbrType, data: memoryview) -> dict | None:
+    """The metadata structure at the start of ``data`` as a dict (None for native types)."""
+    if not layout.fields:
+        return None
+    metadata = dict(zip(layout.fields, layout.metadata.unpack_from(data)))
+    if "seconds" in metadata:
+        metadata["timestamp"] = (metadata["seconds"] + EPICS_EPOCH_OFFSET
+                                 + metadata["nanoseconds"] * 1e-9)
+    if "units" in metadata:
+        metadata["units"] = decode_string(metadata["units"])
+    if "strs" in metadata:
+        raw = metadata.pop("strs")
+        count = max(0, min(metadata.pop("no_str"), MAX_ENUM_STATES))
+        metadata["enum_strs"] = tuple(
+            decode_string(raw[i * MAX_ENUM_STRING_SIZE:(i + 1) * MAX_ENUM_STRING_SIZE])
+            for i in range(count))
+    return metadata
+
+
+def epics_timestamp(posix_time: float) -> tuple[int, int]:
+    """(seconds, nanoseconds) since the EPICS epoch of a POSIX time."""
+    seconds = int(posix_time // 1)
+    nanoseconds = int(round((posix_time - seconds) * 1e9))
+    if nanoseconds >= 1_000_000_000:
+        seconds, nanoseconds = seconds + 1, nanoseconds - 1_000_000_000
+    return seconds - EPICS_EPOCH_OFFSET, nanoseconds
+
+
+def encode_metadata(layout: DbrType, metadata: dict | None) -> bytes:
+    """The metadata structure of ``layout`` from a dict; missing items are zero."""
+    if not layout.fields:
+        return b""
+    metadata = dict(metadata or {})
+    if "seconds" not in metadata and "timestamp" in metadata:
+        metadata["seconds"], metadata["nanoseconds"] = epics_timestamp(metadata["timestamp"])
+    if "enum_strs" in layout.fields or "strs" in layout.fields:
+        strs = list(metadata.get("enum_strs", ()))
+        if len(strs) > MAX_ENUM_STATES:
+            raise ValueError(f"{len(strs)} enum strings given; at most {MAX_ENUM_STATES} fit")
+        metadata["no_str"] = len(strs)
+        metadata["strs"] = b"".join(
+            encode_string(s, MAX_ENUM_STRING_SIZE, "enum string").ljust(MAX_ENUM_STRING_SIZE,
+                                                                         b"\0")
+            for s in strs)
+    if "units" in layout.fields:
+        metadata["units"] = encode_string(metadata.get("units", ""), MAX_UNITS_SIZE, "units")
+    try:
+        return layout.metadata.pack(*(metadata.get(name, 0) for name in layout.fields))
+    except struct.error as exc:
+        raise ValueError(f"metadata {metadata!r} does not fit {layout.type_id.name}: "
+                         f"{exc}") from None
+
+
+# --- whole payloads -------------------------------------------------------------------
+
+def pad(data: bytes) -> bytes:
+    """``data`` followed by zeros up to a multiple of 8 bytes."""
+    remainder = len(data) % 8
+    return data + b"\0" * (8 - remainder) if remainder else data
+
+
+def encode_payload(type_id: int, value, metadata: dict | None = None) -> tuple[bytes, int]:
+    """(padded payload, element count) of ``value`` sent as ``type_id``."""
+    layout = dbr_type(type_id)
+    values, count = encode_values(layout.native, value)
+    return pad(encode_metadata(layout, metadata) + values), count
+
+
+def decode_payload(type_id: int, payload: memoryview, count: int,
+                   use_numpy: bool = True) -> tuple[dict | None, Any]:
+    """(metadata dict or None, values) of a payload of ``count`` elements of ``type_id``.
+
+    Raises ValueError when the payload is too short for what the header announced.
+    """
+    layout = dbr_type(type_id)
+    payload = memoryview(payload)
+    needed = layout.metadata.size + count * _ELEMENTS[layout.native].size
+    short_string_ok = layout.native == ChannelType.STRING and count == 1
+    if len(payload) < needed and not (short_string_ok and len(payload) > layout.metadata.size):
+        raise ValueError(f"{layout.type_id.name} payload of {len(payload)} bytes is too short "
+                         f"for {count} element(s): {needed} bytes needed")
+    metadata = decode_metadata(layout, payload)
+    values = decode_values(layout.native, payload[layout.metadata.size:], count, use_numpy)
+    return metadata, values

@@ -1,0 +1,639 @@
+"""One class per Channel Access command and direction.
+
+A message is the 16-byte header (24 with the extended form for large payloads) plus its
+payload, kept as received: ``bytes(message)`` is exactly what was on the wire, padding
+bytes included. Named properties give the header fields their meaning for each command
+(``sid``, ``ioid``, ...). Messages are immutable and compare equal by value. Data
+payloads are decoded when first asked for (``.data``, ``.metadata``).
+
+Requests are sent by clients (``Role.CLIENT``), responses by servers (``Role.SERVER``).
+"""
+from __future__ import annotations
+
+import enum
+import struct
+from operator import attrgetter
+from typing import ClassVar
+
+from . import _dbr
+from ._constants import PROTOCOL_VERSION, AccessRights, Command, EcaStatus, SearchReply, \
+    SubscriptionType, eca_message
+
+HEADER = struct.Struct(">HHHHII")
+EXTENDED_SIZES = struct.Struct(">II")  # after a header whose payload_size is 0xFFFF
+#: Sizes from which the extended header is needed (the short fields hold up to 0xFFFE).
+EXTENDED_THRESHOLD = 0xFFFF
+
+
+class Role(enum.Enum):
+    """Which side sent the bytes being read: decides requests vs responses."""
+    CLIENT = "client"
+    SERVER = "server"
+
+
+CLIENT = Role.CLIENT
+SERVER = Role.SERVER
+
+
+def address_to_int(address: str) -> int:
+    """'a.b.c.d' as the 32-bit number carried in headers."""
+    parts = address.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        raise ValueError(f"{address!r} is not an IPv4 address")
+    return int.from_bytes(bytes(int(p) for p in parts), "big")
+
+
+def int_to_address(number: int) -> str:
+    return ".".join(str(b) for b in number.to_bytes(4, "big"))
+
+
+def _field(slot: str, doc: str) -> property:
+    return property(attrgetter(slot), doc=doc)
+
+
+def _name_payload(name: str | bytes) -> bytes:
+    """A NUL-terminated name padded to 8 bytes, as in SEARCH and CREATE_CHAN."""
+    raw = name if isinstance(name, bytes) else name.encode(_dbr.STRING_ENCODING,
+                                                          _dbr.STRING_ERRORS)
+    return _dbr.pad(raw + b"\0")
+
+
+class Message:
+    """Base of all messages: header fields as sent, plus the raw payload."""
+    __slots__ = ("data_type", "data_count", "parameter1", "parameter2", "payload",
+                 "extended", "_decoded")
+    ID: ClassVar[Command]
+    ROLE: ClassVar[Role]
+    #: Names shown by repr, in order: header fields under their meaning for this command.
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, data_type: int = 0, data_count: int = 0, parameter1: int = 0,
+                 parameter2: int = 0, payload: bytes = b""):
+        self.data_type = data_type
+        self.data_count = data_count
+        self.parameter1 = parameter1
+        self.parameter2 = parameter2
+        self.payload = payload
+        self.extended = len(payload) >= EXTENDED_THRESHOLD or data_count >= EXTENDED_THRESHOLD
+        self._decoded = None
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_decoded", 0) is None and name != "_decoded":
+            raise AttributeError(f"{type(self).__name__} is immutable")
+        object.__setattr__(self, name, value)
+
+    @property
+    def command(self) -> Command:
+        return self.ID
+
+    @property
+    def payload_size(self) -> int:
+        return len(self.payload)
+
+    def header(self) -> bytes:
+        """The header bytes, standard or extended as needed (or as received)."""
+        if self.extended:
+            return HEADER.pack(self.ID, 0xFFFF, self.data_type, 0, self.parameter1,
+                               self.parameter2) + EXTENDED_SIZES.pack(len(self.payload),
+                                                                      self.data_count)
+        return HEADER.pack(self.ID, len(self.payload), self.data_type, self.data_count,
+                           self.parameter1, self.parameter2)
+
+    def buffers(self) -> tuple:
+        """Header and payload, for writing without joining a large payload first."""
+        return (self.header(), self.payload) if self.payload else (self.header(),)
+
+    def __bytes__(self) -> bytes:
+        return self.header() + bytes(self.payload)
+
+    def _key(self) -> tuple:
+        return (self.data_type, self.data_count, self.parameter1, self.parameter2,
+                bytes(self.payload))
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+
+class _DataMessage(Message):
+    """A message whose payload is DBR data: metadata structure plus values."""
+    __slots__ = ()
+    FIELDS = ("data_type", "data_count")
+
+    def _set_data(self, data, data_type: int, data_count: int | None, metadata: dict | None,
+                  parameter1: int, parameter2: int) -> None:
+        payload, count = _dbr.encode_payload(data_type, data, metadata)
+        Message.__init__(self, data_type, count if data_count is None else data_count,
+                         parameter1, parameter2, payload)
+
+    def decode(self, use_numpy: bool = True) -> tuple[dict | None, object]:
+        """(metadata, values) of the payload; raises ProtocolError if it does not fit."""
+        if self._decoded is not None and use_numpy:
+            return self._decoded
+        from ._errors import RemoteProtocolError
+        try:
+            decoded = _dbr.decode_payload(self.data_type, self.payload, self.data_count,
+                                          use_numpy)
+        except ValueError as exc:
+            raise RemoteProtocolError(f"{type(self).__name__}: {exc}") from None
+        if use_numpy:
+            object.__setattr__(self, "_decoded", decoded)
+        return decoded
+
+    @property
+    def data(self):
+        """The values: numpy array (or array.array without numpy), or list of str."""
+        return self.decode()[1]
+
+    @property
+    def metadata(self) -> dict | None:
+        """Status, severity, timestamp, limits, ... as a dict; None for native types."""
+        return self.decode()[0]
+
+    def __repr__(self) -> str:
+        text = super().__repr__()[:-1]
+        if self.data_count <= 8:
+            try:
+                text += f", data={self.data!r}"
+            except Exception as exc:  # a repr must not fail on a malformed payload
+                text += f", data=<undecodable: {exc}>"
+        return text + ")"
+
+
+# --- VERSION ----------------------------------------------------------------------------
+
+class _Version(Message):
+    __slots__ = ()
+    ID = Command.VERSION
+    FIELDS = ("priority", "version", "sequence_id")
+    priority = _field("data_type", "Circuit priority (on UDP, 1 marks a valid sequence_id)")
+    version = _field("data_count", "Protocol minor version of the sender")
+    sequence_id = _field("parameter1", "Search sequence number (UDP only)")
+
+    def __init__(self, priority: int = 0, version: int = PROTOCOL_VERSION,
+                 sequence_id: int = 0):
+        super().__init__(priority, version, sequence_id, 0)
+
+
+class VersionRequest(_Version):
+    __slots__ = ()
+    ROLE = CLIENT
+
+
+class VersionResponse(_Version):
+    __slots__ = ()
+    ROLE = SERVER
+
+
+# --- name resolution ---------------------------------------------------------------------
+
+class _NameMessage(Message):
+    """A message whose payload is a NUL-terminated name padded to 8 bytes."""
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return _dbr.decode_string(self.payload)
+
+
+class SearchRequest(_NameMessage):
+    __slots__ = ()
+    ID, ROLE = Command.SEARCH, CLIENT
+    FIELDS = ("name", "cid", "version", "reply")
+    reply = _field("data_type", "SearchReply.DO_REPLY asks for NOT_FOUND when missing")
+    version = _field("data_count", "Protocol minor version of the client")
+    cid = _field("parameter1", "Client's channel id")
+
+    def __init__(self, name: str, cid: int, version: int = PROTOCOL_VERSION,
+                 reply: int = SearchReply.DONT_REPLY):
+        super().__init__(reply, version, cid, cid, _name_payload(name))
+
+
+_SEARCH_RESPONSE_PAYLOAD = struct.Struct(">H6x")
+
+
+class SearchResponse(Message):
+    __slots__ = ()
+    ID, ROLE = Command.SEARCH, SERVER
+    FIELDS = ("port", "ip", "cid", "version")
+    port = _field("data_type", "TCP port of the server")
+    cid = _field("parameter2", "Client's channel id, from the request")
+
+    def __init__(self, port: int, ip: str | int, cid: int, version: int = PROTOCOL_VERSION):
+        ip = address_to_int(ip) if isinstance(ip, str) else ip
+        super().__init__(port, 0, ip, cid, _SEARCH_RESPONSE_PAYLOAD.pack(version))
+
+    @property
+    def ip(self) -> str:
+        """Server address; '255.255.255.255' means: the sender of this datagram."""
+        return int_to_address(self.parameter1)
+
+    @property
+    def version(self) -> int:
+        return struct.unpack_from(">H", self.payload)[0] if len(self.payload) >= 2 else 0
+
+
+class NotFoundResponse(Message):
+    __slots__ = ()
+    ID, ROLE = Command.NOT_FOUND, SERVER
+    FIELDS = ("cid", "version", "reply")
+    reply = _field("data_type", "The reply flag of the request")
+    version = _field("data_count", "Protocol minor version of the server")
+    cid = _field("parameter1", "Client's channel id, from the request")
+
+    def __init__(self, cid: int, version: int = PROTOCOL_VERSION,
+                 reply: int = SearchReply.DO_REPLY):
+        super().__init__(reply, version, cid, cid)
+
+
+# --- channel life cycle --------------------------------------------------------------------
+
+class CreateChanRequest(_NameMessage):
+    __slots__ = ()
+    ID, ROLE = Command.CREATE_CHAN, CLIENT
+    FIELDS = ("name", "cid", "version")
+    cid = _field("parameter1", "Client's channel id")
+    version = _field("parameter2", "Protocol minor version of the client")
+
+    def __init__(self, name: str, cid: int, version: int = PROTOCOL_VERSION):
+        super().__init__(0, 0, cid, version, _name_payload(name))
+
+
+class CreateChanResponse(Message):
+    __slots__ = ()
+    ID, ROLE = Command.CREATE_CHAN, SERVER
+    FIELDS = ("data_type", "data_count", "cid", "sid")
+    cid = _field("parameter1", "Client's channel id")
+    sid = _field("parameter2", "Server's channel id")
+
+    def __init__(self, data_type: int, data_count: int, cid: int, sid: int):
+        super().__init__(data_type, data_count, cid, sid)
+
+
+class AccessRightsResponse(Message):
+    __slots__ = ()
+    ID, ROLE = Command.ACCESS_RIGHTS, SERVER
+    FIELDS = ("cid", "access_rights")
+    cid = _field("parameter1", "Client's channel id")
+
+    def __init__(self, cid: int, access_rights: int):
+        super().__init__(0, 0, cid, access_rights)
+
+    @property
+    def access_rights(self) -> AccessRights:
+        return AccessRights(self.parameter2 & AccessRights.READ_WRITE)
+
+
+class CreateChFailResponse(Message):
+    __slots__ = ()
+    ID, ROLE = Command.CREATE_CH_FAIL, SERVER
+    FIELDS = ("cid",)
+    cid = _field("parameter1", "Client's channel id")
+
+    def __init__(self, cid: int):
+        super().__init__(0, 0, cid, 0)
+
+
+class ServerDisconnResponse(Message):
+    __slots__ = ()
+    ID, ROLE = Command.SERVER_DISCONN, SERVER
+    FIELDS = ("cid",)
+    cid = _field("parameter1", "Client's channel id")
+
+    def __init__(self, cid: int):
+        super().__init__(0, 0, cid, 0)
+
+
+class _ClearChannel(Message):
+    __slots__ = ()
+    ID = Command.CLEAR_CHANNEL
+    FIELDS = ("sid", "cid")
+    sid = _field("parameter1", "Server's channel id")
+    cid = _field("parameter2", "Client's channel id")
+
+    def __init__(self, sid: int, cid: int):
+        super().__init__(0, 0, sid, cid)
+
+
+class ClearChannelRequest(_ClearChannel):
+    __slots__ = ()
+    ROLE = CLIENT
+
+
+class ClearChannelResponse(_ClearChannel):
+    __slots__ = ()
+    ROLE = SERVER
+
+
+# --- reads and writes -----------------------------------------------------------------------
+
+class ReadNotifyRequest(Message):
+    __slots__ = ()
+    ID, ROLE = Command.READ_NOTIFY, CLIENT
+    FIELDS = ("data_type", "data_count", "sid", "ioid")
+    sid = _field("parameter1", "Server's channel id")
+    ioid = _field("parameter2", "Client's request id")
+
+    def __init__(self, data_type: int, data_count: int, sid: int, ioid: int):
+        super().__init__(data_type, data_count, sid, ioid)
+
+
+class ReadNotifyResponse(_DataMessage):
+    __slots__ = ()
+    ID, ROLE = Command.READ_NOTIFY, SERVER
+    FIELDS = ("data_type", "data_count", "status", "ioid")
+    status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
+    ioid = _field("parameter2", "Client's request id")
+
+    def __init__(self, data, data_type: int, ioid: int, status: int = EcaStatus.ECA_NORMAL,
+                 data_count: int | None = None, metadata: dict | None = None):
+        self._set_data(data, data_type, data_count, metadata, status, ioid)
+
+
+class _Write(_DataMessage):
+    __slots__ = ()
+    ROLE = CLIENT
+    FIELDS = ("data_type", "data_count", "sid", "ioid")
+    sid = _field("parameter1", "Server's channel id")
+    ioid = _field("parameter2", "Client's request id")
+
+    def __init__(self, data, data_type: int, sid: int, ioid: int,
+                 data_count: int | None = None, metadata: dict | None = None):
+        self._set_data(data, data_type, data_count, metadata, sid, ioid)
+
+
+class WriteRequest(_Write):
+    """A write without completion notification."""
+    __slots__ = ()
+    ID = Command.WRITE
+
+
+class WriteNotifyRequest(_Write):
+    """A write whose completion (record processing done) the server reports."""
+    __slots__ = ()
+    ID = Command.WRITE_NOTIFY
+
+
+class WriteNotifyResponse(Message):
+    __slots__ = ()
+    ID, ROLE = Command.WRITE_NOTIFY, SERVER
+    FIELDS = ("data_type", "data_count", "status", "ioid")
+    status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
+    ioid = _field("parameter2", "Client's request id")
+
+    def __init__(self, data_type: int, data_count: int, ioid: int,
+                 status: int = EcaStatus.ECA_NORMAL):
+        super().__init__(data_type, data_count, status, ioid)
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+_EVENT_ADD_PAYLOAD = struct.Struct(">fffH2x")
+
+
+class EventAddRequest(Message):
+    __slots__ = ()
+    ID, ROLE = Command.EVENT_ADD, CLIENT
+    FIELDS = ("data_type", "data_count", "sid", "subscriptionid", "mask")
+    sid = _field("parameter1", "Server's channel id")
+    subscriptionid = _field("parameter2", "Client's subscription id")
+
+    def __init__(self, data_type: int, data_count: int, sid: int, subscriptionid: int,
+                 mask: int = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM,
+                 low: float = 0.0, high: float = 0.0, to: float = 0.0):
+        super().__init__(data_type, data_count, sid, subscriptionid,
+                         _EVENT_ADD_PAYLOAD.pack(low, high, to, mask))
+
+    def _unpacked(self) -> tuple:
+        if len(self.payload) < _EVENT_ADD_PAYLOAD.size:
+            return (0.0, 0.0, 0.0, 0)
+        return _EVENT_ADD_PAYLOAD.unpack_from(self.payload)
+
+    @property
+    def mask(self) -> SubscriptionType:
+        return SubscriptionType(self._unpacked()[3] & 0xF)
+
+    low = property(lambda self: self._unpacked()[0])
+    high = property(lambda self: self._unpacked()[1])
+    to = property(lambda self: self._unpacked()[2])
+
+
+class EventAddResponse(_DataMessage):
+    """A monitor update (an EVENT_ADD from the server with a data payload)."""
+    __slots__ = ()
+    ID, ROLE = Command.EVENT_ADD, SERVER
+    FIELDS = ("data_type", "data_count", "status", "subscriptionid")
+    status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
+    subscriptionid = _field("parameter2", "Client's subscription id")
+
+    def __init__(self, data, data_type: int, subscriptionid: int,
+                 status: int = EcaStatus.ECA_NORMAL, data_count: int | None = None,
+                 metadata: dict | None = None):
+        self._set_data(data, data_type, data_count, metadata, status, subscriptionid)
+
+
+class EventCancelResponse(Message):
+    """The server's acknowledgement of EVENT_CANCEL: an EVENT_ADD with no payload."""
+    __slots__ = ()
+    ID, ROLE = Command.EVENT_ADD, SERVER
+    FIELDS = ("data_type", "data_count", "sid", "subscriptionid")
+    sid = _field("parameter1", "Server's channel id")
+    subscriptionid = _field("parameter2", "Client's subscription id")
+
+    def __init__(self, data_type: int, data_count: int, sid: int, subscriptionid: int):
+        super().__init__(data_type, data_count, sid, subscriptionid)
+
+
+class EventCancelRequest(Message):
+    __slots__ = ()
+    ID, ROLE = Command.EVENT_CANCEL, CLIENT
+    FIELDS = ("data_type", "data_count", "sid", "subscriptionid")
+    sid = _field("parameter1", "Server's channel id")
+    subscriptionid = _field("parameter2", "Client's subscription id")
+
+    def __init__(self, data_type: int, data_count: int, sid: int, subscriptionid: int):
+        super().__init__(data_type, data_count, sid, subscriptionid)
+
+
+class _Bare(Message):
+    """A message with nothing in it but its command."""
+    __slots__ = ()
+
+    def __init__(self):
+        super().__init__()
+
+
+class EventsOffRequest(_Bare):
+    """Asks the server to stop sending monitor updates (flow control)."""
+    __slots__ = ()
+    ID, ROLE = Command.EVENTS_OFF, CLIENT
+
+
+class EventsOnRequest(_Bare):
+    __slots__ = ()
+    ID, ROLE = Command.EVENTS_ON, CLIENT
+
+
+class ReadSyncRequest(_Bare):
+    __slots__ = ()
+    ID, ROLE = Command.READ_SYNC, CLIENT
+
+
+class EchoRequest(_Bare):
+    __slots__ = ()
+    ID, ROLE = Command.ECHO, CLIENT
+
+
+class EchoResponse(_Bare):
+    __slots__ = ()
+    ID, ROLE = Command.ECHO, SERVER
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+class ErrorResponse(Message):
+    """The server's report that a request failed: its header, a status and a text."""
+    __slots__ = ()
+    ID, ROLE = Command.ERROR, SERVER
+    FIELDS = ("original_request", "cid", "status", "error_message")
+    cid = _field("parameter1", "Client's channel id (or ioid/subscriptionid of the request)")
+    status = _field("parameter2", "ECA status code")
+
+    def __init__(self, original_request: Message | bytes, cid: int, status: int,
+                 error_message: str | None = None):
+        header = original_request if isinstance(original_request, bytes) \
+            else original_request.header()[:HEADER.size]
+        if error_message is None:
+            error_message = eca_message(status)
+        text = error_message.encode(_dbr.STRING_ENCODING, _dbr.STRING_ERRORS)
+        super().__init__(0, 0, cid, status, _dbr.pad(header[:HEADER.size] + text + b"\0"))
+
+    @property
+    def original_header(self) -> tuple:
+        """(command, payload_size, data_type, data_count, parameter1, parameter2)."""
+        if len(self.payload) < HEADER.size:
+            return ()
+        return HEADER.unpack_from(self.payload)
+
+    @property
+    def original_request(self) -> Message | None:
+        """The failed request rebuilt from its header (without its payload), if known."""
+        header = self.original_header
+        cls = REQUESTS.get(header[0]) if header else None
+        if cls is None:
+            return None
+        message = object.__new__(cls)
+        for slot, value in zip(("data_type", "data_count", "parameter1", "parameter2"),
+                               header[2:]):
+            object.__setattr__(message, slot, value)
+        object.__setattr__(message, "payload", b"")
+        object.__setattr__(message, "extended", False)
+        object.__setattr__(message, "_decoded", None)
+        return message
+
+    @property
+    def error_message(self) -> str:
+        return _dbr.decode_string(self.payload[HEADER.size:])
+
+
+# --- circuit housekeeping ----------------------------------------------------------------------
+
+class _Name(_NameMessage):
+    __slots__ = ()
+    ROLE = CLIENT
+    FIELDS = ("name",)
+
+    def __init__(self, name: str):
+        super().__init__(0, 0, 0, 0, _name_payload(name))
+
+
+class ClientNameRequest(_Name):
+    """The user name of the client process (used by the server's access security)."""
+    __slots__ = ()
+    ID = Command.CLIENT_NAME
+
+
+class HostNameRequest(_Name):
+    """The host name of the client (used by the server's access security)."""
+    __slots__ = ()
+    ID = Command.HOST_NAME
+
+
+class RsrvIsUpResponse(Message):
+    """A server beacon: 'I am up', sent periodically over UDP."""
+    __slots__ = ()
+    ID, ROLE = Command.RSRV_IS_UP, SERVER
+    FIELDS = ("version", "server_port", "beacon_id", "address")
+    version = _field("data_type", "Protocol minor version of the server")
+    server_port = _field("data_count", "TCP port of the server")
+    beacon_id = _field("parameter1", "Sequence number of this beacon")
+
+    def __init__(self, version: int, server_port: int, beacon_id: int, address: str | int):
+        address = address_to_int(address) if isinstance(address, str) else address
+        super().__init__(version, server_port, beacon_id, address)
+
+    @property
+    def address(self) -> str:
+        return int_to_address(self.parameter2)
+
+
+Beacon = RsrvIsUpResponse
+
+
+class RepeaterRegisterRequest(Message):
+    __slots__ = ()
+    ID, ROLE = Command.REPEATER_REGISTER, CLIENT
+    FIELDS = ("client_address",)
+
+    def __init__(self, client_address: str | int = "0.0.0.0"):
+        address = address_to_int(client_address) if isinstance(client_address, str) \
+            else client_address
+        super().__init__(0, 0, 0, address)
+
+    @property
+    def client_address(self) -> str:
+        return int_to_address(self.parameter2)
+
+
+class RepeaterConfirmResponse(Message):
+    __slots__ = ()
+    ID, ROLE = Command.REPEATER_CONFIRM, SERVER
+    FIELDS = ("repeater_address",)
+
+    def __init__(self, repeater_address: str | int):
+        address = address_to_int(repeater_address) if isinstance(repeater_address, str) \
+            else repeater_address
+        super().__init__(0, 0, 0, address)
+
+    @property
+    def repeater_address(self) -> str:
+        return int_to_address(self.parameter2)
+
+
+# --- lookup tables for the readers ---------------------------------------------------------------
+
+def _by_command(*classes: type[Message]) -> dict[int, type[Message]]:
+    return {cls.ID: cls for cls in classes}
+
+
+#: Command id -> class, for messages sent by clients and by servers.
+REQUESTS: dict[int, type[Message]] = _by_command(
+    VersionRequest, SearchRequest, CreateChanRequest, ClearChannelRequest, ReadNotifyRequest,
+    WriteRequest, WriteNotifyRequest, EventAddRequest, EventCancelRequest, EventsOffRequest,
+    EventsOnRequest, ReadSyncRequest, EchoRequest, ClientNameRequest, HostNameRequest,
+    RepeaterRegisterRequest)
+# EVENT_ADD from a server is an EventAddResponse, or EventCancelResponse when it is empty.
+RESPONSES: dict[int, type[Message]] = _by_command(
+    VersionResponse, SearchResponse, NotFoundResponse, CreateChanResponse, AccessRightsResponse,
+    CreateChFailResponse, ServerDisconnResponse, ClearChannelResponse, ReadNotifyResponse,
+    WriteNotifyResponse, EventAddResponse, ErrorResponse, EchoResponse, RsrvIsUpResponse,
+    RepeaterConfirmResponse)
+#: Classes whose payload is DBR data, checked against their type and count when read.
+DATA_MESSAGES = (ReadNotifyResponse, WriteRequest, WriteNotifyRequest, EventAddResponse)

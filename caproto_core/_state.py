@@ -1,0 +1,117 @@
+"""The legal sequences of messages, as tables you can read.
+
+``CHANNEL_TRANSITIONS[role][state][MessageClass]`` is the state a channel moves to when
+the circuit of ``role`` sends or receives that message in ``state`` (the class says the
+direction: requests travel from clients to servers). ``CIRCUIT_TRANSITIONS`` does the same
+for messages that concern the whole circuit. A message missing from the table of the
+current state is illegal there.
+"""
+from __future__ import annotations
+
+import enum
+
+from ._messages import CLIENT, SERVER, AccessRightsResponse, ClearChannelRequest, \
+    ClearChannelResponse, ClientNameRequest, CreateChanRequest, CreateChanResponse, \
+    CreateChFailResponse, EchoRequest, EchoResponse, ErrorResponse, EventAddRequest, \
+    EventAddResponse, EventCancelRequest, EventCancelResponse, EventsOffRequest, \
+    EventsOnRequest, HostNameRequest, ReadNotifyRequest, ReadNotifyResponse, ReadSyncRequest, \
+    ServerDisconnResponse, VersionRequest, VersionResponse, WriteNotifyRequest, \
+    WriteNotifyResponse, WriteRequest
+
+
+class ChannelState(enum.Enum):
+    SEND_CREATE_CHAN_REQUEST = "send create request"  # client: not yet asked
+    AWAIT_CREATE_CHAN_REQUEST = "await create request"  # server: not yet asked
+    AWAIT_CREATE_CHAN_RESPONSE = "await create response"  # client: asked
+    SEND_CREATE_CHAN_RESPONSE = "send create response"  # server: asked, not answered
+    CONNECTED = "connected"
+    CLOSING = "closing"  # clear requested, not yet confirmed
+    CLOSED = "closed"
+    FAILED = "failed"  # the server refused the channel
+    DISCONNECTED = "disconnected"  # the server dropped it, or the circuit closed
+
+
+class CircuitState(enum.Enum):
+    SEND_VERSION_REQUEST = "send version request"  # client, before anything else
+    AWAIT_VERSION_REQUEST = "await version request"  # server, before anything else
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+S = ChannelState
+_REPLIES = (ReadNotifyResponse, WriteNotifyResponse, EventAddResponse, EventCancelResponse,
+            ErrorResponse, AccessRightsResponse)
+_REQUESTS = (ReadNotifyRequest, WriteRequest, WriteNotifyRequest, EventAddRequest,
+             EventCancelRequest)
+
+
+def _stay(state: ChannelState, *classes) -> dict:
+    return {cls: state for cls in classes}
+
+
+CHANNEL_TRANSITIONS = {
+    CLIENT: {
+        S.SEND_CREATE_CHAN_REQUEST: {CreateChanRequest: S.AWAIT_CREATE_CHAN_RESPONSE},
+        S.AWAIT_CREATE_CHAN_RESPONSE: {
+            **_stay(S.AWAIT_CREATE_CHAN_RESPONSE, AccessRightsResponse, ErrorResponse),
+            CreateChanResponse: S.CONNECTED,
+            CreateChFailResponse: S.FAILED,
+            ServerDisconnResponse: S.DISCONNECTED,
+        },
+        S.CONNECTED: {
+            **_stay(S.CONNECTED, *_REQUESTS, *_REPLIES),
+            ClearChannelRequest: S.CLOSING,
+            ServerDisconnResponse: S.DISCONNECTED,
+        },
+        S.CLOSING: {
+            **_stay(S.CLOSING, *_REPLIES),
+            ClearChannelResponse: S.CLOSED,
+            ServerDisconnResponse: S.CLOSED,
+        },
+        S.CLOSED: {},
+        S.FAILED: {},
+        S.DISCONNECTED: {},
+    },
+    SERVER: {
+        S.AWAIT_CREATE_CHAN_REQUEST: {CreateChanRequest: S.SEND_CREATE_CHAN_RESPONSE},
+        S.SEND_CREATE_CHAN_RESPONSE: {
+            AccessRightsResponse: S.SEND_CREATE_CHAN_RESPONSE,
+            CreateChanResponse: S.CONNECTED,
+            CreateChFailResponse: S.FAILED,
+        },
+        S.CONNECTED: {
+            **_stay(S.CONNECTED, *_REQUESTS, *_REPLIES),
+            ClearChannelRequest: S.CLOSING,
+            ServerDisconnResponse: S.DISCONNECTED,
+        },
+        # The client asked to clear: answer what is pending, then confirm.
+        S.CLOSING: {**_stay(S.CLOSING, *_REPLIES), ClearChannelResponse: S.CLOSED},
+        S.CLOSED: {},
+        S.FAILED: {},
+        S.DISCONNECTED: {},
+    },
+}
+
+C = CircuitState
+_HOUSEKEEPING = (EchoRequest, EchoResponse, EventsOffRequest, EventsOnRequest, ReadSyncRequest,
+                 ClientNameRequest, HostNameRequest, VersionResponse, ErrorResponse)
+
+CIRCUIT_TRANSITIONS = {
+    CLIENT: {
+        # libca sends its names and first channels without waiting for the server's version.
+        C.SEND_VERSION_REQUEST: {VersionRequest: C.CONNECTED},
+        C.CONNECTED: {cls: C.CONNECTED for cls in _HOUSEKEEPING},
+        C.DISCONNECTED: {},
+    },
+    SERVER: {
+        C.AWAIT_VERSION_REQUEST: {VersionRequest: C.CONNECTED,
+                                  VersionResponse: C.AWAIT_VERSION_REQUEST},
+        C.CONNECTED: {cls: C.CONNECTED for cls in _HOUSEKEEPING},
+        C.DISCONNECTED: {},
+    },
+}
+
+#: Messages that belong to a channel (checked in CHANNEL_TRANSITIONS); all others belong to
+#: the circuit.
+CHANNEL_MESSAGES = frozenset(cls for states in CHANNEL_TRANSITIONS.values()
+                             for table in states.values() for cls in table) - {ErrorResponse}
