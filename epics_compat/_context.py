@@ -1,0 +1,732 @@
+"""The client context: one I/O thread that resolves names and runs every TCP circuit.
+
+Threads that call get/put write their request to the circuit's socket themselves (under
+the circuit's lock) and wait on an event that the I/O thread sets when the answer
+arrives: one request, one response, no polling. Everything the I/O thread learns that
+concerns user code (connections, monitor updates, put completions) goes to the
+dispatcher thread, so a slow callback never stalls the socket reader.
+"""
+from __future__ import annotations
+
+import errno
+import functools
+import getpass
+import heapq
+import itertools
+import logging
+import os
+import selectors
+import socket
+import threading
+import time
+from typing import Callable
+
+import caproto_core as core
+from caproto_core import CLIENT, ProtocolError
+
+from ._config import Config
+from ._dispatch import Dispatcher
+
+logger = logging.getLogger("epics_compat.context")
+
+# Channel connection states, numbered as libca's ca_state() reports them.
+CS_NEVER_CONN, CS_PREV_CONN, CS_CONN, CS_CLOSED = 0, 1, 2, 3
+
+#: First search retry delay; it doubles up to the configured maximum period.
+FIRST_SEARCH_DELAY = 0.02
+#: Seconds to wait for an echo reply before declaring a silent circuit dead.
+ECHO_TIMEOUT = 5.0
+#: Seconds to wait for a TCP connection to a server that answered a search.
+CONNECT_TIMEOUT = 5.0
+RECEIVE_SIZE = 1 << 18
+
+
+class ChannelAccessError(Exception):
+    """A request could not be done: disconnected, refused, or timed out."""
+
+
+class Pending:
+    """A request in flight: the I/O thread fills ``result`` and sets ``done``."""
+    __slots__ = ("done", "result", "error", "callback", "channel", "request")
+
+    def __init__(self, channel: ClientChannel, callback: Callable | None = None):
+        self.done = threading.Event()
+        self.result = None
+        self.error: str | None = None
+        self.callback = callback
+        self.channel = channel
+        self.request = None
+
+    def wait(self, timeout: float | None) -> bool:
+        return self.done.wait(timeout)
+
+
+class Subscription:
+    """A monitor that survives reconnections: re-sent on every new circuit."""
+
+    def __init__(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
+                 callback: Callable):
+        self.channel = channel
+        self.data_type = data_type  # a type id, or a family name resolved on connection
+        self.count = count
+        self.mask = mask
+        self.callback = callback
+        self.subscriptionid: int | None = None
+        self.active = True
+
+    def __repr__(self) -> str:
+        return (f"<Subscription {self.channel.name!r} type={self.data_type} "
+                f"mask={self.mask} id={self.subscriptionid}>")
+
+
+class ClientChannel:
+    """A named channel of the context, across searches, connections and reconnections."""
+
+    def __init__(self, context: Context, name: str, chid: int, priority: int):
+        self.context = context
+        self.name = name
+        self.chid = chid
+        self.priority = priority
+        self.state = CS_NEVER_CONN
+        self.circuit: Circuit | None = None
+        self.core: core.Channel | None = None
+        self.native_type = -1
+        self.native_count = 0
+        self.access_rights = core.AccessRights.NO_ACCESS
+        self.connected = threading.Event()
+        self.connection_callbacks: list[Callable] = []  # called as f(channel, connected)
+        self.access_callbacks: list[Callable] = []  # called as f(channel, read, write)
+        self.subscriptions: list[Subscription] = []
+        self.search_attempts = 0
+        self.next_search = 0.0
+
+    @property
+    def host(self) -> str:
+        if self.circuit is None:
+            return "<disconnected>"
+        return f"{self.circuit.address[0]}:{self.circuit.address[1]}"
+
+    def __repr__(self) -> str:
+        return f"<ClientChannel {self.name!r} chid={self.chid} state={self.state}>"
+
+
+class Circuit:
+    """A TCP connection to one server at one priority, and the core's view of it."""
+
+    def __init__(self, context: Context, address: tuple[str, int], priority: int):
+        self.context = context
+        self.address = address
+        self.priority = priority
+        self.core = core.VirtualCircuit(CLIENT, address, priority,
+                                        max_payload_size=context.config.max_array_bytes)
+        self.lock = threading.RLock()
+        self.sock: socket.socket | None = None
+        self.connected = False
+        self.closed = False
+        self.waiting: list[ClientChannel] = []  # found on this server, not yet created
+        self.channels: dict[int, ClientChannel] = {}  # by cid on this circuit
+        self.pending: dict[int, Pending] = {}  # by ioid
+        self.subscriptions: dict[int, Subscription] = {}  # by subscriptionid
+        self.last_heard = time.monotonic()
+        self.echo_sent_at: float | None = None
+        self.connect_deadline = time.monotonic() + CONNECT_TIMEOUT
+
+    def __repr__(self) -> str:
+        return f"<Circuit {self.address[0]}:{self.address[1]} priority={self.priority}>"
+
+    def send(self, *messages: core.Message) -> None:
+        """Check, record and write messages; the caller holds ``self.lock``."""
+        if self.closed or not self.connected:
+            raise ChannelAccessError(f"circuit to {self.address[0]}:{self.address[1]} is "
+                                     f"not connected")
+        buffers = self.core.send(*messages)
+        try:
+            self.sock.sendall(b"".join(buffers) if len(buffers) > 1 else buffers[0])
+        except OSError as exc:
+            self.context._call_soon(self.context._lose_circuit, self, f"send failed: {exc}")
+            raise ChannelAccessError(f"send to {self.address[0]}:{self.address[1]} failed: "
+                                     f"{exc}") from None
+
+
+class Context:
+    """A Channel Access client context: channels, circuits, an I/O and a callback thread."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, config: Config | None = None):
+        self.config = config or Config.from_environment()
+        self.id = next(Context._ids)
+        self.pid = os.getpid()
+        self.channels: dict[int, ClientChannel] = {}  # by chid
+        self.circuits: dict[tuple, Circuit] = {}  # by (address, priority)
+        self._chids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._timers: list = []  # heap of (when, sequence, function, args)
+        self._timer_sequence = itertools.count()
+        self._calls: list = []  # (function, args) for the I/O thread
+        self._calls_lock = threading.Lock()
+        self._searching: dict[int, ClientChannel] = {}  # by chid (the search cid)
+        self._search_sequence = 0
+        self._next_search_tick = float("inf")
+        self._broadcaster = core.Broadcaster(CLIENT)
+        self._selector = selectors.DefaultSelector()
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        self._udp.bind(("", 0))
+        self._udp.setblocking(False)
+        self._selector.register(self._udp, selectors.EVENT_READ, self._on_datagram)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
+        self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}")
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name=f"epics_compat-io-{self.id}",
+                                        daemon=True)
+        self._thread.start()
+        self._call_soon(self._schedule, 1.0, self._check_circuits)
+
+    def __repr__(self) -> str:
+        return (f"<Context {self.id} channels={len(self.channels)} "
+                f"circuits={len(self.circuits)}>")
+
+    # --- public API used by the ca module ---------------------------------------------
+
+    def create_channel(self, name: str, priority: int = 0) -> ClientChannel:
+        """A new channel for ``name``; its search starts at once."""
+        if not isinstance(name, str) or not name or len(name.encode()) > 1024 \
+                or any(c.isspace() for c in name):
+            raise ValueError(f"invalid PV name {name!r}: a PV name is a non-empty string "
+                             f"without spaces")
+        if not 0 <= priority <= core.Priority.MAX:
+            raise ValueError(f"priority {priority} for {name!r} is outside 0..99")
+        with self._lock:
+            channel = ClientChannel(self, name, next(self._chids), priority)
+            self.channels[channel.chid] = channel
+        self._call_soon(self._start_search, channel)
+        return channel
+
+    def clear_channel(self, channel: ClientChannel) -> None:
+        """Forget a channel: clear it on its server, drop its subscriptions."""
+        with self._lock:
+            self.channels.pop(channel.chid, None)
+        channel.state = CS_CLOSED
+        channel.subscriptions.clear()
+        channel.connection_callbacks.clear()
+        channel.access_callbacks.clear()
+        self._call_soon(self._clear_on_server, channel)
+
+    def wait_for_connection(self, channel: ClientChannel, timeout: float | None) -> bool:
+        return channel.connected.wait(timeout)
+
+    def read(self, channel: ClientChannel, data_type: int, count: int,
+             callback: Callable | None = None) -> Pending:
+        """Send a READ_NOTIFY; the returned Pending completes with the response."""
+        pending = Pending(channel, callback)
+        circuit = self._connected_circuit(channel)
+        with circuit.lock:
+            request = channel.core.read(data_type, count)
+            pending.request = request
+            circuit.pending[request.ioid] = pending
+            try:
+                circuit.send(request)
+            except Exception:
+                circuit.pending.pop(request.ioid, None)
+                raise
+        return pending
+
+    def write(self, channel: ClientChannel, data, data_type: int, count: int | None,
+              notify: bool, callback: Callable | None = None) -> Pending | None:
+        """Send a WRITE (or WRITE_NOTIFY, whose Pending completes when processing ends)."""
+        circuit = self._connected_circuit(channel)
+        if not channel.access_rights & core.AccessRights.WRITE:
+            raise ChannelAccessError(f"no write access to {channel.name!r} "
+                                     f"(served by {channel.host})")
+        pending = Pending(channel, callback) if notify else None
+        with circuit.lock:
+            request = channel.core.write(data, data_type, count, notify=notify)
+            if pending is not None:
+                pending.request = request
+                circuit.pending[request.ioid] = pending
+            try:
+                circuit.send(request)
+            except Exception:
+                if pending is not None:
+                    circuit.pending.pop(request.ioid, None)
+                raise
+        return pending
+
+    def subscribe(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
+                  callback: Callable) -> Subscription:
+        """A monitor; ``callback(message)`` runs on the dispatcher for every update."""
+        subscription = Subscription(channel, data_type, count, mask, callback)
+        channel.subscriptions.append(subscription)
+        circuit = channel.circuit
+        if circuit is not None and channel.state == CS_CONN:
+            with circuit.lock:
+                self._send_subscription(circuit, subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.active = False
+        channel = subscription.channel
+        if subscription in channel.subscriptions:
+            channel.subscriptions.remove(subscription)
+        circuit = channel.circuit
+        if circuit is None or subscription.subscriptionid is None:
+            return
+        with circuit.lock:
+            circuit.subscriptions.pop(subscription.subscriptionid, None)
+            if channel.state == CS_CONN and not circuit.closed and channel.core is not None \
+                    and subscription.subscriptionid in channel.core.subscriptions:
+                try:
+                    circuit.send(channel.core.unsubscribe(subscription.subscriptionid))
+                except (ChannelAccessError, ProtocolError) as exc:
+                    logger.debug("cancelling %r: %s", subscription, exc)
+
+    def destroy(self) -> None:
+        """Close every circuit and stop the threads; the context is unusable after."""
+        if not self._running:
+            return
+        self._running = False
+        self._wake()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(2.0)
+        self.dispatcher.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # --- helpers for callers -----------------------------------------------------------
+
+    def _connected_circuit(self, channel: ClientChannel) -> Circuit:
+        circuit = channel.circuit
+        if channel.state != CS_CONN or circuit is None or channel.core is None:
+            raise ChannelAccessError(f"channel {channel.name!r} is not connected")
+        return circuit
+
+    def _call_soon(self, function, *args) -> None:
+        """Run ``function(*args)`` on the I/O thread."""
+        with self._calls_lock:
+            self._calls.append((function, args))
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except (BlockingIOError, OSError):
+            pass  # already awake, or shutting down
+
+    def _schedule(self, delay: float, function, *args) -> None:
+        """On the I/O thread: run ``function(*args)`` after ``delay`` seconds."""
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_sequence),
+                                      function, args))
+
+    # --- the I/O thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while self._running:
+                timeout = None
+                if self._timers:
+                    timeout = max(0.0, self._timers[0][0] - time.monotonic())
+                for key, mask in self._selector.select(timeout):
+                    try:
+                        key.data(key.fileobj, mask)
+                    except Exception:
+                        logger.exception("error handling I/O on %r", key.fileobj)
+                self._run_calls()
+                self._run_timers()
+        finally:
+            self._shutdown()
+
+    def _run_calls(self) -> None:
+        with self._calls_lock:
+            calls, self._calls = self._calls, []
+        for function, args in calls:
+            try:
+                function(*args)
+            except Exception:
+                logger.exception("error in %r", function)
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, function, args = heapq.heappop(self._timers)
+            try:
+                function(*args)
+            except Exception:
+                logger.exception("error in timer %r", function)
+
+    def _on_wake(self, sock, mask) -> None:
+        try:
+            while sock.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _shutdown(self) -> None:
+        for circuit in list(self.circuits.values()):
+            self._close_circuit(circuit)
+        for sock in (self._udp, self._wake_r, self._wake_w):
+            try:
+                self._selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+            sock.close()
+        self._selector.close()
+
+    # --- name resolution ------------------------------------------------------------------
+
+    def _start_search(self, channel: ClientChannel) -> None:
+        if channel.state == CS_CLOSED or channel.chid not in self.channels:
+            return
+        channel.search_attempts = 0
+        channel.next_search = 0.0
+        self._searching[channel.chid] = channel
+        self._plan_search_tick(0.0)
+
+    def _plan_search_tick(self, delay: float) -> None:
+        when = time.monotonic() + delay
+        if when < self._next_search_tick:
+            self._next_search_tick = when
+            self._schedule(delay, self._search_tick)
+
+    def _search_tick(self) -> None:
+        """Send every search that is due, batched into as few datagrams as fit."""
+        now = time.monotonic()
+        self._next_search_tick = float("inf")
+        due = [c for c in self._searching.values() if c.next_search <= now]
+        if due:
+            self._search_sequence = (self._search_sequence + 1) & 0xFFFFFFFF
+            requests = [core.SearchRequest(c.name, c.chid) for c in due]
+            datagrams = self._broadcaster.search_datagrams(requests, self._search_sequence)
+            for address in self.config.search_addresses():
+                for datagram in datagrams:
+                    try:
+                        self._udp.sendto(datagram, address)
+                    except OSError as exc:
+                        logger.debug("search datagram to %s failed: %s", address, exc)
+            for channel in due:
+                delay = FIRST_SEARCH_DELAY * 2 ** min(channel.search_attempts, 30)
+                channel.search_attempts += 1
+                channel.next_search = now + min(delay, self.config.max_search_period)
+        if self._searching:
+            soonest = min(c.next_search for c in self._searching.values())
+            self._plan_search_tick(max(0.0, soonest - now))
+
+    def _on_datagram(self, sock, mask) -> None:
+        while True:
+            try:
+                data, address = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported on Linux
+                logger.debug("UDP receive error: %s", exc)
+                continue
+            try:
+                messages = self._broadcaster.recv(data, address)
+            except ProtocolError as exc:
+                logger.warning("ignoring bad datagram from %s:%d: %s", *address, exc)
+                continue
+            for message in messages:
+                if isinstance(message, core.SearchResponse):
+                    self._on_search_response(message, address)
+
+    def _on_search_response(self, response: core.SearchResponse, sender) -> None:
+        channel = self._searching.pop(response.cid, None)
+        if channel is None:
+            return  # answered already, or cleared meanwhile
+        host = sender[0] if response.parameter1 == core.ADDRESS_OF_SENDER else response.ip
+        self._attach(channel, (host, response.port))
+
+    # --- circuits ----------------------------------------------------------------------
+
+    def _attach(self, channel: ClientChannel, address: tuple[str, int]) -> None:
+        """Put a found channel on the circuit to its server, connecting it if needed."""
+        key = (address, channel.priority)
+        circuit = self.circuits.get(key)
+        if circuit is None or circuit.closed:
+            circuit = Circuit(self, address, channel.priority)
+            self.circuits[key] = circuit
+            self._connect(circuit)
+        channel.circuit = circuit
+        if circuit.connected:
+            self._create_on_circuit(circuit, channel)
+        else:
+            circuit.waiting.append(channel)
+
+    def _connect(self, circuit: Circuit) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setblocking(False)
+        circuit.sock = sock
+        error = sock.connect_ex(circuit.address)
+        if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            self._lose_circuit(circuit, f"connect failed: {os.strerror(error)}")
+            return
+        self._selector.register(sock, selectors.EVENT_WRITE,
+                                functools.partial(self._on_connected, circuit))
+
+    def _on_connected(self, circuit: Circuit, sock, mask) -> None:
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            self._lose_circuit(circuit, f"connect failed: {os.strerror(error)}")
+            return
+        # Writes happen from any thread with sendall: the socket blocks (with a bound).
+        sock.setblocking(True)
+        sock.settimeout(10.0)
+        self._selector.modify(sock, selectors.EVENT_READ,
+                              functools.partial(self._on_readable, circuit))
+        with circuit.lock:
+            circuit.connected = True
+            circuit.last_heard = time.monotonic()
+            circuit.send(core.VersionRequest(priority=circuit.priority),
+                         core.HostNameRequest(_host_name()),
+                         core.ClientNameRequest(_user_name()))
+            waiting, circuit.waiting = circuit.waiting, []
+            for channel in waiting:
+                self._create_on_circuit(circuit, channel)
+
+    def _create_on_circuit(self, circuit: Circuit, channel: ClientChannel) -> None:
+        if channel.state == CS_CLOSED:
+            return
+        with circuit.lock:
+            channel.core = circuit.core.new_channel(channel.name)
+            circuit.channels[channel.core.cid] = channel
+            circuit.send(channel.core.create())
+
+    def _on_readable(self, circuit: Circuit, sock, mask) -> None:
+        try:
+            data = sock.recv(RECEIVE_SIZE)
+        except (BlockingIOError, InterruptedError, socket.timeout):
+            return
+        except OSError as exc:
+            self._lose_circuit(circuit, f"receive failed: {exc}")
+            return
+        if not data:
+            self._lose_circuit(circuit, "server closed the connection")
+            return
+        circuit.last_heard = time.monotonic()
+        circuit.echo_sent_at = None
+        with circuit.lock:
+            try:
+                messages = circuit.core.recv(data)
+            except ProtocolError as exc:
+                logger.error("protocol error from %s:%d, closing the circuit: %s",
+                             *circuit.address, exc)
+                self._lose_circuit(circuit, f"protocol error: {exc}")
+                return
+            for message in messages:
+                handler = self._HANDLERS.get(type(message))
+                if handler is not None:
+                    handler(self, circuit, message)
+
+    # --- what the server tells us -----------------------------------------------------------
+
+    def _on_access_rights(self, circuit: Circuit, message) -> None:
+        channel = circuit.channels.get(message.cid)
+        if channel is None:
+            return
+        channel.access_rights = message.access_rights
+        if channel.state == CS_CONN:
+            self._notify_access(channel)
+
+    def _notify_access(self, channel: ClientChannel) -> None:
+        read = bool(channel.access_rights & core.AccessRights.READ)
+        write = bool(channel.access_rights & core.AccessRights.WRITE)
+        for callback in list(channel.access_callbacks):
+            self.dispatcher.call(callback, channel, read, write)
+
+    def _on_create_response(self, circuit: Circuit, message) -> None:
+        channel = circuit.channels.get(message.cid)
+        if channel is None:
+            return
+        channel.native_type = message.data_type
+        channel.native_count = message.data_count
+        channel.state = CS_CONN
+        channel.connected.set()
+        for subscription in list(channel.subscriptions):
+            self._send_subscription(circuit, subscription)
+        self._notify_connection(channel, True)
+        self._notify_access(channel)
+
+    def _notify_connection(self, channel: ClientChannel, connected: bool) -> None:
+        for callback in list(channel.connection_callbacks):
+            self.dispatcher.call(callback, channel, connected)
+
+    def _send_subscription(self, circuit: Circuit, subscription: Subscription) -> None:
+        channel = subscription.channel
+        data_type = subscription.data_type
+        if isinstance(data_type, str):
+            data_type = core.promote(channel.native_type, data_type)
+        request = channel.core.subscribe(data_type, subscription.count, subscription.mask)
+        subscription.subscriptionid = request.subscriptionid
+        circuit.subscriptions[request.subscriptionid] = subscription
+        circuit.send(request)
+
+    def _on_create_failed(self, circuit: Circuit, message) -> None:
+        channel = circuit.channels.pop(message.cid, None)
+        if channel is not None:
+            logger.warning("server %s:%d refused channel %r; searching again",
+                           *circuit.address, channel.name)
+            self._disconnect_channel(channel, retry_after=1.0)
+
+    def _on_server_disconnect(self, circuit: Circuit, message) -> None:
+        channel = circuit.channels.pop(message.cid, None)
+        if channel is not None:
+            logger.info("server %s:%d dropped channel %r", *circuit.address, channel.name)
+            self._fail_pending(circuit, channel, "the server dropped the channel")
+            self._disconnect_channel(channel)
+
+    def _on_data(self, circuit: Circuit, message) -> None:
+        pending = circuit.pending.pop(message.ioid, None)
+        if pending is None:
+            return
+        pending.result = message
+        if message.status != core.EcaStatus.ECA_NORMAL:
+            pending.error = core.eca_message(message.status)
+        pending.done.set()
+        if pending.callback is not None:
+            self.dispatcher.call(pending.callback, pending)
+
+    def _on_event(self, circuit: Circuit, message) -> None:
+        subscription = circuit.subscriptions.get(message.subscriptionid)
+        if subscription is not None and subscription.active:
+            self.dispatcher.call(subscription.callback, message)
+
+    def _on_error(self, circuit: Circuit, message) -> None:
+        failed = message.original_request
+        text = message.error_message or core.eca_message(message.status)
+        channel = circuit.channels.get(message.cid)
+        name = channel.name if channel else f"cid {message.cid}"
+        logger.warning("server %s:%d reported an error for %s: %s (%r)", *circuit.address,
+                       name, text, failed)
+        pending = circuit.pending.pop(getattr(failed, "ioid", None), None)
+        if pending is not None:
+            pending.error = text
+            pending.done.set()
+            if pending.callback is not None:
+                self.dispatcher.call(pending.callback, pending)
+
+    def _on_echo(self, circuit: Circuit, message) -> None:
+        circuit.echo_sent_at = None
+
+    _HANDLERS = {
+        core.AccessRightsResponse: _on_access_rights,
+        core.CreateChanResponse: _on_create_response,
+        core.CreateChFailResponse: _on_create_failed,
+        core.ServerDisconnResponse: _on_server_disconnect,
+        core.ReadNotifyResponse: _on_data,
+        core.WriteNotifyResponse: _on_data,
+        core.EventAddResponse: _on_event,
+        core.ErrorResponse: _on_error,
+        core.EchoResponse: _on_echo,
+    }
+
+    # --- losing things ---------------------------------------------------------------------
+
+    def _disconnect_channel(self, channel: ClientChannel, retry_after: float = 0.0) -> None:
+        was_connected = channel.state == CS_CONN
+        channel.circuit = None
+        channel.core = None
+        channel.connected.clear()
+        if channel.state != CS_CLOSED:
+            channel.state = CS_PREV_CONN if was_connected else CS_NEVER_CONN
+        if was_connected:
+            self._notify_connection(channel, False)
+        if channel.state != CS_CLOSED and channel.chid in self.channels:
+            self._schedule(retry_after, self._start_search, channel)
+
+    def _fail_pending(self, circuit: Circuit, channel: ClientChannel | None, reason: str):
+        for ioid, pending in list(circuit.pending.items()):
+            if channel is None or pending.channel is channel:
+                del circuit.pending[ioid]
+                pending.error = reason
+                pending.done.set()
+                if pending.callback is not None:
+                    self.dispatcher.call(pending.callback, pending)
+
+    def _lose_circuit(self, circuit: Circuit, reason: str) -> None:
+        if circuit.closed:
+            return
+        logger.info("circuit to %s:%d lost: %s", *circuit.address, reason)
+        self._close_circuit(circuit)
+        self._fail_pending(circuit, None, f"connection to {circuit.address[0]}:"
+                                          f"{circuit.address[1]} lost ({reason})")
+        channels = list(circuit.channels.values()) + circuit.waiting
+        circuit.channels.clear()
+        circuit.waiting.clear()
+        for channel in channels:
+            self._disconnect_channel(channel, retry_after=0.0)
+
+    def _close_circuit(self, circuit: Circuit) -> None:
+        with circuit.lock:
+            circuit.closed = True
+            circuit.connected = False
+            if self.circuits.get((circuit.address, circuit.priority)) is circuit:
+                del self.circuits[(circuit.address, circuit.priority)]
+            if circuit.sock is not None:
+                try:
+                    self._selector.unregister(circuit.sock)
+                except (KeyError, ValueError):
+                    pass
+                circuit.sock.close()
+            if circuit.core.state is not core.CircuitState.DISCONNECTED:
+                circuit.core.disconnect()
+
+    def _clear_on_server(self, channel: ClientChannel) -> None:
+        self._searching.pop(channel.chid, None)
+        circuit = channel.circuit
+        if circuit is None:
+            return
+        with circuit.lock:
+            if channel in circuit.waiting:
+                circuit.waiting.remove(channel)
+            core_channel = channel.core
+            if core_channel is not None and core_channel.state is core.ChannelState.CONNECTED \
+                    and circuit.connected:
+                try:
+                    circuit.send(core_channel.clear())
+                except (ChannelAccessError, ProtocolError) as exc:
+                    logger.debug("clearing %r: %s", channel.name, exc)
+            if core_channel is not None:
+                circuit.channels.pop(core_channel.cid, None)
+                for subscriptionid in list(core_channel.subscriptions):
+                    circuit.subscriptions.pop(subscriptionid, None)
+        channel.circuit = None
+        channel.core = None
+        channel.connected.clear()
+
+    def _check_circuits(self) -> None:
+        """Every second: echo silent circuits, drop unresponsive or unconnectable ones."""
+        now = time.monotonic()
+        for circuit in list(self.circuits.values()):
+            if not circuit.connected:
+                if now > circuit.connect_deadline:
+                    self._lose_circuit(circuit, "connection timed out")
+                continue
+            if circuit.echo_sent_at is not None:
+                if now - circuit.echo_sent_at > ECHO_TIMEOUT:
+                    self._lose_circuit(circuit, "no reply to echo: server unresponsive")
+            elif now - circuit.last_heard > self.config.connection_timeout:
+                with circuit.lock:
+                    try:
+                        circuit.send(core.EchoRequest())
+                        circuit.echo_sent_at = now
+                    except ChannelAccessError:
+                        pass
+        self._schedule(1.0, self._check_circuits)
+
+
+def _host_name() -> str:
+    return socket.gethostname()[:60] or "localhost"
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()[:60]
+    except Exception:  # no user database entry (containers)
+        return "unknown"
