@@ -152,6 +152,8 @@ class Context:
     """A Channel Access client context: channels, circuits, an I/O and a callback thread."""
 
     _ids = itertools.count(1)
+    #: Channel ids are unique across contexts: pyepics keys its caches by them.
+    _chids = itertools.count(1)
 
     def __init__(self, config: Config | None = None):
         self.config = config or Config.from_environment()
@@ -159,7 +161,6 @@ class Context:
         self.pid = os.getpid()
         self.channels: dict[int, ClientChannel] = {}  # by chid
         self.circuits: dict[tuple, Circuit] = {}  # by (address, priority)
-        self._chids = itertools.count(1)
         self._lock = threading.RLock()
         self._timers: list = []  # heap of (when, sequence, function, args)
         self._timer_sequence = itertools.count()
@@ -293,6 +294,15 @@ class Context:
         if threading.current_thread() is not self._thread:
             self._thread.join(2.0)
         self.dispatcher.stop()
+
+    def abandon(self) -> None:
+        """In a forked child: close our copies of the sockets; the threads are gone."""
+        self._running = False
+        for circuit in list(self.circuits.values()):
+            if circuit.sock is not None:
+                circuit.sock.close()
+        for sock in (self._udp, self._wake_r, self._wake_w):
+            sock.close()
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,1158 @@
+"""The pyepics ``epics.ca`` API on epics_compat's own Channel Access client.
+
+Same names, signatures, defaults, return values and exceptions as pyepics 3.5; channel
+ids are ``dbr.chid_t`` (ctypes longs) as there. Underneath there is no libca: a
+``_context.Context`` per CA context does the I/O on its own thread and runs callbacks on
+another (pyepics' preemptive-callback mode, the only mode here).
+"""
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+from collections import defaultdict
+from math import log10
+from typing import Callable, Dict
+
+import caproto_core as _core
+
+from . import dbr
+from ._context import CS_CONN, ChannelAccessError, Context, Pending
+from .dbr import HAS_NUMPY, numpy
+
+logger = logging.getLogger("epics_compat.ca")
+
+PREEMPTIVE_CALLBACK = True
+AUTO_CLEANUP = True
+WITH_CA_MESSAGES = False
+#: Arrays up to this many elements are monitored automatically by PV objects.
+AUTOMONITOR_MAXLENGTH = 65536
+DEFAULT_CONNECTION_TIMEOUT = 2.0
+DEFAULT_SUBSCRIPTION_MASK = dbr.DBE_VALUE | dbr.DBE_ALARM
+
+_LIBCA_FINALIZED = object()
+#: Set by initialize_libca(); a stand-in object, since no C library is loaded.
+libca = None
+initial_context = None
+
+_cache: Dict[int, dict] = defaultdict(dict)  # context id -> {pvname: _CacheItem}
+_chid_cache: Dict[int, "_CacheItem"] = {}
+_contexts: Dict[int, Context] = {}
+_thread_context = threading.local()
+_init_lock = threading.RLock()
+_clear_cache_callbacks: Dict[int, Callable[[], None]] = {}
+
+
+def write(msg, newline=True, flush=True):
+    """Write a message to standard output (pyepics' hook for its own messages)."""
+    sys.stdout.write(msg + ("\n" if newline else ""))
+    if flush:
+        sys.stdout.flush()
+
+
+class _GetPending:
+    """Marks a get that was sent and not yet answered."""
+
+    def __repr__(self):
+        return 'GET_PENDING'
+
+
+Empty = _GetPending
+GET_PENDING = _GetPending()
+
+
+class ChannelAccessException(Exception):
+    """Channel Access Exception: General Errors"""
+
+
+class ChannelAccessGetFailure(Exception):
+    """A get was answered with a failure status."""
+
+    def __init__(self, message, chid, status):
+        super().__init__(message)
+        self.chid = chid
+        self.status = status
+
+
+class CASeverityException(Exception):
+    """A CA call returned a status other than the expected one."""
+
+    def __init__(self, fcn, msg):
+        Exception.__init__(self)
+        self.fcn = fcn
+        self.msg = msg
+
+    def __str__(self):
+        return " %s returned '%s'" % (self.fcn, self.msg)
+
+
+class _LibcaStandIn:
+    """What ``ca.libca`` holds here: there is no C library, only this pure-Python client."""
+
+    def __repr__(self):
+        return "<epics_compat: pure-Python Channel Access client, no libca>"
+
+
+class _CacheItem:
+    """The state of one channel of one context, as pyepics keeps it."""
+
+    def __init__(self, chid, pvname, channel, callbacks=None, ts=0):
+        self.context = current_context()
+        self.lock = threading.RLock()
+        self.conn = False
+        self.pvname = pvname
+        self.ts = ts
+        self.failures = 0
+        self.get_results = defaultdict(lambda: [None])
+        self.callbacks = list(callbacks or [])
+        self.access_event_callback = []
+        self.chid = chid
+        self.channel = channel
+
+    def __repr__(self):
+        return ('<{} {!r} {} failures={} callbacks={} access_callbacks={} chid={}>'.format(
+            type(self).__name__, self.pvname, 'connected' if self.conn else 'disconnected',
+            self.failures, len(self.callbacks), len(self.access_event_callback),
+            self.chid_int))
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    @property
+    def chid_int(self):
+        return _chid_to_int(self.chid)
+
+    def run_access_event_callbacks(self, ra, wa):
+        for callback in list(self.access_event_callback):
+            if callable(callback):
+                callback(ra, wa)
+
+    def run_connection_callbacks(self, conn, timestamp):
+        with self.lock:
+            self.conn = conn
+            self.ts = timestamp
+            self.failures = 0
+        for callback in list(self.callbacks):
+            if callable(callback):
+                callback(pvname=self.pvname, chid=self.chid_int, conn=self.conn)
+
+
+# --- library and contexts ---------------------------------------------------------------
+
+def find_libca():
+    """No libca is used: a description of what provides Channel Access instead."""
+    return "epics_compat (pure Python; no libca needed)"
+
+
+def find_libCom():
+    return "epics_compat (pure Python; no libCom needed)"
+
+
+def initialize_libca():
+    """Create the initial context (done automatically on first use)."""
+    global libca, initial_context
+    with _init_lock:
+        if libca is not None and libca is not _LIBCA_FINALIZED:
+            return libca
+        if 'EPICS_CA_MAX_ARRAY_BYTES' not in os.environ:
+            os.environ['EPICS_CA_MAX_ARRAY_BYTES'] = "%d" % 2 ** 24
+        context = Context()
+        _contexts[context.id] = context
+        initial_context = context.id
+        _thread_context.id = context.id
+        libca = _LibcaStandIn()
+        if AUTO_CLEANUP:
+            atexit.register(finalize_libca)
+        return libca
+
+
+def finalize_libca(maxtime=10.0):
+    """Clear every channel and destroy every context."""
+    global libca, initial_context
+    if libca is None or libca is _LIBCA_FINALIZED:
+        return
+    for chid in list(_chid_cache):
+        try:
+            clear_channel(chid)
+        except Exception:
+            pass
+    _chid_cache.clear()
+    _cache.clear()
+    for context in list(_contexts.values()):
+        context.destroy()
+    _contexts.clear()
+    initial_context = None
+    libca = _LIBCA_FINALIZED
+
+
+def _after_fork_in_child():
+    """A forked child must not share its parent's sockets: start afresh on next use."""
+    global libca, initial_context
+    for context in _contexts.values():
+        context.abandon()
+    _contexts.clear()
+    _cache.clear()
+    _chid_cache.clear()
+    _thread_context.__dict__.clear()
+    libca = None
+    initial_context = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def withCA(fcn):
+    """Decorator: make sure the library and a context exist before the call."""
+    @functools.wraps(fcn)
+    def wrapper(*args, **kwds):
+        if libca is None:
+            initialize_libca()
+        elif libca is _LIBCA_FINALIZED:
+            return None  # interpreter shutdown: quietly do nothing
+        return fcn(*args, **kwds)
+    return wrapper
+
+
+def _context_object(context_id=None) -> Context:
+    """The Context of the calling thread (the initial one unless another is attached)."""
+    if libca is None:
+        initialize_libca()
+    if context_id is None:
+        context_id = getattr(_thread_context, "id", None) or initial_context
+    context = _contexts.get(context_id)
+    if context is None:
+        raise ChannelAccessException("no Channel Access context: it was destroyed")
+    return context
+
+
+def PySEVCHK(func_name, status, expected=dbr.ECA_NORMAL):
+    """Raise CASeverityException unless ``status`` is ``expected``."""
+    if status == expected:
+        return status
+    raise CASeverityException(func_name, message(status))
+
+
+def withSEVCHK(fcn):
+    @functools.wraps(fcn)
+    def wrapper(*args, **kwds):
+        return PySEVCHK(fcn.__name__, fcn(*args, **kwds))
+    return wrapper
+
+
+@withCA
+def context_create(ctx=None):
+    """Create a new context and attach it to the calling thread."""
+    context = Context()
+    _contexts[context.id] = context
+    _thread_context.id = context.id
+    return dbr.ECA_NORMAL
+
+
+def create_context(ctx=None):
+    """Create a new context and attach it to the calling thread."""
+    context_create(ctx)
+
+
+@withCA
+def context_destroy():
+    """Destroy the calling thread's context (its channels are cleared)."""
+    context_id = current_context()
+    context = _contexts.pop(context_id, None)
+    if context is None:
+        return None
+    for pvname, entry in list(_cache.pop(context_id, {}).items()):
+        _chid_cache.pop(entry.chid_int, None)
+    context.destroy()
+    _thread_context.id = None
+    return dbr.ECA_NORMAL
+
+
+def destroy_context():
+    """Destroy the calling thread's context."""
+    return context_destroy()
+
+
+@withCA
+def attach_context(context):
+    """Attach the calling thread to a context (an id from current_context())."""
+    if hasattr(context, 'value'):
+        context = context.value
+    if context not in _contexts:
+        return dbr.ECA_BADCHID
+    if getattr(_thread_context, "id", None) not in (None, context):
+        return dbr.ECA_ISATTACHED
+    _thread_context.id = context
+    return dbr.ECA_NORMAL
+
+
+@withCA
+@withSEVCHK
+def use_initial_context():
+    """Attach the calling thread to the initial context (recommended for threads)."""
+    _thread_context.id = initial_context
+    return dbr.ECA_NORMAL
+
+
+@withCA
+def detach_context():
+    """Detach the calling thread from its context."""
+    _thread_context.id = None
+    return dbr.ECA_NORMAL
+
+
+@withCA
+def current_context():
+    """The id of the calling thread's context."""
+    context_id = getattr(_thread_context, "id", None)
+    return context_id if context_id in _contexts else initial_context
+
+
+@withCA
+def client_status(context, level):
+    """Print a summary of a context (its circuits and channels); returns ECA_NORMAL."""
+    ctx = _contexts.get(context.value if hasattr(context, 'value') else context)
+    if ctx is not None:
+        write(repr(ctx))
+        for circuit in list(ctx.circuits.values()):
+            write("  %r channels=%d" % (circuit, len(circuit.channels)))
+    return dbr.ECA_NORMAL
+
+
+@withCA
+def replace_printf_handler(writer=None):
+    """Accepted for compatibility: this client logs through ``logging``, not printf."""
+    return dbr.ECA_NORMAL
+
+
+@withCA
+def disable_ca_messages():
+    return dbr.ECA_NORMAL
+
+
+@withCA
+def enable_ca_messages(writer='stderr'):
+    return dbr.ECA_NORMAL
+
+
+@withCA
+def flush_io():
+    """Requests are written when made; nothing is ever buffered to flush."""
+    return dbr.ECA_NORMAL
+
+
+@withCA
+def message(status):
+    """The text of a CA status code."""
+    return _core.eca_message(status)
+
+
+@withCA
+def version():
+    """The protocol version string, as libca gives it."""
+    return "4.%d" % _core.PROTOCOL_VERSION
+
+
+@withCA
+def pend_io(timeout=1.0):
+    """Nothing is deferred here, so outstanding I/O is always complete."""
+    return dbr.ECA_NORMAL
+
+
+def pend_event(timeout=1.e-5):
+    """Give callbacks ``timeout`` seconds to run; returns ECA_TIMEOUT like libca."""
+    if libca is None:
+        initialize_libca()
+    elif libca is _LIBCA_FINALIZED:
+        return None
+    context = _context_object()
+    if not context.dispatcher.in_dispatch_thread():
+        context.dispatcher.wait_idle(timeout)
+    time.sleep(timeout)
+    return dbr.ECA_TIMEOUT
+
+
+@withCA
+def poll(evt=1.e-5, iot=1.0):
+    """Let pending callbacks run (pend_event) and complete I/O (pend_io)."""
+    pend_event(evt)
+    return pend_io(iot)
+
+
+@withCA
+def test_io():
+    return True
+
+
+# --- channels ---------------------------------------------------------------------------
+
+def get_cache(pvname):
+    """The _CacheItem of ``pvname`` in the current context, or None."""
+    return _cache[current_context()].get(pvname, None)
+
+
+def _get_cache_by_chid(chid):
+    return _chid_cache[_chid_to_int(chid)]
+
+
+def show_cache(print_out=True):
+    """A listing of every channel of every context."""
+    out = ['#  PVName        ChannelID/Context Connected?',
+           '#--------------------------------------------']
+    for context, entries in list(_cache.items()):
+        for pvname, entry in list(entries.items()):
+            out.append(" %s %s/%s  %s" % ((pvname + ' ' * 15)[:max(15, len(pvname))],
+                                          repr(entry.chid), repr(context), entry.conn))
+    out = '\n'.join(out)
+    if print_out:
+        write(out)
+        return None
+    return out
+
+
+def clear_cache():
+    """Clear every channel and start a fresh context (as done for multiprocessing)."""
+    for clear_other_cache in list(_clear_cache_callbacks.values()):
+        clear_other_cache()
+    for chid in list(_chid_cache):
+        try:
+            clear_channel(chid)
+        except ChannelAccessException:
+            pass
+    _cache.clear()
+    _chid_cache.clear()
+    detach_context()
+    create_context()
+
+
+def register_clear_cache(callback: Callable[[], None]):
+    """Call ``callback`` before clear_cache() clears the channels."""
+    if callable(callback):
+        _clear_cache_callbacks[id(callback)] = callback
+    elif callback is not None:
+        raise RuntimeError(f"Cannot register type {type(callback)}. Callable required.")
+
+
+def _chid_to_int(chid):
+    return int(chid.value) if hasattr(chid, 'value') else chid
+
+
+def _entry(chid, fname):
+    """The cache entry of a chid argument, or ChannelAccessException."""
+    if isinstance(chid, int) and not isinstance(chid, bool):
+        chid = dbr.chid_t(chid)
+    if not isinstance(chid, dbr.chid_t):
+        raise ChannelAccessException("%s: not a valid chid %r %s" % (fname, chid, type(chid)))
+    entry = _chid_cache.get(chid.value)
+    if entry is None:
+        raise ChannelAccessException('Unexpected channel ID')
+    return entry
+
+
+def withCHID(fcn):
+    """Decorator: the first argument must be a known channel id."""
+    @functools.wraps(fcn)
+    def wrapper(*args, **kwds):
+        if libca is _LIBCA_FINALIZED:
+            return None
+        if args:
+            args = (_entry(args[0], fcn.__name__).chid,) + tuple(args[1:])
+        return fcn(*args, **kwds)
+    return wrapper
+
+
+def withConnectedCHID(fcn):
+    """Decorator: the first argument must be a channel id that connects in time."""
+    @functools.wraps(fcn)
+    def wrapper(*args, **kwds):
+        if libca is _LIBCA_FINALIZED:
+            return None
+        if args:
+            entry = _entry(args[0], fcn.__name__)
+            args = (entry.chid,) + tuple(args[1:])
+            if not isConnected(entry.chid):
+                timeout = kwds.get('timeout', DEFAULT_CONNECTION_TIMEOUT)
+                if not connect_channel(entry.chid, timeout=timeout):
+                    raise ChannelAccessException(
+                        "%s() timed out waiting '%s' to connect (%d seconds)"
+                        % (fcn.__name__, entry.pvname, timeout or DEFAULT_CONNECTION_TIMEOUT))
+        return fcn(*args, **kwds)
+    return wrapper
+
+
+def withMaybeConnectedCHID(fcn):
+    """Decorator: give the channel of the first argument a chance to connect."""
+    @functools.wraps(fcn)
+    def wrapper(*args, **kwds):
+        if libca is _LIBCA_FINALIZED:
+            return None
+        if args:
+            entry = _entry(args[0], fcn.__name__)
+            args = (entry.chid,) + tuple(args[1:])
+            if not isConnected(entry.chid):
+                connect_channel(entry.chid,
+                                timeout=kwds.get('timeout', DEFAULT_CONNECTION_TIMEOUT))
+        return fcn(*args, **kwds)
+    return wrapper
+
+
+def withInitialContext(fcn):
+    """Decorator: run the function in the initial context."""
+    @functools.wraps(fcn)
+    def wrapper(*args, **kwds):
+        use_initial_context()
+        return fcn(*args, **kwds)
+    return wrapper
+
+
+def _on_connection_change(entry, channel, connected):
+    entry.run_connection_callbacks(conn=connected, timestamp=time.time())
+
+
+def _on_access_change(entry, channel, read, write):
+    entry.run_access_event_callbacks(read, write)
+
+
+@withCA
+def create_channel(pvname, connect=False, auto_cb=True, callback=None):
+    """Create (or reuse) the channel for ``pvname``; returns its chid.
+
+    ``callback(pvname=, chid=, conn=)`` runs on every connection change (at once if the
+    channel is already connected).
+    """
+    if isinstance(pvname, bytes):
+        pvname = pvname.decode()
+    context_id = current_context()
+    context_cache = _cache[context_id]
+    with _init_lock:
+        entry = context_cache.get(pvname)
+        is_new = entry is None
+        if is_new:
+            channel = _context_object(context_id).create_channel(pvname)
+            entry = _CacheItem(dbr.chid_t(channel.chid), pvname, channel,
+                               callbacks=[callback] if callable(callback) else None)
+            channel.connection_callbacks.append(
+                functools.partial(_on_connection_change, entry))
+            channel.access_callbacks.append(functools.partial(_on_access_change, entry))
+            context_cache[pvname] = entry
+            _chid_cache[channel.chid] = entry
+    if not is_new and callable(callback) and callback not in entry.callbacks:
+        entry.callbacks.append(callback)
+        if entry.conn:
+            callback(chid=entry.chid_int, pvname=pvname, conn=entry.conn)
+    if connect:
+        connect_channel(entry.chid)
+    return entry.chid
+
+
+@withCHID
+def connect_channel(chid, timeout=None, verbose=False):
+    """Wait up to ``timeout`` (DEFAULT_CONNECTION_TIMEOUT) for a channel to connect."""
+    entry = _entry(chid, 'connect_channel')
+    if verbose:
+        write(' connect channel -> %r %r %r ' % (chid, state(chid), dbr.CS_CONN))
+    if timeout is None:
+        timeout = DEFAULT_CONNECTION_TIMEOUT
+    conn = entry.channel.connected.wait(max(0.0, timeout))
+    if not conn:
+        with entry.lock:
+            entry.ts = time.time()
+            entry.failures += 1
+    return conn
+
+
+@withCHID
+def replace_access_rights_event(chid, callback=None):
+    """Add ``callback(read_access, write_access)`` to run when access rights change."""
+    entry = _entry(chid, 'replace_access_rights_event')
+    if callback is not None:
+        entry.access_event_callback.append(callback)
+    return dbr.ECA_NORMAL
+
+
+def _channel(chid):
+    return _entry(chid, 'channel').channel
+
+
+@withCHID
+def name(chid):
+    """The PV name of a channel."""
+    return _channel(chid).name
+
+
+@withCHID
+def host_name(chid):
+    """'host:port' of the server of a channel."""
+    return _channel(chid).host
+
+
+@withCHID
+def element_count(chid):
+    """Native element count of a channel (0 before connection)."""
+    return _channel(chid).native_count
+
+
+@withCHID
+def read_access(chid):
+    return int(bool(_channel(chid).access_rights & _core.AccessRights.READ))
+
+
+@withCHID
+def write_access(chid):
+    return int(bool(_channel(chid).access_rights & _core.AccessRights.WRITE))
+
+
+@withCHID
+def field_type(chid):
+    """Native DBR type of a channel (-1 before connection)."""
+    channel = _channel(chid)
+    return channel.native_type if channel.state == CS_CONN else -1
+
+
+@withCHID
+def clear_channel(chid):
+    """Clear a channel and forget it."""
+    entry = _chid_cache.pop(_chid_to_int(chid), None)
+    if entry is not None:
+        _cache[entry.context].pop(entry.pvname, None)
+        context = _contexts.get(entry.context)
+        if context is not None:
+            context.clear_channel(entry.channel)
+    return dbr.ECA_NORMAL
+
+
+@withCHID
+def state(chid):
+    """Connection state (dbr.CS_CONN when connected)."""
+    return _channel(chid).state
+
+
+def isConnected(chid):
+    """Whether a channel is connected."""
+    return dbr.CS_CONN == state(chid)
+
+
+def access(chid):
+    """'no access', 'read-only', 'write-only' or 'read/write'."""
+    return ('no access', 'read-only', 'write-only', 'read/write')[
+        read_access(chid) + 2 * write_access(chid)]
+
+
+@withCHID
+def promote_type(chid, use_time=False, use_ctrl=False):
+    """The TIME or CTRL type of a channel's native type."""
+    return promote_fieldtype(field_type(chid), use_time=use_time, use_ctrl=use_ctrl)
+
+
+def promote_fieldtype(ftype, use_time=False, use_ctrl=False):
+    """The TIME or CTRL variant of a native type (strings have no CTRL form: TIME)."""
+    if use_ctrl:
+        ftype += dbr.CTRL_STRING
+    elif use_time:
+        ftype += dbr.TIME_STRING
+    if ftype == dbr.CTRL_STRING:
+        ftype = dbr.TIME_STRING
+    return ftype
+
+
+# --- values -----------------------------------------------------------------------------
+
+def _scalar(value):
+    """One element as the Python number pyepics gives (int or float)."""
+    return value.item() if hasattr(value, 'item') else value
+
+
+def _unpack(chid, data, count=None, ftype=None, as_numpy=True):
+    """Python value of the data of a read or monitor message, as pyepics unpacks it.
+
+    ``data`` is a ReadNotifyResponse or EventAddResponse (or its decoded values).
+    Strings of a scalar PV come back as str, one-element numbers as Python scalars,
+    arrays as numpy arrays (lists without numpy or with ``as_numpy=False``).
+    """
+    values = data.data if isinstance(data, _core.Message) else data
+    if values is None:
+        return None
+    length = len(values)
+    count = length if not count else min(length, count)
+    if ftype is None:
+        ftype = field_type(chid) if chid is not None else dbr.INT
+    ntype = dbr.native_type(ftype)
+    elem_count = element_count(chid) if chid is not None else count
+    if ntype == dbr.STRING:
+        out = [value.rstrip() for value in values[:count]]
+        return out[0] if len(out) == 1 and elem_count == 1 else out
+    if ntype == dbr.CHAR and elem_count > 1:
+        return _array(values[:count], as_numpy)
+    if count == 1:
+        return _scalar(values[0])
+    return _array(values[:count], as_numpy and count != 1)
+
+
+def _array(values, as_numpy):
+    if HAS_NUMPY and as_numpy:
+        if isinstance(values, numpy.ndarray):
+            # Own the data: the message buffer it may view is the receiver's.
+            return values.copy() if values.base is not None and not values.flags.owndata \
+                else values
+        return numpy.asarray(values)
+    return list(values.tolist() if hasattr(values, 'tolist') else values)
+
+
+def _unpack_metadata(ftype, dbr_value):
+    """pyepics' metadata dict of a message's metadata (TIME and CTRL types)."""
+    metadata = dbr_value.metadata if isinstance(dbr_value, _core.Message) else dbr_value
+    md = {}
+    if not metadata:
+        return md
+    if ftype >= dbr.CTRL_STRING:
+        for attr in dbr.ctrl_limits + ('precision', 'units', 'status', 'severity'):
+            if attr in metadata:
+                md[attr] = metadata[attr]
+        if metadata.get('enum_strs'):
+            md['enum_strs'] = tuple(metadata['enum_strs'])
+    elif ftype >= dbr.TIME_STRING and 'seconds' in metadata:
+        md['status'] = metadata['status']
+        md['severity'] = metadata['severity']
+        seconds, nanoseconds = metadata['seconds'], metadata['nanoseconds']
+        md['timestamp'] = dbr.EPICS2UNIX_EPOCH + seconds + 1.e-6 * int(1.e-3 * nanoseconds)
+        md['posixseconds'] = seconds + dbr.EPICS2UNIX_EPOCH
+        md['nanoseconds'] = nanoseconds
+    else:
+        md.update(metadata)
+    return md
+
+
+@withMaybeConnectedCHID
+def get_with_metadata(chid, ftype=None, count=None, wait=True, timeout=None,
+                      as_string=False, as_numpy=True):
+    """The value and metadata of a channel as a dict with at least 'value'.
+
+    None if the channel is not connected, with ``wait=False``, or on timeout.
+    """
+    if ftype is None:
+        ftype = field_type(chid)
+    if ftype in (None, -1):
+        return None
+    count = 0 if count is None else min(count, element_count(chid))
+    entry = _entry(chid, 'get')
+    with entry.lock:
+        last = entry.get_results[ftype][0]
+        if last is not GET_PENDING:
+            try:
+                pending = entry.channel.context.read(entry.channel, ftype, count)
+            except ChannelAccessError:
+                return None
+            entry.get_results[ftype] = [GET_PENDING, pending]
+    if wait:
+        return get_complete_with_metadata(chid, count=count, ftype=ftype, timeout=timeout,
+                                          as_string=as_string, as_numpy=as_numpy)
+    return None
+
+
+@withMaybeConnectedCHID
+def get(chid, ftype=None, count=None, wait=True, timeout=None, as_string=False,
+        as_numpy=True):
+    """The value of a channel (None if not connected, with ``wait=False`` or on timeout)."""
+    info = get_with_metadata(chid, ftype=ftype, count=count, wait=wait, timeout=timeout,
+                             as_string=as_string, as_numpy=as_numpy)
+    return info['value'] if info is not None else None
+
+
+@withMaybeConnectedCHID
+def get_complete_with_metadata(chid, ftype=None, count=None, timeout=None, as_string=False,
+                               as_numpy=True):
+    """Complete an earlier get that returned None; the value and metadata dict."""
+    if ftype is None:
+        ftype = field_type(chid)
+    count = element_count(chid) if count is None else min(count, element_count(chid))
+    entry = _entry(chid, 'get_complete')
+    result = entry.get_results[ftype]
+    if result[0] is None:
+        warnings.warn('get_complete without initial get() call')
+        return None
+    if timeout is None:
+        timeout = 1.0 + log10(max(1, count))
+    if result[0] is GET_PENDING:
+        pending: Pending = result[1]
+        if not pending.wait(max(0.0, timeout)):
+            warnings.warn("ca.get('%s') timed out after %.2f seconds." % (entry.pvname,
+                                                                          timeout))
+            return None
+        with entry.lock:
+            if entry.get_results[ftype] is result:
+                entry.get_results[ftype] = [pending]
+        result = [pending]
+    pending = result[0]
+    message = pending.result
+    if pending.error is not None or message is None:
+        status = message.status if message is not None else _core.EcaStatus.ECA_DISCONN
+        raise ChannelAccessGetFailure('Get failed; status code: %d (%s: %s)'
+                                      % (status, entry.pvname, pending.error),
+                                      chid=entry.chid, status=status)
+    try:
+        metadata = _unpack_metadata(ftype, message)
+        value = _unpack(chid, message, count=count, ftype=ftype, as_numpy=as_numpy)
+    except _core.ProtocolError as exc:
+        raise ChannelAccessGetFailure('Get failed; %s: %s' % (entry.pvname, exc),
+                                      chid=entry.chid, status=message.status) from None
+    if as_string:
+        value = _as_string(value, chid, count, ftype)
+    metadata['value'] = value
+    return metadata
+
+
+@withMaybeConnectedCHID
+def get_complete(chid, ftype=None, count=None, timeout=None, as_string=False,
+                 as_numpy=True):
+    """Complete an earlier get that returned None; the value."""
+    info = get_complete_with_metadata(chid, ftype=ftype, count=count, timeout=timeout,
+                                      as_string=as_string, as_numpy=as_numpy)
+    return info['value'] if info is not None else None
+
+
+def _as_string(val, chid, count, ftype):
+    """A value as pyepics' plain string form (char arrays as text, enums by name)."""
+    try:
+        if ftype in (dbr.CHAR, dbr.TIME_CHAR, dbr.CTRL_CHAR) and \
+                count < AUTOMONITOR_MAXLENGTH and not isinstance(val, (int, float)):
+            chars = []
+            for code in val:
+                if code == 0:
+                    break
+                chars.append(chr(code))
+            val = ''.join(chars).strip()
+        elif ftype == dbr.ENUM and count == 1:
+            val = get_enum_strings(chid)[val]
+        elif count > 1:
+            val = '<array count=%d, type=%d>' % (count, ftype)
+        val = str(val)
+    except (ValueError, IndexError, TypeError):
+        pass
+    return val
+
+
+def _encode_for_put(entry, value, ftype, nativecount):
+    """(value to send, element count) for a put, following pyepics' rules.
+
+    Raises ChannelAccessException or ValueError naming the PV when the value cannot be
+    sent as the channel's type.
+    """
+    pvname = entry.pvname
+    ntype = dbr.native_type(ftype)
+    if ntype == dbr.STRING:
+        items = [value] if isinstance(value, (str, bytes)) or not _is_sequence(value) \
+            else list(value)[:max(1, nativecount)]
+        out = []
+        for item in items:
+            text = item.decode() if isinstance(item, bytes) else str(item)
+            if len(text.encode()) >= dbr.MAX_STRING_SIZE:
+                raise ValueError("cannot put %r to %s: strings hold at most %d bytes"
+                                 % (text, pvname, dbr.MAX_STRING_SIZE - 1))
+            out.append(text)
+        return out, len(out)
+    if ntype == dbr.CHAR and isinstance(value, (str, bytes)):
+        raw = value.encode() if isinstance(value, str) else value
+        if nativecount > 1:
+            raw = (raw + b'\0')[:nativecount]
+            return raw, len(raw)
+        return raw[:1] or b'\0', 1
+    if _is_sequence(value):
+        items = value if HAS_NUMPY and isinstance(value, numpy.ndarray) else list(value)
+        if len(items) > nativecount and nativecount > 0:
+            items = items[:nativecount]
+        if len(items) == 0:
+            raise ChannelAccessException("cannot put an empty array to %s" % pvname)
+        try:
+            items = [_number(entry, item, ntype) for item in items] \
+                if not (HAS_NUMPY and isinstance(items, numpy.ndarray)) else items
+        except (TypeError, ValueError):
+            raise ChannelAccessException("cannot put array data %r to PV %s of type '%s'"
+                                         % (value, pvname, dbr.Name(ftype).lower())) from None
+        return items, len(items)
+    return [_number(entry, value, ntype)], 1
+
+
+def _is_sequence(value):
+    if isinstance(value, (str, bytes)):
+        return False
+    if HAS_NUMPY and isinstance(value, numpy.ndarray):
+        return value.ndim > 0
+    return hasattr(value, '__len__') and hasattr(value, '__getitem__')
+
+
+def _number(entry, value, ntype):
+    """A scalar for a numeric or enum field; strings are parsed (enums by name too)."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        text = value.strip()
+        if ntype == dbr.ENUM:
+            strings = get_enum_strings(entry.chid) or ()
+            if text in strings:
+                return strings.index(text)
+        try:
+            return int(text, 0) if ntype in (dbr.INT, dbr.LONG, dbr.CHAR, dbr.ENUM) \
+                else float(text)
+        except ValueError:
+            raise ValueError("cannot put %r to %s (type %s): not a number%s" % (
+                value, entry.pvname, dbr.Name(ntype).lower(),
+                "" if ntype != dbr.ENUM else " nor one of its enum strings")) from None
+    if HAS_NUMPY and isinstance(value, numpy.generic):
+        value = value.item()
+    if not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ChannelAccessException("cannot put value '%r' to PV %s of type '%s'" % (
+                value, entry.pvname, dbr.Name(ntype).lower())) from None
+    if ntype in (dbr.INT, dbr.LONG, dbr.CHAR, dbr.ENUM) and isinstance(value, float):
+        if value != value or value in (float('inf'), float('-inf')):
+            raise ValueError("cannot put %r to integer PV %s" % (value, entry.pvname))
+        value = int(value)
+    return value
+
+
+@withConnectedCHID
+def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, ftype=None):
+    """Write a value; with ``wait`` (or ``callback``) the server reports completion.
+
+    Returns 1 on success, -1 when ``wait`` timed out. ``callback(pvname=, data=)`` (or
+    with the items of a dict ``callback_data``) runs when processing has completed.
+    """
+    entry = _entry(chid, 'put')
+    channel = entry.channel
+    if ftype is None:
+        ftype = field_type(chid)
+    nativecount = element_count(chid)
+    try:
+        data, count = _encode_for_put(entry, value, ftype, nativecount)
+    except ValueError as exc:
+        raise ChannelAccessException(str(exc)) from None
+    notify = bool(wait or callable(callback))
+    done = threading.Event()
+    pvname = entry.pvname
+
+    def completed(pending):
+        done.set()
+        if pending.error is not None:
+            logger.warning("put to %s failed: %s", pvname, pending.error)
+        if callable(callback):
+            kwargs = callback_data if isinstance(callback_data, dict) \
+                else {'data': callback_data}
+            callback(pvname=pvname, **kwargs)
+
+    try:
+        channel.context.write(channel, data, dbr.native_type(ftype), count, notify,
+                              completed if notify else None)
+    except ChannelAccessError as exc:
+        if 'write access' in str(exc):
+            raise CASeverityException('put', message(_core.EcaStatus.ECA_NOWTACCESS)) \
+                from None
+        raise ChannelAccessException('put to %s failed: %s' % (pvname, exc)) from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ChannelAccessException("cannot put %r to %s: %s" % (value, pvname, exc)) \
+            from None
+    ret = dbr.ECA_NORMAL
+    if wait and not done.wait(max(0.0, timeout)):
+        ret = -ret
+    return ret
+
+
+@withMaybeConnectedCHID
+def get_ctrlvars(chid, timeout=5.0, warn=True):
+    """The CTRL metadata of a channel (limits, units, precision, enum strings...)."""
+    ftype = promote_type(chid, use_ctrl=True)
+    metadata = get_with_metadata(chid, ftype=ftype, count=1, timeout=timeout, wait=True)
+    if metadata is not None:
+        metadata.pop('value', None)
+    return metadata
+
+
+@withCHID
+def get_timevars(chid, timeout=5.0, warn=True):
+    """The TIME metadata of a channel: status, severity, timestamp."""
+    ftype = promote_type(chid, use_time=True)
+    metadata = get_with_metadata(chid, ftype=ftype, count=1, timeout=timeout, wait=True)
+    if metadata is not None:
+        metadata.pop('value', None)
+    return metadata
+
+
+def get_timestamp(chid):
+    return get_timevars(chid).get('timestamp', 0)
+
+
+def get_severity(chid):
+    return get_timevars(chid).get('severity', 0)
+
+
+def get_precision(chid):
+    if field_type(chid) in (dbr.FLOAT, dbr.DOUBLE):
+        return get_ctrlvars(chid).get('precision', None)
+    return None
+
+
+def get_enum_strings(chid):
+    if field_type(chid) == dbr.ENUM:
+        return get_ctrlvars(chid).get('enum_strs', None)
+    return None
+
+
+# --- subscriptions ------------------------------------------------------------------------
+
+def _on_monitor(entry, subscription_ref, callback, message):
+    subscription = subscription_ref[0]
+    if subscription is None or not subscription.active:
+        return
+    if message.status != dbr.ECA_NORMAL:
+        return
+    ftype = message.data_type
+    try:
+        kwds = {'ftype': ftype, 'count': message.data_count, 'chid': entry.chid_int,
+                'pvname': entry.pvname}
+        kwds.update(_unpack_metadata(ftype, message))
+        value = _unpack(entry.chid, message, count=message.data_count, ftype=ftype)
+    except _core.ProtocolError as exc:
+        logger.error("bad monitor update for %s: %s", entry.pvname, exc)
+        return
+    if callable(callback):
+        callback(value=value, **kwds)
+
+
+@withCHID
+def create_subscription(chid, use_time=False, use_ctrl=False, ftype=None, mask=None,
+                        callback=None, count=0, timeout=None):
+    """Subscribe to changes: ``callback(value=, pvname=, chid=, ftype=, count=, ...)``.
+
+    Returns (callback_ref, user_arg_ref, event_id); pass event_id to clear_subscription.
+    """
+    entry = _entry(chid, 'create_subscription')
+    mask = mask or DEFAULT_SUBSCRIPTION_MASK
+    if ftype is None:
+        if not isConnected(chid):
+            if timeout is None:
+                timeout = DEFAULT_CONNECTION_TIMEOUT
+            if not connect_channel(chid, timeout=timeout):
+                raise ChannelAccessException(
+                    "create_subscription() timed out waiting '%s' to connect (%d seconds)"
+                    % (entry.pvname, timeout))
+        ftype = field_type(chid)
+    ftype = promote_fieldtype(ftype, use_time=use_time, use_ctrl=use_ctrl)
+    holder = [None]
+    handler = functools.partial(_on_monitor, entry, holder, callback)
+    subscription = entry.channel.context.subscribe(entry.channel, ftype, count or 0, mask,
+                                                   handler)
+    holder[0] = subscription
+    return (handler, callback, subscription)
+
+
+@withCA
+@withSEVCHK
+def clear_subscription(event_id):
+    """Cancel a subscription given its event_id."""
+    event_id.channel.context.unsubscribe(event_id)
+    return dbr.ECA_NORMAL
+
+
+# --- synchronous groups -------------------------------------------------------------------
+
+class _SyncGroup:
+    def __init__(self):
+        self.pending: list[Pending] = []
+
+
+_sync_groups: Dict[int, _SyncGroup] = {}
+
+
+@withCA
+def sg_create():
+    """Create a synchronous group; returns its id."""
+    gid = dbr.ulong_t(id(object()) & 0xFFFFFFFF)
+    while gid.value in _sync_groups:
+        gid = dbr.ulong_t(gid.value + 1)
+    _sync_groups[gid.value] = _SyncGroup()
+    return gid
+
+
+def _group(gid):
+    group = _sync_groups.get(gid.value if hasattr(gid, 'value') else gid)
+    if group is None:
+        raise CASeverityException('sync group', message(_core.EcaStatus.ECA_BADSYNCGRP))
+    return group
+
+
+@withCA
+@withSEVCHK
+def sg_delete(gid):
+    _sync_groups.pop(gid.value if hasattr(gid, 'value') else gid, None)
+    return dbr.ECA_NORMAL
+
+
+@withCA
+@withSEVCHK
+def sg_block(gid, timeout=10.0):
+    """Wait until every put of the group has completed (ECA_TIMEOUT if not in time)."""
+    group = _group(gid)
+    deadline = time.monotonic() + timeout
+    for pending in group.pending:
+        if not pending.wait(max(0.0, deadline - time.monotonic())):
+            return dbr.ECA_TIMEOUT
+    group.pending.clear()
+    return dbr.ECA_NORMAL
+
+
+@withCA
+def sg_test(gid):
+    """Whether every request of the group has completed."""
+    group = _group(gid)
+    done = all(pending.done.is_set() for pending in group.pending)
+    return PySEVCHK('sg_test', dbr.ECA_IODONE if done else _core.EcaStatus.ECA_IOINPROGRESS,
+                    dbr.ECA_IODONE)
+
+
+@withCA
+@withSEVCHK
+def sg_reset(gid):
+    _group(gid).pending.clear()
+    return dbr.ECA_NORMAL
+
+
+def sg_get(gid, chid, ftype=None, as_numpy=True, as_string=True):
+    """Get within a group. Unlike libca, this returns the value itself, once received."""
+    group = _group(gid)
+    entry = _entry(chid, 'sg_get')
+    if ftype is None:
+        ftype = field_type(chid)
+    count = element_count(chid)
+    pending = entry.channel.context.read(entry.channel, ftype, 0)
+    group.pending.append(pending)
+    if not pending.wait(DEFAULT_CONNECTION_TIMEOUT) or pending.error is not None:
+        return None
+    val = _unpack(chid, pending.result, count=count, ftype=ftype, as_numpy=as_numpy)
+    if as_string:
+        val = _as_string(val, chid, count, ftype)
+    return val
+
+
+def sg_put(gid, chid, value):
+    """Put within a group: sg_block waits for its completion."""
+    group = _group(gid)
+    entry = _entry(chid, 'sg_put')
+    ftype = field_type(chid)
+    data, count = _encode_for_put(entry, value, ftype, element_count(chid))
+    pending = entry.channel.context.write(entry.channel, data, ftype, count, True)
+    group.pending.append(pending)
+    return dbr.ECA_NORMAL
+
+
+class CAThread(threading.Thread):
+    """A Thread that uses the initial CA context."""
+
+    def run(self):
+        use_initial_context()
+        threading.Thread.run(self)
