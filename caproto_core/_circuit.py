@@ -190,6 +190,15 @@ class VirtualCircuit:
     def buffered(self) -> int:
         return len(self._buffer)
 
+    def take_partial(self) -> bytes:
+        """Hand over the start of the incomplete message buffered so far.
+
+        An I/O layer that knows the message's full size (``next_message_size``) can then
+        receive the rest straight into one buffer and pass the whole message to ``recv``.
+        """
+        partial, self._buffer = self._buffer, b""
+        return partial
+
     def disconnect(self) -> None:
         """The connection is gone: every channel is disconnected, pending requests dropped."""
         self.state = CircuitState.DISCONNECTED
