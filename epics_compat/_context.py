@@ -17,6 +17,8 @@ import logging
 import os
 import selectors
 import socket
+import subprocess
+import sys
 import threading
 import time
 from typing import Callable
@@ -39,6 +41,8 @@ ECHO_TIMEOUT = 5.0
 #: Seconds to wait for a TCP connection to a server that answered a search.
 CONNECT_TIMEOUT = 5.0
 RECEIVE_SIZE = 1 << 18
+#: Messages at least this large are received straight into a buffer of their own size.
+LARGE_MESSAGE = 1 << 18
 
 
 class ChannelAccessError(Exception):
@@ -130,6 +134,8 @@ class Circuit:
         self.last_heard = time.monotonic()
         self.echo_sent_at: float | None = None
         self.connect_deadline = time.monotonic() + CONNECT_TIMEOUT
+        self.large: memoryview | None = None  # a large message being received
+        self.large_filled = 0
 
     def __repr__(self) -> str:
         return f"<Circuit {self.address[0]}:{self.address[1]} priority={self.priority}>"
@@ -185,7 +191,11 @@ class Context:
         self._thread = threading.Thread(target=self._run, name=f"epics_compat-io-{self.id}",
                                         daemon=True)
         self._thread.start()
+        self._beacons: dict[tuple, tuple[int, float]] = {}  # server -> (id, time)
+        self._repeater_confirmed = False
+        self._repeater_attempts = 0
         self._call_soon(self._schedule, 1.0, self._check_circuits)
+        self._call_soon(self._register_with_repeater)
 
     def __repr__(self) -> str:
         return (f"<Context {self.id} channels={len(self.channels)} "
@@ -443,6 +453,43 @@ class Context:
             for message in messages:
                 if isinstance(message, core.SearchResponse):
                     self._on_search_response(message, address)
+                elif isinstance(message, core.RsrvIsUpResponse):
+                    self._on_beacon(message, address)
+                elif isinstance(message, core.RepeaterConfirmResponse):
+                    self._repeater_confirmed = True
+
+    # --- beacons ----------------------------------------------------------------------------
+
+    def _register_with_repeater(self) -> None:
+        """Ask the host's repeater for beacons; start one if none answers (like libca)."""
+        if self._repeater_confirmed or not self._running:
+            return
+        self._repeater_attempts += 1
+        if self._repeater_attempts == 3:
+            _start_repeater(self.config.repeater_port)
+        try:
+            self._udp.sendto(bytes(core.RepeaterRegisterRequest("127.0.0.1")),
+                             ("127.0.0.1", self.config.repeater_port))
+        except OSError as exc:
+            logger.debug("repeater registration failed: %s", exc)
+        self._schedule(min(0.2 * self._repeater_attempts, 5.0), self._register_with_repeater)
+
+    def _on_beacon(self, beacon: core.RsrvIsUpResponse, sender) -> None:
+        """A new or restarted server (beacon ids start again) prompts searching at once."""
+        host = sender[0] if beacon.parameter2 in (0, core.ADDRESS_OF_SENDER) \
+            else beacon.address
+        server = (host, beacon.server_port)
+        previous = self._beacons.get(server)
+        self._beacons[server] = (beacon.beacon_id, time.monotonic())
+        if previous is not None and beacon.beacon_id == (previous[0] + 1) & 0xFFFFFFFF:
+            return  # the regular beat of a server we know
+        if previous is not None or self._searching:
+            logger.debug("beacon anomaly from %s:%d: searching again", *server)
+        for channel in self._searching.values():
+            channel.search_attempts = 0
+            channel.next_search = 0.0
+        if self._searching:
+            self._plan_search_tick(0.0)
 
     def _on_search_response(self, response: core.SearchResponse, sender) -> None:
         channel = self._searching.pop(response.cid, None)
@@ -510,14 +557,19 @@ class Context:
 
     def _on_readable(self, circuit: Circuit, sock, mask) -> None:
         try:
-            data = sock.recv(RECEIVE_SIZE)
+            if circuit.large is not None:
+                data = self._receive_large(circuit, sock)
+                if data is None:
+                    return
+            else:
+                data = sock.recv(RECEIVE_SIZE)
+                if not data:
+                    self._lose_circuit(circuit, "server closed the connection")
+                    return
         except (BlockingIOError, InterruptedError, socket.timeout):
             return
         except OSError as exc:
             self._lose_circuit(circuit, f"receive failed: {exc}")
-            return
-        if not data:
-            self._lose_circuit(circuit, "server closed the connection")
             return
         circuit.last_heard = time.monotonic()
         circuit.echo_sent_at = None
@@ -533,6 +585,29 @@ class Context:
                 handler = self._HANDLERS.get(type(message))
                 if handler is not None:
                     handler(self, circuit, message)
+            size = circuit.core.next_message_size()
+            if size is not None and size >= LARGE_MESSAGE:
+                # The header is in and it announces a large payload (already checked
+                # against EPICS_CA_MAX_ARRAY_BYTES): receive the rest in place.
+                partial = circuit.core.take_partial()
+                circuit.large = memoryview(bytearray(size))
+                circuit.large[:len(partial)] = partial
+                circuit.large_filled = len(partial)
+
+    def _receive_large(self, circuit: Circuit, sock) -> memoryview | None:
+        """Fill the large message's buffer; return it once complete, else None."""
+        buffer = circuit.large
+        while circuit.large_filled < len(buffer):
+            try:
+                count = sock.recv_into(buffer[circuit.large_filled:], 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return None
+            if not count:
+                self._lose_circuit(circuit, "server closed the connection")
+                return None
+            circuit.large_filled += count
+        circuit.large = None
+        return buffer
 
     # --- what the server tells us -----------------------------------------------------------
 
@@ -729,6 +804,23 @@ class Context:
                     except ChannelAccessError:
                         pass
         self._schedule(1.0, self._check_circuits)
+
+
+_repeater_started = False
+
+
+def _start_repeater(port: int) -> None:
+    """Start ``python -m epics_compat.repeater`` once per process, detached."""
+    global _repeater_started
+    if _repeater_started or os.environ.get("EPICS_COMPAT_NO_REPEATER"):
+        return
+    _repeater_started = True
+    try:
+        subprocess.Popen([sys.executable, "-m", "epics_compat.repeater", "--port", str(port)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    except OSError as exc:
+        logger.warning("could not start a CA repeater (beacons will not be seen): %s", exc)
 
 
 def _host_name() -> str:

@@ -67,6 +67,8 @@ def client_env(port: int) -> dict[str, str]:
         "EPICS_CA_ADDR_LIST": f"127.0.0.1:{port}",
         "EPICS_CA_AUTO_ADDR_LIST": "NO",
         "EPICS_CA_SERVER_PORT": str(port),
+        # Beacons of this IOC reach its clients through a repeater of their own.
+        "EPICS_CA_REPEATER_PORT": str(port + 1),
     }
 
 
@@ -78,6 +80,7 @@ def server_env(port: int) -> dict[str, str]:
         "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
         "EPICS_CAS_SERVER_PORT": str(port),
         "EPICS_CA_SERVER_PORT": str(port),
+        "EPICS_CAS_BEACON_PORT": str(port + 1),
         # The IOC's own CA client (used by CA links) must stay on loopback too.
         "EPICS_CA_ADDR_LIST": "127.0.0.1",
         "EPICS_CA_AUTO_ADDR_LIST": "NO",
