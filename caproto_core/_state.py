@@ -14,8 +14,8 @@ from ._messages import CLIENT, SERVER, AccessRightsResponse, ClearChannelRequest
     ClearChannelResponse, ClientNameRequest, CreateChanRequest, CreateChanResponse, \
     CreateChFailResponse, EchoRequest, EchoResponse, ErrorResponse, EventAddRequest, \
     EventAddResponse, EventCancelRequest, EventCancelResponse, EventsOffRequest, \
-    EventsOnRequest, HostNameRequest, ReadNotifyRequest, ReadNotifyResponse, ReadSyncRequest, \
-    ServerDisconnResponse, VersionRequest, VersionResponse, WriteNotifyRequest, \
+    EventsOnRequest, HostNameRequest, NotFoundResponse, ReadNotifyRequest, ReadNotifyResponse, ReadSyncRequest, \
+    SearchRequest, SearchResponse, ServerDisconnResponse, VersionRequest, VersionResponse, WriteNotifyRequest, \
     WriteNotifyResponse, WriteRequest
 
 
@@ -93,8 +93,10 @@ CHANNEL_TRANSITIONS = {
 }
 
 C = CircuitState
+# Searches travel over TCP too, to and from name servers (EPICS_CA_NAME_SERVERS).
 _HOUSEKEEPING = (EchoRequest, EchoResponse, EventsOffRequest, EventsOnRequest, ReadSyncRequest,
-                 ClientNameRequest, HostNameRequest, VersionResponse, ErrorResponse)
+                 ClientNameRequest, HostNameRequest, VersionResponse, ErrorResponse,
+                 SearchRequest, SearchResponse, NotFoundResponse)
 
 CIRCUIT_TRANSITIONS = {
     CLIENT: {

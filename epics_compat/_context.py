@@ -134,6 +134,7 @@ class Circuit:
         self.last_heard = time.monotonic()
         self.echo_sent_at: float | None = None
         self.connect_deadline = time.monotonic() + CONNECT_TIMEOUT
+        self.name_server = False  # a circuit that only carries searches
         self.large: memoryview | None = None  # a large message being received
         self.large_filled = 0
 
@@ -196,6 +197,9 @@ class Context:
         self._repeater_attempts = 0
         self._call_soon(self._schedule, 1.0, self._check_circuits)
         self._call_soon(self._register_with_repeater)
+        self._name_servers: dict[tuple, Circuit] = {}
+        for address in self.config.name_servers:
+            self._call_soon(self._connect_name_server, address)
 
     def __repr__(self) -> str:
         return (f"<Context {self.id} channels={len(self.channels)} "
@@ -387,7 +391,7 @@ class Context:
             pass
 
     def _shutdown(self) -> None:
-        for circuit in list(self.circuits.values()):
+        for circuit in list(self.circuits.values()) + list(self._name_servers.values()):
             self._close_circuit(circuit)
         for sock in (self._udp, self._wake_r, self._wake_w):
             try:
@@ -428,6 +432,13 @@ class Context:
                         self._udp.sendto(datagram, address)
                     except OSError as exc:
                         logger.debug("search datagram to %s failed: %s", address, exc)
+            for circuit in self._name_servers.values():
+                if circuit.connected:
+                    with circuit.lock:
+                        try:
+                            circuit.send(*requests)
+                        except ChannelAccessError as exc:
+                            logger.debug("search via name server failed: %s", exc)
             for channel in due:
                 delay = FIRST_SEARCH_DELAY * 2 ** min(channel.search_attempts, 30)
                 channel.search_attempts += 1
@@ -498,6 +509,15 @@ class Context:
         host = sender[0] if response.parameter1 == core.ADDRESS_OF_SENDER else response.ip
         self._attach(channel, (host, response.port))
 
+    def _connect_name_server(self, address: tuple[str, int]) -> None:
+        """A TCP circuit to a name server (EPICS_CA_NAME_SERVERS), kept open."""
+        if not self._running:
+            return
+        circuit = Circuit(self, address, 0)
+        circuit.name_server = True
+        self._name_servers[address] = circuit
+        self._connect(circuit)
+
     # --- circuits ----------------------------------------------------------------------
 
     def _attach(self, channel: ClientChannel, address: tuple[str, int]) -> None:
@@ -546,6 +566,10 @@ class Context:
             waiting, circuit.waiting = circuit.waiting, []
             for channel in waiting:
                 self._create_on_circuit(circuit, channel)
+        if circuit.name_server:
+            for channel in self._searching.values():  # search through it at once
+                channel.next_search = 0.0
+            self._plan_search_tick(0.0)
 
     def _create_on_circuit(self, circuit: Circuit, channel: ClientChannel) -> None:
         if channel.state == CS_CLOSED:
@@ -699,6 +723,9 @@ class Context:
     def _on_echo(self, circuit: Circuit, message) -> None:
         circuit.echo_sent_at = None
 
+    def _on_tcp_search_response(self, circuit: Circuit, message) -> None:
+        self._on_search_response(message, circuit.address)
+
     _HANDLERS = {
         core.AccessRightsResponse: _on_access_rights,
         core.CreateChanResponse: _on_create_response,
@@ -709,6 +736,7 @@ class Context:
         core.EventAddResponse: _on_event,
         core.ErrorResponse: _on_error,
         core.EchoResponse: _on_echo,
+        core.SearchResponse: _on_tcp_search_response,
     }
 
     # --- losing things ---------------------------------------------------------------------
@@ -739,6 +767,8 @@ class Context:
             return
         logger.info("circuit to %s:%d lost: %s", *circuit.address, reason)
         self._close_circuit(circuit)
+        if circuit.name_server and self._running:
+            self._schedule(5.0, self._connect_name_server, circuit.address)
         self._fail_pending(circuit, None, f"connection to {circuit.address[0]}:"
                                           f"{circuit.address[1]} lost ({reason})")
         channels = list(circuit.channels.values()) + circuit.waiting
@@ -788,7 +818,9 @@ class Context:
     def _check_circuits(self) -> None:
         """Every second: echo silent circuits, drop unresponsive or unconnectable ones."""
         now = time.monotonic()
-        for circuit in list(self.circuits.values()):
+        for circuit in list(self.circuits.values()) + list(self._name_servers.values()):
+            if circuit.closed:
+                continue
             if not circuit.connected:
                 if now > circuit.connect_deadline:
                     self._lose_circuit(circuit, "connection timed out")
