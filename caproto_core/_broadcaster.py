@@ -53,13 +53,14 @@ class Broadcaster:
     def search_datagrams(self, requests: list[SearchRequest], sequence_id: int = 0,
                          max_size: int = MAX_DATAGRAM_SIZE) -> list[bytes]:
         """Searches batched into as few datagrams as fit, each led by a VersionRequest."""
-        datagrams, batch, size = [], [], 0
         version = VersionRequest(priority=0, sequence_id=sequence_id)
+        empty = len(bytes(version))
+        datagrams, batch, size = [], [], empty
         for request in requests:
             length = 16 + request.payload_size
             if batch and size + length > max_size:
                 datagrams.append(self.send(version, *batch))
-                batch, size = [], 0
+                batch, size = [], empty
             batch.append(request)
             size += length
         if batch:

@@ -838,15 +838,14 @@ class Context:
         self._schedule(1.0, self._check_circuits)
 
 
-_repeater_started = False
+_repeaters_started: set[int] = set()
 
 
 def _start_repeater(port: int) -> None:
-    """Start ``python -m epics_compat.repeater`` once per process, detached."""
-    global _repeater_started
-    if _repeater_started or os.environ.get("EPICS_COMPAT_NO_REPEATER"):
+    """Start ``python -m epics_compat.repeater`` once per process and port, detached."""
+    if port in _repeaters_started or os.environ.get("EPICS_COMPAT_NO_REPEATER"):
         return
-    _repeater_started = True
+    _repeaters_started.add(port)
     try:
         subprocess.Popen([sys.executable, "-m", "epics_compat.repeater", "--port", str(port)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
