@@ -240,7 +240,7 @@ class Context:
         pending = Pending(channel, callback)
         circuit = self._connected_circuit(channel)
         with circuit.lock:
-            request = channel.core.read(data_type, count)
+            request = self._core_channel(channel, circuit).read(data_type, count)
             pending.request = request
             circuit.pending[request.ioid] = pending
             try:
@@ -259,7 +259,8 @@ class Context:
                                      f"(served by {channel.host})")
         pending = Pending(channel, callback) if notify else None
         with circuit.lock:
-            request = channel.core.write(data, data_type, count, notify=notify)
+            request = self._core_channel(channel, circuit).write(data, data_type, count,
+                                                                 notify=notify)
             if pending is not None:
                 pending.request = request
                 circuit.pending[request.ioid] = pending
@@ -329,6 +330,14 @@ class Context:
         if channel.state != CS_CONN or circuit is None or channel.core is None:
             raise ChannelAccessError(f"channel {channel.name!r} is not connected")
         return circuit
+
+    @staticmethod
+    def _core_channel(channel: ClientChannel, circuit: Circuit) -> core.Channel:
+        """The core channel, checked again under the circuit lock (it may have dropped)."""
+        core_channel = channel.core
+        if core_channel is None or circuit.closed or channel.circuit is not circuit:
+            raise ChannelAccessError(f"channel {channel.name!r} is not connected")
+        return core_channel
 
     def _call_soon(self, function, *args) -> None:
         """Run ``function(*args)`` on the I/O thread."""

@@ -934,11 +934,9 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
     except ValueError as exc:
         raise ChannelAccessException(str(exc)) from None
     notify = bool(wait or callable(callback))
-    done = threading.Event()
     pvname = entry.pvname
 
     def completed(pending):
-        done.set()
         if pending.error is not None:
             logger.warning("put to %s failed: %s", pvname, pending.error)
         if callable(callback):
@@ -947,8 +945,8 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
             callback(pvname=pvname, **kwargs)
 
     try:
-        channel.context.write(channel, data, dbr.native_type(ftype), count, notify,
-                              completed if notify else None)
+        pending = channel.context.write(channel, data, dbr.native_type(ftype), count, notify,
+                                        completed if notify else None)
     except ChannelAccessError as exc:
         if 'write access' in str(exc):
             raise CASeverityException('put', message(_core.EcaStatus.ECA_NOWTACCESS)) \
@@ -958,7 +956,8 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
         raise ChannelAccessException("cannot put %r to %s: %s" % (value, pvname, exc)) \
             from None
     ret = dbr.ECA_NORMAL
-    if wait and not done.wait(max(0.0, timeout)):
+    # The I/O thread marks completion, so this also works inside a callback.
+    if wait and not pending.wait(max(0.0, timeout)):
         ret = -ret
     return ret
 
