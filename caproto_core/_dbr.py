@@ -216,8 +216,10 @@ def decode_string(raw: bytes | memoryview) -> str:
 
 def encode_string(value: str | bytes, size: int = MAX_STRING_SIZE, what: str = "string") -> bytes:
     """``value`` as bytes that fit a ``size``-byte field with its terminating NUL."""
-    raw = value if isinstance(value, bytes) else str(value).encode(STRING_ENCODING,
-                                                                   STRING_ERRORS)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+    else:
+        raw = str(value).encode(STRING_ENCODING, STRING_ERRORS)
     if len(raw) >= size:
         raise ValueError(f"{what} {value!r} is {len(raw)} bytes long; at most {size - 1} "
                          f"fit in a {size}-byte field")
@@ -229,26 +231,50 @@ def encode_string(value: str | bytes, size: int = MAX_STRING_SIZE, what: str = "
 def decode_values(native: ChannelType, data: memoryview, count: int, use_numpy: bool = True):
     """``count`` values of a native type from ``data`` (which may hold padding after).
 
-    Numbers come back as a numpy array in native byte order (a zero-copy view for bytes,
-    one vectorised conversion otherwise) or, without numpy, as ``array.array``; strings
-    as a list of str.
+    Numbers come back as a numpy array in native byte order (a zero-copy, read-only view
+    for bytes, one vectorised conversion otherwise) or, without numpy, as ``array.array``;
+    strings as a list of str.
     """
+    return _VALUE_DECODERS[native](data, 0, count, use_numpy)
+
+
+def _decode_strings(data, offset: int, count: int, use_numpy: bool = True) -> list[str]:
+    # A single string may be sent shorter than its 40-byte field (strlen + 1).
+    raw = bytes(data[offset:offset + count * MAX_STRING_SIZE])
+    return [raw[i:i + MAX_STRING_SIZE].split(b"\0", 1)[0].decode(STRING_ENCODING,
+                                                                 STRING_ERRORS)
+            for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
+
+
+def _number_decoder(native: ChannelType):
     element = _ELEMENTS[native]
-    if native == ChannelType.STRING:
-        # A single string may be sent shorter than its 40-byte field.
-        return [decode_string(data[i:i + MAX_STRING_SIZE])
-                for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
-    nbytes = count * element.size
-    if use_numpy and numpy is not None:
-        values = numpy.frombuffer(data, dtype=element.numpy_dtype, count=count)
-        if element.size > 1 and _LITTLE_ENDIAN:
-            values = values.astype(values.dtype.newbyteorder("="))
+    size, typecode = element.size, element.array_typecode
+    swap = size > 1 and _LITTLE_ENDIAN
+    if numpy is not None:
+        frombuffer = numpy.frombuffer
+        wire_dtype = numpy.dtype(element.numpy_dtype)
+        native_dtype = wire_dtype.newbyteorder("=")
+
+    def decode(data, offset: int, count: int, use_numpy: bool = True):
+        # ``numpy`` is looked up at each call, so a test can take it away.
+        if use_numpy and numpy is not None:
+            values = frombuffer(data, wire_dtype, count, offset)
+            if swap:
+                return values.astype(native_dtype)
+            # A view of the payload: it must not be a way to change the message's bytes.
+            values.flags.writeable = False
+            return values
+        values = array.array(typecode)
+        values.frombytes(data[offset:offset + count * size])
+        if swap:
+            values.byteswap()
         return values
-    values = array.array(element.array_typecode)
-    values.frombytes(data[:nbytes])
-    if element.size > 1 and _LITTLE_ENDIAN:
-        values.byteswap()
-    return values
+
+    return decode
+
+
+_VALUE_DECODERS = {native: (_decode_strings if native == ChannelType.STRING
+                            else _number_decoder(native)) for native in NATIVE_TYPES}
 
 
 def _as_sequence(value) -> Any:
@@ -261,11 +287,28 @@ def _as_sequence(value) -> Any:
     return value
 
 
+#: (lowest, highest) value of each integer native type.
+_INT_RANGES = {
+    ChannelType.INT: (-2**15, 2**15 - 1),
+    ChannelType.ENUM: (0, 2**16 - 1),
+    ChannelType.CHAR: (0, 2**8 - 1),
+    ChannelType.LONG: (-2**31, 2**31 - 1),
+}
+
+
+def _out_of_range(value, native: ChannelType) -> ValueError:
+    low, high = _INT_RANGES[native]
+    return ValueError(f"cannot encode {value!r} as {native.name}: values must be finite and "
+                      f"within {low}..{high}")
+
+
 def encode_values(native: ChannelType, value) -> tuple[bytes, int]:
     """Values of a native type as wire bytes (unpadded) and their element count.
 
     Accepts a scalar, a sequence, a numpy array, and for CHAR also bytes or str (their
-    bytes, as given). Raises ValueError or TypeError saying what did not fit.
+    bytes, as given). Floats sent as an integer type are cut toward zero, as a C cast
+    does; values outside the type's range, NaN and infinities raise ValueError (with or
+    without numpy). Text sent as numbers raises TypeError.
     """
     element = _ELEMENTS[native]
     if native == ChannelType.STRING:
@@ -281,24 +324,38 @@ def encode_values(native: ChannelType, value) -> tuple[bytes, int]:
         raw = value.encode(STRING_ENCODING, STRING_ERRORS) if isinstance(value, str) \
             else bytes(value)
         return raw, len(raw)
+    limits = _INT_RANGES.get(native)
     if numpy is not None:
         try:
             values = numpy.asarray(value)
-            if values.dtype.kind in "US":
-                raise TypeError(f"cannot send text {value!r} as {native.name} numbers")
-            if values.dtype.kind == "f" and element.numpy_dtype[-2] in "iu" \
-                    and not numpy.all(numpy.isfinite(values)):
-                raise ValueError(f"cannot send non-finite {value!r} as {native.name}")
-            info = numpy.iinfo(element.numpy_dtype) if element.numpy_dtype[-2] in "iu" else None
-            if info is not None and values.size and values.dtype.kind in "iub" and (
-                    values.min() < info.min or values.max() > info.max):
-                raise ValueError(f"{value!r} does not fit in {native.name} "
-                                 f"({info.min}..{info.max})")
+            kind = values.dtype.kind
+            if kind in "USV":
+                raise TypeError(f"cannot send text or bytes {value!r} as {native.name} "
+                                f"numbers")
+            if kind == "O" and limits is not None:
+                # Python ints beyond 64 bits, or mixed objects: checked one by one.
+                values = numpy.array([_plain_int(item, value, native)
+                                      for item in values.reshape(-1).tolist()], dtype=int)
+            elif limits is not None and values.size:
+                if kind in "fc":
+                    if not numpy.all(numpy.isfinite(values)):
+                        raise _out_of_range(value, native)
+                    values = numpy.trunc(values.real)
+                if values.min() < limits[0] or values.max() > limits[1]:
+                    raise _out_of_range(value, native)
             wire = values.astype(element.numpy_dtype, copy=False).reshape(-1)
-        except (ValueError, TypeError, OverflowError) as exc:
+        except (TypeError, OverflowError) as exc:
+            if str(exc).startswith("cannot "):
+                raise
             raise type(exc)(f"cannot encode {value!r} as {native.name}: {exc}") from None
+        except ValueError as exc:
+            if str(exc).startswith("cannot "):
+                raise
+            raise ValueError(f"cannot encode {value!r} as {native.name}: {exc}") from None
         return wire.tobytes(), wire.size
     items = _as_sequence(value)
+    if limits is not None:
+        items = [_plain_int(item, value, native) for item in items]
     try:
         values = array.array(element.array_typecode, items)
     except (TypeError, OverflowError) as exc:
@@ -308,13 +365,35 @@ def encode_values(native: ChannelType, value) -> tuple[bytes, int]:
     return values.tobytes(), len(values)
 
 
+def _plain_int(item, value, native: ChannelType) -> int:
+    """One element for an integer type without numpy: the same rules as with numpy."""
+    if isinstance(item, float):
+        if item != item or item in (float("inf"), float("-inf")):
+            raise _out_of_range(value, native)
+        item = int(item)
+    elif not isinstance(item, int):
+        try:
+            item = int(item.__index__())
+        except (AttributeError, TypeError):
+            raise TypeError(f"cannot encode {value!r} as {native.name}: {item!r} is not "
+                            f"a number") from None
+    low, high = _INT_RANGES[native]
+    if not low <= item <= high:
+        raise _out_of_range(value, native)
+    return item
+
+
 # --- metadata -------------------------------------------------------------------------
 
 def decode_metadata(layout: DbrType, data: memoryview) -> dict | None:
     """The metadata structure at the start of ``data`` as a dict (None for native types)."""
     if not layout.fields:
         return None
-    metadata = dict(zip(layout.fields, layout.metadata.unpack_from(data)))
+    return _finish_metadata(dict(zip(layout.fields, layout.metadata.unpack_from(data))))
+
+
+def _finish_metadata(metadata: dict) -> dict:
+    """Give the raw structure items their meaning: timestamp, units text, enum strings."""
     if "seconds" in metadata:
         metadata["timestamp"] = (metadata["seconds"] + EPICS_EPOCH_OFFSET
                                  + metadata["nanoseconds"] * 1e-9)
@@ -358,7 +437,7 @@ def encode_metadata(layout: DbrType, metadata: dict | None) -> bytes:
         metadata["units"] = encode_string(metadata.get("units", ""), MAX_UNITS_SIZE, "units")
     try:
         return layout.metadata.pack(*(metadata.get(name, 0) for name in layout.fields))
-    except struct.error as exc:
+    except (struct.error, OverflowError) as exc:
         raise ValueError(f"metadata {metadata!r} does not fit {layout.type_id.name}: "
                          f"{exc}") from None
 
@@ -382,15 +461,45 @@ def decode_payload(type_id: int, payload: memoryview, count: int,
                    use_numpy: bool = True) -> tuple[dict | None, Any]:
     """(metadata dict or None, values) of a payload of ``count`` elements of ``type_id``.
 
-    Raises ValueError when the payload is too short for what the header announced.
+    Raises ValueError when the type id is unknown or the payload is too short for what
+    the header announced.
     """
-    layout = dbr_type(type_id)
-    payload = memoryview(payload)
-    needed = layout.metadata.size + count * _ELEMENTS[layout.native].size
-    short_string_ok = layout.native == ChannelType.STRING and count == 1
-    if len(payload) < needed and not (short_string_ok and len(payload) > layout.metadata.size):
-        raise ValueError(f"{layout.type_id.name} payload of {len(payload)} bytes is too short "
-                         f"for {count} element(s): {needed} bytes needed")
-    metadata = decode_metadata(layout, payload)
-    values = decode_values(layout.native, payload[layout.metadata.size:], count, use_numpy)
-    return metadata, values
+    decoder = _PAYLOAD_DECODERS.get(type_id)
+    if decoder is None:
+        dbr_type(type_id)  # raises the ValueError that names the bad id
+    return decoder(payload, count, use_numpy)
+
+
+def _payload_decoder(layout: DbrType):
+    """The decoding function of one DBR type: on the hot path of every data message."""
+    name = layout.type_id.name
+    fields = layout.fields
+    unpack_from = layout.metadata.unpack_from
+    meta_size = layout.metadata.size
+    element = _ELEMENTS[layout.native].size
+    strings = layout.native == ChannelType.STRING
+    values_of = _VALUE_DECODERS[layout.native]
+    timed = "seconds" in fields
+    other = bool({"units", "strs"} & set(fields))
+    offset = EPICS_EPOCH_OFFSET
+
+    def decode(payload, count: int, use_numpy: bool = True):
+        size = len(payload)
+        if size < meta_size + count * element and not (
+                strings and count == 1 and size > meta_size):
+            raise ValueError(f"{name} payload of {size} bytes is too short for {count} "
+                             f"element(s): {meta_size + count * element} bytes needed")
+        if not fields:
+            return None, values_of(payload, 0, count, use_numpy)
+        metadata = dict(zip(fields, unpack_from(payload)))
+        if timed:
+            metadata["timestamp"] = (metadata["seconds"] + offset
+                                     + metadata["nanoseconds"] * 1e-9)
+        elif other:
+            _finish_metadata(metadata)
+        return metadata, values_of(payload, meta_size, count, use_numpy)
+
+    return decode
+
+
+_PAYLOAD_DECODERS = {type_id: _payload_decoder(layout) for type_id, layout in DBR_TYPES.items()}

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import enum
 import struct
-from operator import attrgetter
+from operator import attrgetter, index
 from typing import ClassVar
 
 from . import _dbr
+from ._errors import RemoteProtocolError
 from ._constants import PROTOCOL_VERSION, AccessRights, Command, EcaStatus, SearchReply, \
     SubscriptionType, eca_message
 
@@ -47,8 +48,27 @@ def int_to_address(number: int) -> str:
     return ".".join(str(b) for b in number.to_bytes(4, "big"))
 
 
+_set = object.__setattr__
+_decode_payload = _dbr.decode_payload
+
+
+#: property -> the header slot it reads, for error messages that use the field's meaning.
+_FIELD_SLOTS: dict[property, str] = {}
+
+
 def _field(slot: str, doc: str) -> property:
-    return property(attrgetter(slot), doc=doc)
+    field = property(attrgetter(slot), doc=doc)
+    _FIELD_SLOTS[field] = slot
+    return field
+
+
+def _slot_meaning(cls: type, slot: str) -> str:
+    """'parameter1 (cid)': a header slot named with what it means for ``cls``."""
+    for klass in cls.__mro__:
+        for name, value in vars(klass).items():
+            if isinstance(value, property) and _FIELD_SLOTS.get(value) == slot:
+                return f"{slot} ({name})"
+    return slot
 
 
 def _name_payload(name: str | bytes) -> bytes:
@@ -58,10 +78,13 @@ def _name_payload(name: str | bytes) -> bytes:
     return _dbr.pad(raw + b"\0")
 
 
+_U16, _U32 = 0xFFFF, 0xFFFFFFFF
+
+
 class Message:
     """Base of all messages: header fields as sent, plus the raw payload."""
     __slots__ = ("data_type", "data_count", "parameter1", "parameter2", "payload",
-                 "extended", "_decoded")
+                 "extended", "_decoded", "_ext_count")
     ID: ClassVar[Command]
     ROLE: ClassVar[Role]
     #: Names shown by repr, in order: header fields under their meaning for this command.
@@ -69,18 +92,34 @@ class Message:
 
     def __init__(self, data_type: int = 0, data_count: int = 0, parameter1: int = 0,
                  parameter2: int = 0, payload: bytes = b""):
-        self.data_type = data_type
-        self.data_count = data_count
-        self.parameter1 = parameter1
-        self.parameter2 = parameter2
-        self.payload = payload
-        self.extended = len(payload) >= EXTENDED_THRESHOLD or data_count >= EXTENDED_THRESHOLD
-        self._decoded = None
+        # Checked here, so that a value that does not fit its header field is reported by
+        # the code that made it, not as a struct.error when the message is written.
+        for slot, value, limit in (("data_type", data_type, _U16),
+                                   ("data_count", data_count, _U32),
+                                   ("parameter1", parameter1, _U32),
+                                   ("parameter2", parameter2, _U32)):
+            try:
+                value = index(value)
+            except TypeError:
+                raise TypeError(f"{type(self).__name__}: {_slot_meaning(type(self), slot)} "
+                                f"must be an integer, not {value!r}") from None
+            if not 0 <= value <= limit:
+                raise ValueError(f"{type(self).__name__}: {_slot_meaning(type(self), slot)} "
+                                 f"{value!r} does not fit its header field (0..{limit:#x})")
+            _set(self, slot, value)
+        if len(payload) > _U32:
+            raise ValueError(f"{type(self).__name__}: payload of {len(payload)} bytes is "
+                             f"more than a header can announce")
+        _set(self, "payload", payload)
+        _set(self, "extended",
+             len(payload) >= EXTENDED_THRESHOLD or data_count >= EXTENDED_THRESHOLD)
+        _set(self, "_decoded", None)
 
     def __setattr__(self, name, value):
-        if getattr(self, "_decoded", 0) is None and name != "_decoded":
-            raise AttributeError(f"{type(self).__name__} is immutable")
-        object.__setattr__(self, name, value)
+        # Immutable: the readers and __init__ set the slots with object.__setattr__.
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    __delattr__ = __setattr__
 
     @property
     def command(self) -> Command:
@@ -93,7 +132,10 @@ class Message:
     def header(self) -> bytes:
         """The header bytes, standard or extended as needed (or as received)."""
         if self.extended:
-            return HEADER.pack(self.ID, 0xFFFF, self.data_type, 0, self.parameter1,
+            # The 16-bit count of an extended header is 0, unless a peer sent something
+            # else there (readers ignore it; we keep it so that bytes() stays exact).
+            count16 = getattr(self, "_ext_count", 0)
+            return HEADER.pack(self.ID, 0xFFFF, self.data_type, count16, self.parameter1,
                                self.parameter2) + EXTENDED_SIZES.pack(len(self.payload),
                                                                       self.data_count)
         return HEADER.pack(self.ID, len(self.payload), self.data_type, self.data_count,
@@ -134,28 +176,31 @@ class _DataMessage(Message):
                          parameter1, parameter2, payload)
 
     def decode(self, use_numpy: bool = True) -> tuple[dict | None, object]:
-        """(metadata, values) of the payload; raises ProtocolError if it does not fit."""
-        if self._decoded is not None and use_numpy:
-            return self._decoded
-        from ._errors import RemoteProtocolError
+        """(metadata, values) of the payload; raises ProtocolError if it does not fit.
+
+        The result with numpy (the default) is computed once and kept.
+        """
+        decoded = self._decoded
+        if decoded is not None and use_numpy:
+            return decoded
         try:
-            decoded = _dbr.decode_payload(self.data_type, self.payload, self.data_count,
-                                          use_numpy)
+            decoded = _decode_payload(self.data_type, self.payload, self.data_count,
+                                      use_numpy)
         except ValueError as exc:
             raise RemoteProtocolError(f"{type(self).__name__}: {exc}") from None
         if use_numpy:
-            object.__setattr__(self, "_decoded", decoded)
+            _set(self, "_decoded", decoded)
         return decoded
 
     @property
     def data(self):
         """The values: numpy array (or array.array without numpy), or list of str."""
-        return self.decode()[1]
+        return (self._decoded or self.decode())[1]
 
     @property
     def metadata(self) -> dict | None:
         """Status, severity, timestamp, limits, ... as a dict; None for native types."""
-        return self.decode()[0]
+        return (self._decoded or self.decode())[0]
 
     def __repr__(self) -> str:
         text = super().__repr__()[:-1]
@@ -437,6 +482,11 @@ class EventAddResponse(_DataMessage):
                  status: int = EcaStatus.ECA_NORMAL, data_count: int | None = None,
                  metadata: dict | None = None):
         self._set_data(data, data_type, data_count, metadata, status, subscriptionid)
+        if not self.payload:
+            # Without a payload, an EVENT_ADD from a server means "subscription cancelled"
+            # (EventCancelResponse): an update with no elements of a type without metadata
+            # carries 8 bytes of padding instead, as an update with data would.
+            _set(self, "payload", bytes(8))
 
 
 class EventCancelResponse(Message):
