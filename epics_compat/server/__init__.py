@@ -1,0 +1,20 @@
+"""A pure-Python Channel Access server on caproto_core, for tests and benchmarks.
+
+It serves what a softIoc cannot: PVs declared in Python, a simulated motor record, and
+scripted faults. It imports only the standard library, caproto_core and (if present)
+numpy, so it works while the rest of epics_compat is being written.
+
+    from epics_compat.server import PV, Motor, Server
+
+    with Server([PV("x", "double", 1.5, units="mm")]) as server:
+        env = server.client_env          # EPICS_CA_ADDR_LIST etc. for a client
+        server.faults.hang(True)         # and so on, see Faults
+
+Run ``python -m epics_compat.server --help`` for the command line.
+"""
+from .convert import ConversionError
+from .faults import MALFORMED_KINDS, Faults
+from .pv import PV
+from .server import Server
+
+__all__ = ["PV", "Server", "Faults", "MALFORMED_KINDS", "ConversionError"]

@@ -1,0 +1,337 @@
+"""``Server``: a Channel Access server for PVs declared in Python, on the core's SERVER role.
+
+    with Server([PV("x", "double", 1.5), Motor("m1")]) as server:
+        ...  # clients find x and m1 on 127.0.0.1:server.port
+
+It listens on TCP and UDP on the same port (``port=0`` picks a free one), answers
+searches, serves the circuits of any number of clients on one thread (``loop``), and
+sends beacons to ``beacon_address``. ``server.faults`` makes it misbehave on purpose.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import selectors
+import socket
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+from caproto_core import DEFAULT_REPEATER_PORT, AccessRights
+
+from .connection import Connection, Subscription
+from .discovery import Discovery
+from .faults import Faults
+from .loop import EventLoop, Timer
+from .pv import PV
+
+logger = logging.getLogger("epics_compat.server")
+
+#: rsrv's default (EPICS_CAS_BEACON_PERIOD).
+DEFAULT_BEACON_PERIOD = 15.0
+#: Largest payload accepted from a client (a write of a big array).
+DEFAULT_MAX_PAYLOAD_SIZE = 100_000_000
+
+
+class Server:
+    """A threaded CA server; ``start()``/``stop()`` or use it as a context manager.
+
+    ``pvs`` holds PV objects and records (objects with a ``pvs`` list, like ``Motor``).
+    ``beacon_address`` is where beacons go (None: no beacons).
+    """
+
+    def __init__(self, pvs: Iterable[Any] = (), host: str = "127.0.0.1", port: int = 0, *,
+                 beacon_address: tuple[str, int] | None = ("127.0.0.1", DEFAULT_REPEATER_PORT),
+                 beacon_period: float = DEFAULT_BEACON_PERIOD,
+                 max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE):
+        self.host = host
+        self.port = port
+        self.beacon_address = beacon_address
+        self.beacon_period = beacon_period
+        self.max_payload_size = max_payload_size
+        self.lock = threading.RLock()
+        self.loop = EventLoop(self.lock)
+        self.faults = Faults(self)
+        self.connections: set[Connection] = set()
+        self.records: list[Any] = []
+        self._pvs: dict[str, PV] = {}
+        self._subscribers: dict[PV, set[Subscription]] = {}
+        self._sids = itertools.count(1)
+        self._listener: socket.socket | None = None
+        self._discovery: Discovery | None = None
+        self._running = False
+        for item in pvs:
+            self.add(item)
+
+    def __repr__(self) -> str:
+        state = f"{self.host}:{self.port}" if self._running else "stopped"
+        return f"<Server {state} pvs={len(self._pvs)} circuits={len(self.connections)}>"
+
+    # --- the PVs ----------------------------------------------------------------------
+
+    def add(self, item: PV | Any) -> None:
+        """Serve a PV, or every PV of a record (an object with ``pvs``)."""
+        with self.lock:
+            if isinstance(item, PV):
+                self._add_pv(item)
+                return
+            for pv in item.pvs:
+                self._add_pv(pv)
+            self.records.append(item)
+            attach = getattr(item, "attach", None)
+            if attach is not None:
+                attach(self)
+
+    def _add_pv(self, pv: PV) -> None:
+        if pv.server is not None and pv.server is not self:
+            raise ValueError(f"PV {pv.name!r} is already served by {pv.server!r}")
+        for name in (pv.name, *pv.aliases):
+            if name in self._pvs and self._pvs[name] is not pv:
+                raise ValueError(f"a PV named {name!r} is already served")
+            self._pvs[name] = pv
+        pv.server = self
+        pv.lock = self.lock
+
+    def remove(self, name: str) -> PV:
+        """Stop serving a PV (its channels are disconnected); returns it."""
+        with self.lock:
+            pv = self._pvs[name]
+            for alias in [n for n, p in self._pvs.items() if p is pv]:
+                del self._pvs[alias]
+            for connection in list(self.connections):
+                connection.pv_removed(pv)
+            pv.server = None
+            return pv
+
+    def find(self, name: str) -> PV | None:
+        """The PV a client means by ``name`` ('rec' and 'rec.VAL' are the same)."""
+        pv = self._pvs.get(name)
+        if pv is None:
+            if name.endswith(".VAL"):
+                pv = self._pvs.get(name[:-4])
+            else:
+                pv = self._pvs.get(name + ".VAL")
+        return pv
+
+    def __getitem__(self, name: str) -> PV:
+        pv = self.find(name)
+        if pv is None:
+            raise KeyError(f"no PV named {name!r} is served here")
+        return pv
+
+    def __contains__(self, name: str) -> bool:
+        return self.find(name) is not None
+
+    @property
+    def pvs(self) -> dict[str, PV]:
+        """Name (aliases included) -> PV."""
+        return dict(self._pvs)
+
+    def rights(self, pv: PV) -> AccessRights:
+        """The access rights clients get for ``pv`` now, faults included."""
+        rights = pv.access
+        if self.faults.write_denied_for(pv):
+            rights &= ~AccessRights.WRITE
+        return AccessRights(rights)
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> Server:
+        """Bind the sockets, start the thread and the beacons; returns self."""
+        with self.lock:
+            if self._running:
+                return self
+            self._bind()
+            self._running = True
+            self.loop.start()
+            self._discovery.start_beacons()
+        logger.info("serving %d PV names on %s:%d", len(self._pvs), self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Close every circuit and socket and stop the thread."""
+        with self.lock:
+            if not self._running:
+                return
+            self._running = False
+        self.run_in_loop(self._close_sockets)
+        self.loop.stop()
+        self.loop.close()
+        self.loop = EventLoop(self.lock)  # ready for another start
+        logger.info("stopped the server on %s:%d", self.host, self.port)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """Environment for a CA client (libca, pyepics) that must find only this server."""
+        env = {"EPICS_CA_ADDR_LIST": f"{self.host}:{self.port}",
+               "EPICS_CA_AUTO_ADDR_LIST": "NO", "EPICS_CA_SERVER_PORT": str(self.port)}
+        if self.beacon_address is not None and self.beacon_address[1] != DEFAULT_REPEATER_PORT:
+            env["EPICS_CA_REPEATER_PORT"] = str(self.beacon_address[1])
+        return env
+
+    def _bind(self, attempts: int = 50) -> None:
+        """Listen on TCP and UDP with the same port number."""
+        fixed = self.port != 0
+        for _ in range(1 if fixed else attempts):
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                tcp.bind((self.host, self.port))
+                udp.bind((self.host, tcp.getsockname()[1]))
+            except OSError:
+                tcp.close()
+                udp.close()
+                if fixed:
+                    raise
+                continue
+            break
+        else:
+            raise OSError(f"found no port free for both TCP and UDP on {self.host}")
+        tcp.listen(128)
+        tcp.setblocking(False)
+        udp.setblocking(False)
+        self.port = tcp.getsockname()[1]
+        self._listener = tcp
+        self._discovery = Discovery(self, udp)
+        self.loop.register(udp, selectors.EVENT_READ, self._discovery.on_ready)
+        self._watch_listener()
+
+    def _watch_listener(self) -> None:
+        """Accept circuits, except while hung (the kernel still completes handshakes)."""
+        if self._listener is not None:
+            events = 0 if self.faults.hung else selectors.EVENT_READ
+            self.loop.modify(self._listener, events, self._accept)
+
+    def _accept(self, mask: int) -> None:
+        while self._listener is not None:
+            try:
+                sock, address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                logger.warning("accept failed: %s", exc)
+                return
+            connection = Connection(self, sock, address)
+            self.connections.add(connection)
+            logger.info("new circuit from %s:%d", *address)
+
+    def _close_sockets(self) -> None:
+        for connection in list(self.connections):
+            connection.close("the server is stopping")
+        if self._listener is not None:
+            self.loop.unregister(self._listener)
+            self._listener.close()
+            self._listener = None
+        if self._discovery is not None:
+            self._discovery.close()
+            self._discovery = None
+
+    def restart(self, downtime: float = 0.5, wait: bool = True) -> None:
+        """Go away for ``downtime`` seconds and come back on the same port (beacons anew).
+
+        Clients see their circuits close, then find the server again; PVs keep their state.
+        """
+        back = threading.Event()
+        deadline = time.monotonic() + downtime + 5.0
+
+        def come_back() -> None:
+            try:
+                self._bind(attempts=1)
+            except OSError as exc:
+                if time.monotonic() < deadline:  # the port may take a moment to free up
+                    self.loop.call_later(0.05, come_back)
+                    return
+                logger.error("cannot bind %s:%d again after a restart: %s", self.host,
+                             self.port, exc)
+                back.set()
+                return
+            self._discovery.start_beacons()
+            logger.info("restarted on %s:%d", self.host, self.port)
+            back.set()
+
+        def go_away() -> None:
+            self._close_sockets()
+            self.loop.call_later(downtime, come_back)
+
+        self.loop.call_soon_threadsafe(go_away)
+        if wait and not self.loop.in_loop_thread():
+            back.wait(downtime + 10.0)
+
+    # --- helpers for records, faults and connections --------------------------------------------
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Run ``callback`` on the server thread (holding the lock) after ``delay`` s."""
+        return self.loop.call_later(delay, callback)
+
+    def run_in_loop(self, function: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run ``function`` on the server thread and wait for its result."""
+        if self.loop.in_loop_thread() or not self._loop_alive():
+            with self.lock:
+                return function()
+        done = threading.Event()
+        result: list = [None, None]
+
+        def call() -> None:
+            try:
+                result[0] = function()
+            except BaseException as exc:  # handed to the caller below
+                result[1] = exc
+            finally:
+                done.set()
+
+        self.loop.call_soon_threadsafe(call)
+        if not done.wait(timeout):
+            raise TimeoutError(f"the server thread did not run {function!r} in {timeout} s")
+        if result[1] is not None:
+            raise result[1]
+        return result[0]
+
+    def _loop_alive(self) -> bool:
+        thread = self.loop._thread
+        return thread is not None and thread.is_alive()
+
+    def new_sid(self) -> int:
+        return next(self._sids) & 0xFFFFFFFF
+
+    def subscribe(self, subscription: Subscription) -> None:
+        self._subscribers.setdefault(subscription.pv, set()).add(subscription)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._subscribers.get(subscription.pv)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscribers[subscription.pv]
+
+    def connection_closed(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+
+    def _post_event(self, pv: PV, mask: int) -> None:
+        """Send a monitor update to every subscription of ``pv`` whose mask matches."""
+        subscribers = self._subscribers.get(pv)
+        if not subscribers:
+            return
+        cache: dict = {}
+        for subscription in list(subscribers):
+            if subscription.mask & mask:
+                subscription.connection.post_event(subscription, cache)
+
+    def _access_changed(self, pv: PV) -> None:
+        for connection in list(self.connections):
+            connection.access_changed(pv)
+        self._post_event(pv, 0xFFFF)  # readers that lost or gained access get an update
