@@ -6,7 +6,7 @@ numpy, so it works while the rest of epics_compat is being written.
 
     from epics_compat.server import PV, Motor, Server
 
-    with Server([PV("x", "double", 1.5, units="mm")]) as server:
+    with Server([PV("x", "double", 1.5, units="mm"), Motor("m1")]) as server:
         env = server.client_env          # EPICS_CA_ADDR_LIST etc. for a client
         server.faults.hang(True)         # and so on, see Faults
 
@@ -14,7 +14,8 @@ Run ``python -m epics_compat.server --help`` for the command line.
 """
 from .convert import ConversionError
 from .faults import MALFORMED_KINDS, Faults
+from .motor import Motor
 from .pv import PV
 from .server import Server
 
-__all__ = ["PV", "Server", "Faults", "MALFORMED_KINDS", "ConversionError"]
+__all__ = ["PV", "Motor", "Server", "Faults", "MALFORMED_KINDS", "ConversionError"]
