@@ -60,46 +60,50 @@ class Channel:
 
     def read(self, data_type: int | None = None, data_count: int | None = None,
              ioid: int | None = None) -> ReadNotifyRequest:
-        return ReadNotifyRequest(self._type(data_type), self._count(data_count), self._sid(),
+        return ReadNotifyRequest(self._type(data_type, ReadNotifyRequest),
+                                 self._count(data_count), self._sid(ReadNotifyRequest),
                                  self.circuit.new_ioid() if ioid is None else ioid)
 
     def write(self, data, data_type: int | None = None, data_count: int | None = None,
               notify: bool = True, ioid: int | None = None, metadata: dict | None = None
               ) -> WriteRequest | WriteNotifyRequest:
         cls = WriteNotifyRequest if notify else WriteRequest
-        return cls(data, self._type(data_type), self._sid(),
+        return cls(data, self._type(data_type, cls), self._sid(cls),
                    self.circuit.new_ioid() if ioid is None else ioid, data_count, metadata)
 
     def subscribe(self, data_type: int | None = None, data_count: int | None = None,
                   mask: int = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM,
                   subscriptionid: int | None = None) -> EventAddRequest:
+        data_type = self._type(data_type, EventAddRequest)
+        sid = self._sid(EventAddRequest)
         if subscriptionid is None:
             subscriptionid = self.circuit.new_subscriptionid()
-        return EventAddRequest(self._type(data_type), self._count(data_count), self._sid(),
-                               subscriptionid, mask)
+        return EventAddRequest(data_type, self._count(data_count), sid, subscriptionid, mask)
 
     def unsubscribe(self, subscriptionid: int) -> EventCancelRequest:
         request = self.subscriptions.get(subscriptionid)
         if request is None:
-            raise LocalProtocolError(f"channel {self.name!r} has no subscription "
-                                     f"{subscriptionid}")
-        return EventCancelRequest(request.data_type, request.data_count, self._sid(),
-                                  subscriptionid)
+            raise LocalProtocolError(f"cannot send EventCancelRequest: channel {self.name!r} "
+                                     f"has no subscription {subscriptionid} (state: "
+                                     f"{self.state.value!r}, subscriptions: "
+                                     f"{sorted(self.subscriptions)})")
+        return EventCancelRequest(request.data_type, request.data_count,
+                                  self._sid(EventCancelRequest), subscriptionid)
 
     def clear(self) -> ClearChannelRequest:
-        return ClearChannelRequest(self._sid(), self.cid)
+        return ClearChannelRequest(self._sid(ClearChannelRequest), self.cid)
 
-    def _sid(self) -> int:
+    def _sid(self, cls: type) -> int:
         if self.sid is None:
-            raise LocalProtocolError(f"channel {self.name!r} is not connected "
-                                     f"(state: {self.state.value})")
+            raise LocalProtocolError(f"cannot send {cls.__name__} for channel {self.name!r}: "
+                                     f"it is not connected (state: {self.state.value!r})")
         return self.sid
 
-    def _type(self, data_type: int | None) -> int:
-        if data_type is None:
-            self._sid()
-            return self.native_data_type
-        if isinstance(data_type, str):
+    def _type(self, data_type: int | str | None, cls: type) -> int:
+        if data_type is None or isinstance(data_type, str):
+            self._sid(cls)  # the native type is known once connected
+            if data_type is None:
+                return self.native_data_type
             return promote(self.native_data_type, data_type)
         return dbr_type(data_type).type_id
 
@@ -127,7 +131,11 @@ class VirtualCircuit:
         self._ioids: dict[int, tuple[Channel, Message]] = {}  # pending reads and writes
         self._subscriptions: dict[int, Channel] = {}
         self._ids = itertools.count(1)
-        self._buffer = b""
+        # The start of an incomplete message, in the chunks it arrived in: joined once
+        # when complete, so a large message costs one copy, not one per chunk.
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._wanted = 0  # bytes needed before parsing again is worth it
         self._log = logger.isEnabledFor
 
     def __repr__(self) -> str:
@@ -171,11 +179,26 @@ class VirtualCircuit:
         return buffers
 
     def recv(self, data) -> list[Message]:
-        """The complete messages in what arrived so far, after checking each one."""
-        if self._buffer:
-            data = self._buffer + bytes(data)
+        """The complete messages in what arrived so far, after checking each one.
+
+        Payloads are views of ``data`` when it holds whole messages (no copy): a caller
+        that passes a bytearray or memoryview hands it over and must not reuse it. The
+        start of an incomplete message is copied and kept until the rest arrives.
+        """
+        if self._chunks:
+            self._chunks.append(bytes(data))
+            self._buffered += len(data)
+            if self._buffered < self._wanted:
+                return []
+            data = b"".join(self._chunks)
+            self._chunks = []
+            self._buffered = 0
         messages, consumed = read_stream(data, self.their_role, self.max_payload_size)
-        self._buffer = bytes(data[consumed:]) if consumed < len(data) else b""
+        if consumed < len(data):
+            rest = bytes(data[consumed:])
+            self._chunks = [rest]
+            self._buffered = len(rest)
+            self._wanted = message_size(rest) or len(rest) + 1
         for message in messages:
             if self._log(logging.DEBUG):
                 logger.debug("%s:%d << %r", *self.address, message)
@@ -184,20 +207,26 @@ class VirtualCircuit:
 
     def next_message_size(self) -> int | None:
         """Bytes of the incomplete message buffered so far, once its header is in."""
-        return message_size(self._buffer)
+        if len(self._chunks) > 1 and len(self._chunks[0]) < 24:
+            self._chunks = [b"".join(self._chunks)]
+        return message_size(self._chunks[0]) if self._chunks else None
+
+    def take_partial(self) -> bytes:
+        """Hand over the buffered start of an incomplete message, and forget it.
+
+        For an I/O layer that receives the rest of a large message straight into a
+        buffer of its final size (see ``next_message_size``) and then passes the whole
+        message to ``recv``.
+        """
+        partial = b"".join(self._chunks)
+        self._chunks = []
+        self._buffered = 0
+        return partial
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
-
-    def take_partial(self) -> bytes:
-        """Hand over the start of the incomplete message buffered so far.
-
-        An I/O layer that knows the message's full size (``next_message_size``) can then
-        receive the rest straight into one buffer and pass the whole message to ``recv``.
-        """
-        partial, self._buffer = self._buffer, b""
-        return partial
+        """Bytes of an incomplete message held until the rest arrives."""
+        return self._buffered
 
     def disconnect(self) -> None:
         """The connection is gone: every channel is disconnected, pending requests dropped."""
@@ -208,21 +237,23 @@ class VirtualCircuit:
             channel.subscriptions.clear()
         self._ioids.clear()
         self._subscriptions.clear()
-        self._buffer = b""
+        self._chunks = []
+        self._buffered = 0
 
     # --- bookkeeping ------------------------------------------------------------------------
 
     def _process(self, message: Message, error: type[ProtocolError]) -> None:
         cls = type(message)
         if self.state is CircuitState.DISCONNECTED:
-            raise error(f"{cls.__name__} on a disconnected circuit to {self.address}")
+            raise error(f"{cls.__name__} on the circuit to {self.address}, which is in state "
+                        f"{self.state.value!r}")
         channel = self._channel_of(message, error)
         if channel is None:
             self._circuit_transition(message, error)
             return
         if self.state is not CircuitState.CONNECTED:
             raise error(f"{cls.__name__} for channel {channel.name!r} before the circuit "
-                        f"is connected (circuit state: {self.state.value})")
+                        f"is connected (circuit state: {self.state.value!r})")
         table = CHANNEL_TRANSITIONS[self.our_role][channel.state]
         if cls not in table:
             raise error(f"{cls.__name__} is not allowed for channel {channel.name!r} "
@@ -249,17 +280,23 @@ class VirtualCircuit:
             if message.cid in self.channels:
                 raise error(f"CreateChanRequest for {message.name!r} reuses cid {message.cid}")
             self.channels[message.cid] = Channel(self, message.name, message.cid)
-        try:
-            if cls in _BY_CID:
-                return self.channels[message.cid]
-            if cls in _BY_SID:
-                return self.channels_by_sid[message.sid]
-            if cls in _BY_IOID:
-                return self._ioids[message.ioid][0]
-            return self._subscriptions[message.subscriptionid]
-        except KeyError:
-            raise error(f"{message!r} names no known channel or request on the circuit to "
-                        f"{self.address}") from None
+        if cls in _BY_CID:
+            found, what = self.channels.get(message.cid), f"cid {message.cid} is no channel"
+        elif cls in _BY_SID:
+            found, what = (self.channels_by_sid.get(message.sid),
+                           f"sid {message.sid} is no connected channel")
+        elif cls in _BY_IOID:
+            pending = self._ioids.get(message.ioid)
+            found = pending[0] if pending else None
+            what = f"ioid {message.ioid} is no pending read or write"
+        else:
+            found = self._subscriptions.get(message.subscriptionid)
+            what = f"subscriptionid {message.subscriptionid} is no active subscription"
+        if found is None:
+            raise error(f"{cls.__name__} names no known channel or request: {what} on the "
+                        f"circuit to {self.address} (circuit state: {self.state.value!r}; "
+                        f"{message!r})")
+        return found
 
     def _record(self, channel: Channel, message: Message) -> None:
         """Update ids and channel facts after a legal message."""

@@ -17,11 +17,21 @@ from ._messages import CLIENT, DATA_MESSAGES, EXTENDED_SIZES, HEADER, REQUESTS, 
 
 _new = object.__new__
 _set = object.__setattr__
+# The slot setters of Message, fetched once: the reader fills slots without __init__
+# (and without going through the immutable __setattr__), for speed.
+_set_data_type = Message.data_type.__set__
+_set_data_count = Message.data_count.__set__
+_set_parameter1 = Message.parameter1.__set__
+_set_parameter2 = Message.parameter2.__set__
+_set_payload = Message.payload.__set__
+_set_extended = Message.extended.__set__
+_set_decoded = Message._decoded.__set__
 _HEADER_SIZE = HEADER.size
 _EXTENDED_HEADER_SIZE = HEADER.size + EXTENDED_SIZES.size
 #: (metadata size, element size) of each DBR type, for the payload check of data messages.
 _DATA_LAYOUT = {type_id: (layout.metadata.size, _ELEMENTS[layout.native].size)
                 for type_id, layout in DBR_TYPES.items()}
+_DATA_CLASSES = frozenset(DATA_MESSAGES)
 
 
 def _table(role: Role) -> dict:
@@ -33,25 +43,27 @@ def _table(role: Role) -> dict:
 
 
 def _unknown(command: int, offset: int, role: Role) -> RemoteProtocolError:
+    expected = ", ".join(cls.__name__ for cls in _table(role).values())
     try:
-        name = f"{Command(command).name} ({command})"
+        name = f"command {Command(command).name} ({command})"
     except ValueError:
-        return RemoteProtocolError(f"unknown command code {command} at offset {offset}")
-    return RemoteProtocolError(f"command {name} at offset {offset} is not one a "
-                               f"{role.value} sends (obsolete, or the other direction)")
+        name = f"unknown command code {command}"
+    return RemoteProtocolError(f"{name} at offset {offset} is not one a {role.value} sends; "
+                               f"expected one of {expected}")
 
 
 def _check_data(cls, data_type: int, count: int, size: int, offset: int) -> None:
     layout = _DATA_LAYOUT.get(data_type)
     if layout is None:
         raise RemoteProtocolError(f"{cls.__name__} at offset {offset} has data type "
-                                  f"{data_type}, not a DBR type (0..38)")
+                                  f"{data_type}; expected a DBR type id 0..38")
     needed = layout[0] + count * layout[1]
     # A single string may be sent shorter than its 40-byte field (strlen + 1).
     if size < needed and not (layout[1] == 40 and count == 1 and size > layout[0]):
-        raise RemoteProtocolError(f"{cls.__name__} at offset {offset}: payload of {size} "
-                                  f"bytes is too short for {count} element(s) of DBR type "
-                                  f"{data_type} ({needed} bytes expected)")
+        raise RemoteProtocolError(
+            f"{cls.__name__} at offset {offset}: payload of {size} bytes is too short for "
+            f"{count} element(s) of {DBR_TYPES[data_type].type_id.name} (type {data_type}); "
+            f"expected at least {needed} bytes")
 
 
 def message_size(data, offset: int = 0) -> int | None:
@@ -75,47 +87,59 @@ def read_stream(data, role: Role, max_payload_size: int | None = None
     """(messages, consumed): every complete message at the start of a TCP buffer.
 
     ``role`` is the side that sent ``data``. Bytes after ``consumed`` begin a message that
-    is not complete yet. A payload announced larger than ``max_payload_size`` raises.
+    is not complete yet. A header that can never start a valid message (unknown command,
+    bad data type, payload too short for its count, or larger than ``max_payload_size``)
+    raises RemoteProtocolError as soon as the header is in, without waiting for its
+    payload. Payloads are memoryview slices of ``data``, not copies.
     """
     table = _table(role)
-    view = memoryview(data).cast("B") if not isinstance(data, memoryview) else data
+    view = data if isinstance(data, memoryview) else memoryview(data)
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
     end = len(view)
     unpack = HEADER.unpack_from
+    unpack_sizes = EXTENDED_SIZES.unpack_from
+    data_classes = _DATA_CLASSES
     messages = []
     append = messages.append
     offset = 0
     while end - offset >= _HEADER_SIZE:
         command, size, data_type, count, parameter1, parameter2 = unpack(view, offset)
         start = offset + _HEADER_SIZE
-        extended = size == 0xFFFF
-        if extended:
+        if size == 0xFFFF:
             if end - offset < _EXTENDED_HEADER_SIZE:
                 break
-            size, count = EXTENDED_SIZES.unpack_from(view, start)
-            start += EXTENDED_SIZES.size
-        if max_payload_size is not None and size > max_payload_size:
-            raise RemoteProtocolError(
-                f"message with command {command} at offset {offset} announces a payload of "
-                f"{size} bytes, more than the maximum of {max_payload_size} "
-                f"(EPICS_CA_MAX_ARRAY_BYTES)")
-        stop = start + size
-        if stop > end:
-            break
+            count16 = count
+            size, count = unpack_sizes(view, start)
+            start += 8
+            extended = True
+        else:
+            extended = False
         cls = table.get(command)
         if cls is None:
             raise _unknown(command, offset, role)
-        if cls is EventAddResponse and not size:
-            cls = EventCancelResponse
-        elif cls in DATA_MESSAGES:
-            _check_data(cls, data_type, count, size, offset)
+        if max_payload_size is not None and size > max_payload_size:
+            raise RemoteProtocolError(
+                f"{cls.__name__} at offset {offset} announces a payload of {size} bytes, "
+                f"more than the maximum of {max_payload_size} (EPICS_CA_MAX_ARRAY_BYTES)")
+        if cls in data_classes:
+            if cls is EventAddResponse and not size:
+                cls = EventCancelResponse
+            else:
+                _check_data(cls, data_type, count, size, offset)
+        stop = start + size
+        if stop > end:
+            break
         message = _new(cls)
-        _set(message, "data_type", data_type)
-        _set(message, "data_count", count)
-        _set(message, "parameter1", parameter1)
-        _set(message, "parameter2", parameter2)
-        _set(message, "payload", view[start:stop])
-        _set(message, "extended", extended)
-        _set(message, "_decoded", None)
+        _set_data_type(message, data_type)
+        _set_data_count(message, count)
+        _set_parameter1(message, parameter1)
+        _set_parameter2(message, parameter2)
+        _set_payload(message, view[start:stop])
+        _set_extended(message, extended)
+        _set_decoded(message, None)
+        if extended and count16:
+            _set(message, "_ext_count", count16)
         append(message)
         offset = stop
     return messages, offset
@@ -125,6 +149,11 @@ def read_datagram(data, role: Role) -> list[Message]:
     """Every message in one UDP datagram sent by ``role``; partial messages raise."""
     messages, consumed = read_stream(data, role)
     if consumed != len(data):
+        left = len(data) - consumed
+        size = message_size(data, consumed)
+        expected = (f"a header of {_HEADER_SIZE} bytes or more" if size is None
+                    else f"{size} bytes as its header announces")
         raise RemoteProtocolError(f"datagram of {len(data)} bytes ends with an incomplete "
-                                  f"message at offset {consumed}")
+                                  f"message at offset {consumed}: {left} bytes left, "
+                                  f"expected {expected}")
     return messages
