@@ -72,20 +72,27 @@ CHANNEL_TRANSITIONS = {
         S.FAILED: {},
         S.DISCONNECTED: {},
     },
+    # The server's table mirrors the client's: whatever a client accepts from a server,
+    # a server may send, and the other way round (a test checks this).
     SERVER: {
         S.AWAIT_CREATE_CHAN_REQUEST: {CreateChanRequest: S.SEND_CREATE_CHAN_RESPONSE},
         S.SEND_CREATE_CHAN_RESPONSE: {
-            AccessRightsResponse: S.SEND_CREATE_CHAN_RESPONSE,
+            **_stay(S.SEND_CREATE_CHAN_RESPONSE, AccessRightsResponse, ErrorResponse),
             CreateChanResponse: S.CONNECTED,
             CreateChFailResponse: S.FAILED,
+            ServerDisconnResponse: S.DISCONNECTED,
         },
         S.CONNECTED: {
             **_stay(S.CONNECTED, *_REQUESTS, *_REPLIES),
             ClearChannelRequest: S.CLOSING,
             ServerDisconnResponse: S.DISCONNECTED,
         },
-        # The client asked to clear: answer what is pending, then confirm.
-        S.CLOSING: {**_stay(S.CLOSING, *_REPLIES), ClearChannelResponse: S.CLOSED},
+        # The client asked to clear: answer what is pending, then confirm (or drop it).
+        S.CLOSING: {
+            **_stay(S.CLOSING, *_REPLIES),
+            ClearChannelResponse: S.CLOSED,
+            ServerDisconnResponse: S.CLOSED,
+        },
         S.CLOSED: {},
         S.FAILED: {},
         S.DISCONNECTED: {},
@@ -101,7 +108,10 @@ _HOUSEKEEPING = (EchoRequest, EchoResponse, EventsOffRequest, EventsOnRequest, R
 CIRCUIT_TRANSITIONS = {
     CLIENT: {
         # libca sends its names and first channels without waiting for the server's version.
-        C.SEND_VERSION_REQUEST: {VersionRequest: C.CONNECTED},
+        # A server may send its version as soon as it accepts the connection, which can be
+        # read before the client has written anything.
+        C.SEND_VERSION_REQUEST: {VersionRequest: C.CONNECTED,
+                                 VersionResponse: C.SEND_VERSION_REQUEST},
         C.CONNECTED: {cls: C.CONNECTED for cls in _HOUSEKEEPING},
         C.DISCONNECTED: {},
     },
