@@ -1,0 +1,942 @@
+"""The pyepics ``epics.pv`` API: the ``PV`` object, ``get_pv`` and its cache, ``fmt_time``.
+
+A ``PV`` keeps the last value and metadata of one channel in ``PV._args`` (the dict that
+becomes the keyword arguments of every user callback, as in pyepics), subscribes to value
+changes automatically when the array is small enough, and caches CTRL metadata (limits,
+units, precision, enum strings) once fetched.
+
+Connection, access-rights and monitor events all arrive on the context's callback thread.
+A user thread that waits for a connection blocks on an event, not on a polling loop; a
+callback that itself waits for a new PV to connect runs that PV's connection handling in
+place, so waiting inside a callback never deadlocks.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import threading
+import time
+import warnings
+from math import log10
+from types import SimpleNamespace
+
+from . import ca, dbr
+
+logger = logging.getLogger("epics_compat.pv")
+
+#: The PVs made by get_pv(), by (pvname, form, context).
+_PVcache_: dict = {}
+
+_ACCESS_STRINGS = ('no access', 'read-only', 'write-only', 'read/write')
+_TIME_ARGS = ('status', 'severity', 'timestamp', 'posixseconds', 'nanoseconds')
+
+
+def _ensure_context(method):
+    """Run a PV method with the PV's own CA context attached to the calling thread.
+
+    A PV belongs to the context that was current when it was made; a thread attached to
+    another context (or to none) is switched over for the call and back afterwards.
+    """
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        own = self.context
+        if own is None:
+            raise RuntimeError(f"PV {getattr(self, 'pvname', '?')!r} has no CA context")
+        current = ca.current_context()
+        if current == own:
+            return method(self, *args, **kwargs)
+        if current is not None:
+            ca.detach_context()
+        ca.attach_context(own)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if current is not None:
+                ca.detach_context()
+                ca.attach_context(current)
+    return wrapper
+
+
+def _in_callback_thread(context_id) -> bool:
+    """Whether the calling thread is the callback thread of a context."""
+    try:
+        return ca._context_object(context_id).dispatcher.in_dispatch_thread()
+    except Exception:
+        return False
+
+
+def _settle_callbacks(context_id, timeout: float = 1.0) -> None:
+    """Wait until the callbacks of everything received so far have run.
+
+    After a put with wait, the server's monitor update for the new value may already
+    be in (often in the same packet as the completion) while its callback is still
+    queued: letting the queue drain first makes ``put(x, wait=True); get()`` give x,
+    as it does with libca. The marker goes through the I/O thread so that it queues
+    behind every message that thread has already read.
+    """
+    try:
+        context = ca._context_object(context_id)
+    except Exception:
+        return
+    dispatcher = context.dispatcher
+    if dispatcher.in_dispatch_thread():
+        return
+    done = threading.Event()
+    call_soon = getattr(context, '_call_soon', None)
+    if call_soon is None or not context.running:
+        dispatcher.wait_idle(timeout)
+        return
+    call_soon(dispatcher.call, done.set)
+    done.wait(timeout)
+
+
+def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
+           connection_callback=None, access_callback=None, callback=None,
+           verbose=False, count=None, auto_monitor=None, monitor_delta=None):
+    """The cached PV for (pvname, form) in the current context, made if needed.
+
+    A PV found in the cache gets the new callbacks added (and run at once when it is
+    already connected) and starts monitoring if ``auto_monitor`` asks for it. With
+    ``connect=True`` this waits up to ``timeout`` seconds for the connection.
+    """
+    if form not in ('native', 'time', 'ctrl'):
+        form = 'time'
+    if context is not None:
+        warnings.warn('The `context` kwarg for epics.get_pv() is deprecated. New PVs '
+                      'will _not_ be created in the requested context.')
+    else:
+        if ca.current_context() is None:
+            ca.use_initial_context()
+        context = ca.current_context()
+
+    name = pvname.pvname if isinstance(pvname, default_pv_class) else pvname
+    key = (name, form, context)
+    thispv = _PVcache_.get(key)
+    if thispv is None:
+        if context != ca.current_context():
+            raise RuntimeError('PV is not in cache for user-requested context')
+        thispv = default_pv_class(name, form=form, callback=callback,
+                                  connection_callback=connection_callback,
+                                  access_callback=access_callback,
+                                  connection_timeout=timeout, count=count,
+                                  verbose=verbose, auto_monitor=auto_monitor,
+                                  monitor_delta=monitor_delta)
+        _PVcache_[key] = thispv
+    else:
+        if connection_callback is not None:
+            if thispv.connected:
+                connection_callback(pvname=thispv.pvname, conn=thispv.connected, pv=thispv)
+            thispv.connection_callbacks.append(connection_callback)
+        if access_callback is not None:
+            if thispv.connected:
+                access_callback(thispv.read_access, thispv.write_access, pv=thispv)
+            thispv.access_callbacks.append(access_callback)
+        if callback is not None:
+            thispv.run_callback(thispv.add_callback(callback))
+        if auto_monitor and not thispv.auto_monitor:
+            thispv.auto_monitor = auto_monitor
+
+    if connect and not thispv.wait_for_connection(timeout=timeout):
+        ca.write(f'cannot connect to {name}')
+    return thispv
+
+
+def fmt_time(tstamp=None) -> str:
+    """A POSIX time as 'YYYY-mm-dd HH:MM:SS.fffff' in local time (now by default)."""
+    if tstamp is None:
+        tstamp = time.time()
+    whole, fraction = divmod(tstamp, 1)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(whole))
+    return f"{stamp}.{round(1.e5 * fraction):05d}"
+
+
+def clear_pvcache():
+    """Disconnect and forget every PV made by get_pv() (ca.clear_cache() calls this).
+
+    The CA channels themselves stay open in ``ca``'s cache. Not thread safe.
+    """
+    global _PVcache_
+    old, _PVcache_ = _PVcache_, {}
+    for thispv in list(old.values()):
+        thispv.disconnect()
+    old.clear()
+
+
+ca.register_clear_cache(clear_pvcache)
+
+
+def _metadata_property(name: str, doc: str) -> property:
+    """A read-only property for one entry of ``PV._args``, fetched when still unknown."""
+    def getter(self):
+        return self._getarg(name)
+    getter.__name__ = name
+    return property(getter, None, None, doc)
+
+
+class PV:
+    """An EPICS Process Variable: one named channel, its value and its metadata.
+
+    >>> p = PV('XX:m1.VAL')    # connects in the background
+    >>> p.get()                # the value (from the monitor once subscribed)
+    >>> p.put(1.5, wait=True)  # write, and wait for processing to complete
+    >>> p.char_value, p.units, p.severity, p.timestamp, p.count, p.type
+
+    ``form`` is 'time' (value with status, severity and timestamp), 'ctrl' (with
+    limits, units, precision, enum strings) or 'native' (value only). Callbacks
+    (``callback=`` or add_callback()) run on every monitor update with the keyword
+    arguments ``pvname``, ``value``, ``char_value``, ``status``, ``severity``,
+    ``timestamp``, ``type``, ``count``, ... and ``cb_info=(index, pv)``: give them
+    ``**kws``.
+    """
+
+    _fmtsca = "<PV '%(pvname)s', count=%(count)i, type=%(typefull)s, access=%(access)s>"
+    _fmtarr = ("<PV '%(pvname)s', count=%(count)i/%(nelm)i, type=%(typefull)s, "
+               "access=%(access)s>")
+    _fields = ('pvname', 'value', 'char_value', 'status', 'ftype', 'chid',
+               'host', 'count', 'access', 'write_access', 'read_access',
+               'severity', 'timestamp', 'posixseconds', 'nanoseconds',
+               'precision', 'units', 'enum_strs', 'monitor_delta',
+               'upper_disp_limit', 'lower_disp_limit', 'upper_alarm_limit',
+               'lower_alarm_limit', 'lower_warning_limit',
+               'upper_warning_limit', 'upper_ctrl_limit', 'lower_ctrl_limit')
+
+    def __init__(self, pvname, callback=None, form='time', verbose=False,
+                 auto_monitor=None, count=None, connection_callback=None,
+                 connection_timeout=None, access_callback=None, monitor_delta=None):
+        self._conn_event = threading.Event()
+        self._conn_done_inline = False
+        self.pvname = pvname.strip()
+        self.form = form.lower()
+        self.verbose = verbose
+        self._auto_monitor = auto_monitor
+        self.ftype = None
+        self.connected = False
+        self.connection_timeout = connection_timeout
+        if self.connection_timeout is None:
+            self.connection_timeout = ca.DEFAULT_CONNECTION_TIMEOUT
+        self._user_max_count = count
+
+        self._args = dict.fromkeys(self._fields)
+        self._args.update(pvname=self.pvname, count=count, nelm=-1, type='unknown',
+                          typefull='unknown', access='unknown', monitor_delta=monitor_delta)
+
+        self.connection_callbacks = [connection_callback] \
+            if connection_callback is not None else []
+        self.access_callbacks = [access_callback] if access_callback is not None else []
+        self.callbacks = {}
+        if isinstance(callback, (tuple, list)):
+            for index, func in enumerate(callback):
+                if callable(func):
+                    self.callbacks[index] = (func, {})
+        elif callable(callback):
+            self.callbacks[0] = (callback, {})
+
+        self._put_complete = None
+        self._monref = None  # what ca.create_subscription returned for the auto-monitor
+        self._monref_mask = None
+        self._conn_started = False
+
+        self.chid = None
+        if ca.current_context() is None:
+            ca.use_initial_context()
+        self.context = ca.current_context()
+
+        self._args['chid'] = ca.create_channel(self.pvname, callback=self.__on_connect)
+        self.chid = self._args['chid']
+        ca.replace_access_rights_event(self.chid, callback=self.__on_access_rights_event)
+        self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl',
+                                     use_time=self.form == 'time')
+        self._args['type'] = dbr.Name(self.ftype).lower()
+
+    # --- connection -------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether the channel is connected and the PV has taken note of it."""
+        return self._connected
+
+    @connected.setter
+    def connected(self, value):
+        self._connected = value
+        if value:
+            self._conn_event.set()
+        else:
+            self._conn_event.clear()
+
+    @_ensure_context
+    def force_connect(self, pvname=None, chid=None, conn=True, **kws):
+        """Run the connection handling now, as if the connection event had arrived."""
+        if chid is None:
+            chid = self.chid
+        if hasattr(chid, 'value'):
+            chid = chid.value
+        self._args['chid'] = self.chid = chid
+        self.__on_connect(pvname=pvname, chid=chid, conn=conn, **kws)
+
+    @_ensure_context
+    def force_read_access_rights(self):
+        """Read the access rights from the channel, not from the last access event."""
+        self._args['access'] = ca.access(self.chid)
+        self._args['read_access'] = 1 == ca.read_access(self.chid)
+        self._args['write_access'] = 1 == ca.write_access(self.chid)
+
+    @_ensure_context
+    def __on_access_rights_event(self, read_access, write_access):
+        self._args['read_access'] = read_access
+        self._args['write_access'] = write_access
+        self._args['access'] = _ACCESS_STRINGS[read_access + 2 * write_access]
+        for func in list(self.access_callbacks):
+            if callable(func):
+                func(read_access, write_access, pv=self)
+
+    @_ensure_context
+    def __on_connect(self, pvname=None, chid=None, conn=True):
+        """Connection events: note type and size, tell the user, start the monitor."""
+        if self._conn_done_inline:
+            # A callback waiting for this PV already did the work for this event.
+            self._conn_done_inline = False
+            if conn and self.connected:
+                return
+        if self.chid is None and chid is None:
+            return
+        if pvname is not None and self.pvname is None:
+            self.pvname = pvname
+        if conn:
+            self.chid = self._args['chid'] = dbr.chid_t(chid.value if hasattr(chid, 'value')
+                                                        else chid)
+            nelm = ca.element_count(self.chid)
+            self._args['nelm'] = nelm
+            self._args['count'] = min(nelm, self._user_max_count or nelm)
+            self._args['host'] = ca.host_name(self.chid)
+            self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl',
+                                         use_time=self.form == 'time')
+            typename = dbr.Name(self.ftype).lower()
+            self._args['type'] = typename
+            self._args['typefull'] = typename
+            self._args['ftype'] = dbr.Name(typename, reverse=True)
+
+        for func in list(self.connection_callbacks):
+            if callable(func):
+                func(pvname=self.pvname, conn=conn, pv=self)
+            elif not conn and self.verbose:
+                ca.write(f"PV '{self.pvname}' disconnected.")
+
+        self.force_read_access_rights()
+        # Only now: a waiting thread must see a PV whose connection handling is done,
+        # its subscription included (so that its first update precedes any reply to a
+        # get that thread sends next).
+        self._connected = conn
+        if conn:
+            self._check_auto_monitor()
+        self.connected = conn
+
+    def _wait_for_own_connection(self, timeout) -> bool:
+        """Wait until the connection handling has run (at most ``timeout`` seconds)."""
+        if self.connected:
+            return True
+        if _in_callback_thread(self.context):
+            # Our connection event is queued behind the callback that is waiting: do
+            # its work here once the channel is up, and let the queued one pass.
+            if ca.connect_channel(self.chid, timeout=timeout) and not self.connected:
+                self._conn_done_inline = True
+                self.__on_connect(pvname=self.pvname, chid=self.chid, conn=True)
+            return self.connected
+        self._conn_event.wait(max(0.0, timeout))
+        return self.connected
+
+    @_ensure_context
+    def wait_for_connection(self, timeout=None):
+        """Wait up to ``timeout`` (connection_timeout) seconds for the PV to connect."""
+        if not self.connected:
+            start = time.monotonic()
+            if not self._conn_started:
+                self.connect(timeout=timeout)
+            if not self.connected:
+                if timeout is None:
+                    timeout = self.connection_timeout
+                self._wait_for_own_connection(timeout - (time.monotonic() - start))
+        return self.connected
+
+    @_ensure_context
+    def connect(self, timeout=None):
+        """Wait for the channel to connect; True when connected (and typed)."""
+        if not self.connected:
+            if timeout is None:
+                timeout = self.connection_timeout
+            start = time.monotonic()
+            if ca.connect_channel(self.chid, timeout=timeout):
+                self._wait_for_own_connection(timeout - (time.monotonic() - start))
+        self._conn_started = True
+        return self.connected and self.ftype is not None
+
+    def reconnect(self):
+        """Drop the monitor, redo the connection handling and wait for the connection."""
+        self._clear_auto_monitor_subscription()
+        self.connected = False
+        self._conn_started = False
+        self.force_connect()
+        return self.wait_for_connection()
+
+    @_ensure_context
+    def poll(self, evt=1.e-4, iot=1.0):
+        """Let pending callbacks run (ca.poll)."""
+        ca.poll(evt=evt, iot=iot)
+
+    # --- monitoring -------------------------------------------------------------------
+
+    @_ensure_context
+    def _clear_auto_monitor_subscription(self):
+        """Cancel the automatic subscription, if there is one."""
+        if self._monref is None:
+            return
+        event_id = self._monref[2]
+        self._monref = None
+        self._monref_mask = None
+        ca.clear_subscription(event_id)
+
+    @_ensure_context
+    def _check_auto_monitor(self):
+        """Subscribe, resubscribe or unsubscribe as ``auto_monitor`` says.
+
+        auto_monitor None becomes True for fewer than ca.AUTOMONITOR_MAXLENGTH
+        elements, False otherwise; True means ca.DEFAULT_SUBSCRIPTION_MASK; any other
+        true value is the event mask itself.
+        """
+        if not self.connected or self.chid is None:
+            return  # done again on connection
+        count = self.count
+        if count is None:
+            return
+        if self._auto_monitor is None:
+            self._auto_monitor = count < ca.AUTOMONITOR_MAXLENGTH
+        if not self._auto_monitor:
+            return self._clear_auto_monitor_subscription()
+        mask = ca.DEFAULT_SUBSCRIPTION_MASK if self._auto_monitor is True \
+            else self._auto_monitor
+        if self._monref is not None:
+            if self._monref_mask == mask:
+                return
+            self._clear_auto_monitor_subscription()
+        # monitor_delta is kept in _args but, as in pyepics 3.5, neither written to
+        # the record's MDEL field nor applied here.
+        self._monref_mask = mask
+        self._monref = ca.create_subscription(self.chid, use_ctrl=self.form == 'ctrl',
+                                              use_time=self.form == 'time',
+                                              callback=self.__on_changes, mask=mask,
+                                              count=self._user_max_count or 0)
+
+    @property
+    def auto_monitor(self):
+        """None: monitor arrays shorter than ca.AUTOMONITOR_MAXLENGTH; False: never;
+        True: with ca.DEFAULT_SUBSCRIPTION_MASK; a dbr.DBE_* mask: with that mask."""
+        return self._auto_monitor
+
+    @auto_monitor.setter
+    @_ensure_context
+    def auto_monitor(self, value):
+        self._auto_monitor = value
+        self._check_auto_monitor()
+
+    @property
+    def auto_monitor_mask(self):
+        """The event mask of the automatic subscription (None when not monitoring)."""
+        return self._monref_mask
+
+    @_ensure_context
+    def clear_auto_monitor(self):
+        """Stop monitoring: get() asks the server from now on."""
+        self.auto_monitor = False
+
+    def __on_changes(self, value=None, **kwd):
+        """Monitor updates: keep value and metadata, then run the user callbacks."""
+        self._args.update(kwd)
+        self._args['value'] = value
+        self._args['timestamp'] = kwd.get('timestamp', time.time())
+        self._args['posixseconds'] = kwd.get('posixseconds', 0)
+        self._args['nanoseconds'] = kwd.get('nanoseconds', 0)
+        self._set_charval(value, call_ca=False)
+        if self.verbose:
+            ca.write(f"{self.pvname}: {self._args['char_value']} "
+                     f"({fmt_time(self._args['timestamp'])})")
+        self.run_callbacks()
+
+    # --- callbacks --------------------------------------------------------------------
+
+    @_ensure_context
+    def run_callbacks(self):
+        """Run every user callback, in index order, with the current data."""
+        for index in sorted(self.callbacks):
+            self.run_callback(index)
+
+    @_ensure_context
+    def run_callback(self, index):
+        """Run one user callback with ``_args``, its own keywords and cb_info=(index, pv)."""
+        try:
+            func, extra = self.callbacks[index]
+        except KeyError:
+            return
+        kwds = copy.copy(self._args)
+        kwds.update(extra)
+        kwds['cb_info'] = (index, self)
+        if callable(func):
+            func(**kwds)
+
+    def add_callback(self, callback=None, index=None, run_now=False,
+                     with_ctrlvars=True, **kw):
+        """Add a value-change callback; returns its index (for remove_callback).
+
+        Extra keywords are passed to the callback with every call. ``run_now`` runs
+        it once at once; ``with_ctrlvars`` fetches the CTRL metadata first so that
+        the callback sees units, limits and enum strings.
+        """
+        if callable(callback):
+            if index is None:
+                index = 1 + max(self.callbacks) if self.callbacks else 1
+            self.callbacks[index] = (callback, kw)
+        if with_ctrlvars and self.connected:
+            self.get_ctrlvars()
+        if run_now:
+            self.get(as_string=True)
+            if self.connected:
+                self.run_callback(index)
+        return index
+
+    @_ensure_context
+    def remove_callback(self, index=None):
+        """Remove the callback of index ``index``."""
+        if index in self.callbacks:
+            self.callbacks.pop(index)
+            ca.poll()
+
+    def clear_callbacks(self, with_access_callback=False, with_connect_callback=False):
+        """Remove every value callback (and optionally access and connection ones)."""
+        self.callbacks.clear()
+        if with_access_callback:
+            self.access_callbacks = []
+        if with_connect_callback:
+            self.connection_callbacks = []
+
+    # --- values -----------------------------------------------------------------------
+
+    def get(self, count=None, as_string=False, as_numpy=True, timeout=None,
+            with_ctrlvars=False, use_monitor=True):
+        """The value: from the monitor when there is one, else asked from the server.
+
+        count: at most this many elements; as_string: the char_value form; as_numpy:
+        arrays as numpy arrays; timeout: seconds to wait for the value; use_monitor:
+        False asks the server even when monitoring. None if not connected or timed out;
+        raises ca.ChannelAccessGetFailure if the server reports a failure.
+        """
+        data = self.get_with_metadata(count=count, as_string=as_string, as_numpy=as_numpy,
+                                      timeout=timeout, with_ctrlvars=with_ctrlvars,
+                                      use_monitor=use_monitor)
+        return data['value'] if data is not None else None
+
+    @_ensure_context
+    def get_with_metadata(self, count=None, as_string=False, as_numpy=True,
+                          timeout=None, with_ctrlvars=False, form=None,
+                          use_monitor=True, as_namespace=False):
+        """The value and its metadata as a dict (or SimpleNamespace with as_namespace).
+
+        ``form`` ('native', 'time', 'ctrl') asks for another DBR family than the PV's
+        own for this call; the other arguments are those of get().
+        """
+        if not self.wait_for_connection(timeout=timeout):
+            return None
+        if form is None:
+            form = self.form
+            ftype = self.ftype
+        else:
+            ftype = ca.promote_type(self.chid, use_ctrl=form == 'ctrl',
+                                    use_time=form == 'time')
+        if with_ctrlvars and getattr(self, 'units', None) is None and form == 'ctrl':
+            self.get_ctrlvars()
+
+        first_value = self._monref is not None and self._args['value'] is None
+        try:
+            cached_length = len(self._args['value'])
+        except TypeError:
+            cached_length = 1
+
+        if (not use_monitor or not self.auto_monitor or ftype != self.ftype
+                or self._args['value'] is None
+                or (count is not None and count > cached_length)):
+            if count is None and self._args['count'] != self._args['nelm']:
+                count = self._args['count']
+            metad = ca.get_with_metadata(self.chid, ftype=ftype, count=count,
+                                         timeout=timeout, as_numpy=as_numpy)
+            if metad is None:
+                return None
+            if first_value:
+                # The subscription's first update came before this answer: apply it
+                # first, as libca would have, so that the newer value wins.
+                _settle_callbacks(self.context)
+            self._args.update(**metad)
+            if with_ctrlvars and form != 'ctrl':
+                metad = self._args.copy()
+            val = metad['value']
+        else:
+            metad = self._args.copy()
+            val = self._args['value']
+
+        if as_string:
+            metad['value'] = self._set_charval(val, force_long_string=as_string)
+        elif self.nelm > 1 and val is not None:
+            try:
+                len(val)
+            except TypeError:
+                val = [val]
+            if count is None:
+                count = len(val)
+            if as_numpy and ca.HAS_NUMPY and not isinstance(val, ca.numpy.ndarray):
+                val = ca.numpy.asarray(val)
+            elif not as_numpy and ca.HAS_NUMPY and isinstance(val, ca.numpy.ndarray):
+                val = val.tolist()
+            if count < len(val):
+                val = val[:count]
+            metad['value'] = val
+
+        if as_namespace:
+            return SimpleNamespace(**metad)
+        return metad
+
+    @_ensure_context
+    def put(self, value, wait=False, timeout=30.0, use_complete=False, callback=None,
+            callback_data=None):
+        """Write ``value``; returns 1 (or -1 if ``wait`` timed out), None if unconnected.
+
+        wait: block until the server reports that processing completed; use_complete:
+        don't block, but set put_complete when it has; callback(pvname=, data=) (or
+        the items of a dict callback_data) runs at completion. Enum PVs take their
+        strings too.
+        """
+        if not self.wait_for_connection():
+            return None
+        if self.ftype in (dbr.ENUM, dbr.TIME_ENUM, dbr.CTRL_ENUM) and isinstance(value, str):
+            if self._args['enum_strs'] is None:
+                self.get_ctrlvars()
+            strings = self._args['enum_strs'] or ()
+            if value in strings:
+                value = list(strings).index(value)
+
+        def on_complete(pvname=None, **kws):
+            self._put_complete = True
+            if callback is not None:
+                callback(pvname=pvname, **kws)
+
+        self._put_complete = False if use_complete else None
+        status = ca.put(self.chid, value, wait=wait, timeout=timeout,
+                        callback=on_complete if (use_complete or callback) else None,
+                        callback_data=callback_data)
+        if wait and status == 1 and self._monref is not None:
+            _settle_callbacks(self.context)
+        return status
+
+    def _set_charval(self, val, call_ca=True, force_long_string=False):
+        """Set and return ``char_value``, the text form of ``val`` (pyepics' rules)."""
+        if val is None:
+            self._args['char_value'] = 'None'
+            return 'None'
+        ftype = self._args['ftype']
+        ntype = dbr.native_type(ftype) if ftype is not None else None
+        if ntype == dbr.STRING:
+            self._args['char_value'] = val
+            return val
+        if ntype == dbr.CHAR and (self.count < ca.AUTOMONITOR_MAXLENGTH
+                                  or force_long_string is True):
+            cval = _chars_to_text(val)
+            self._args['char_value'] = cval
+            return cval
+
+        cval = repr(val)
+        if self.count > 1:
+            try:
+                length = len(val)
+            except TypeError:
+                length = 1
+            cval = f'<array size={length}, type={dbr.Name(ftype).lower()}>'
+        elif ntype in (dbr.FLOAT, dbr.DOUBLE):
+            if call_ca and self._args['precision'] is None:
+                self.get_ctrlvars()
+            try:
+                precision = self._args['precision']
+                style = 'g' if 4 < abs(int(log10(abs(val + 1.e-9)))) else 'f'
+                cval = ('%%.%d%s' % (precision, style)) % val
+            except (ValueError, TypeError, ArithmeticError):
+                cval = str(val)
+        elif ntype == dbr.ENUM:
+            if call_ca and self._args['enum_strs'] in ([], None):
+                self.get_ctrlvars()
+            try:
+                cval = self._args['enum_strs'][val]
+            except (TypeError, KeyError, IndexError):
+                cval = str(val)
+        self._args['char_value'] = cval
+        return cval
+
+    @_ensure_context
+    def get_ctrlvars(self, timeout=5, warn=True):
+        """Fetch the CTRL metadata (limits, units, precision, enum strings) into _args."""
+        if not self.wait_for_connection():
+            return None
+        kwds = ca.get_ctrlvars(self.chid, timeout=timeout, warn=warn)
+        if kwds is not None:
+            self._args.update(kwds)
+        self.force_read_access_rights()
+        return kwds
+
+    @_ensure_context
+    def get_timevars(self, timeout=5, warn=True):
+        """Fetch the TIME metadata (status, severity, timestamp) into _args."""
+        if not self.wait_for_connection():
+            return None
+        kwds = ca.get_timevars(self.chid, timeout=timeout, warn=warn)
+        if kwds is not None:
+            self._args.update(kwds)
+        return kwds
+
+    def _getarg(self, arg):
+        """An entry of _args, fetching the value, TIME or CTRL metadata when unknown."""
+        if self._args['value'] is None:
+            self.get()
+        if self._args[arg] is None:
+            if arg in _TIME_ARGS:
+                self.get_timevars(timeout=1, warn=False)
+            else:
+                self.get_ctrlvars(timeout=1, warn=False)
+        return self._args.get(arg, None)
+
+    # --- the report of cainfo() -------------------------------------------------------
+
+    def _getinfo(self):
+        """The multi-line report that cainfo() prints."""
+        if not self.wait_for_connection():
+            return None
+        self.get_ctrlvars()
+        family, base = 'native', self._args['typefull']
+        if '_' in base:
+            family, base = base.split('_')
+        if base in ('float', 'double'):
+            fmt = '{val:g}'
+        elif base in ('string', 'char'):
+            fmt = '{val:s}'
+        else:
+            fmt = '{val:d}'
+
+        self._set_charval(self._args['value'], call_ca=False)
+        lines = [f"== {self.pvname}  ({family}_{base}) =="]
+        fields = {}
+        value = self._args['value']
+        if self.count == 1:
+            fields['value'] = fmt.format(val=value)
+        else:
+            more = ',....' if self.count > 10 else ''
+            indices = range(min(5, self.count))
+            try:
+                shown = ','.join([fmt.format(val=value[i]) for i in indices])
+            except ValueError:
+                shown = ','.join([repr(value[i]) for i in indices])
+            except TypeError:
+                shown = 'unknown'
+            fields['value'] = f" array  [{shown}{more}]"
+        for name in ('char_value', 'count', 'nelm', 'type', 'units', 'precision', 'host',
+                     'access', 'monitor_delta', 'status', 'char_status', 'severity',
+                     'char_severity', 'timestamp', 'posixseconds', 'nanoseconds',
+                     'upper_ctrl_limit', 'lower_ctrl_limit', 'upper_disp_limit',
+                     'lower_disp_limit', 'upper_alarm_limit', 'lower_alarm_limit',
+                     'upper_warning_limit', 'lower_warning_limit'):
+            attr = getattr(self, name, None)
+            if attr is None:
+                continue
+            if name == 'timestamp':
+                attr = f"{attr:.3f} ({fmt_time(attr)})"
+            elif name == 'char_value':
+                attr = f"'{attr}'"
+            fields[name] = str(attr)
+        for key, text in fields.items():
+            width = 20 if len(key) > 14 else 15
+            lines.append(f"   {key:{width}s} = {text}")
+        if base == 'enum':
+            lines.append('   enum strings: ')
+            lines.extend(f"       {index} = {name}"
+                         for index, name in enumerate(self.enum_strs))
+        if self._monref is not None:
+            lines.append(f"   PV is internally monitored, with {len(self.callbacks)} "
+                         f"user-defined callbacks")
+            for index in sorted(self.callbacks):
+                func = self.callbacks[index][0]
+                fname = getattr(func, '__name__', repr(func))
+                code = getattr(func, '__code__', None)
+                lines.append(f"      {fname} in file '{getattr(code, 'co_filename', '?')}'")
+        else:
+            lines.append('   PV is NOT internally monitored')
+        lines.append('=============================')
+        return '\n'.join(lines)
+
+    # --- properties -------------------------------------------------------------------
+
+    def __getval__(self):
+        return self._getarg('value')
+
+    def __setval__(self, val):
+        return self.put(val)
+
+    value = property(__getval__, __setval__, None,
+                     "The value: reading is get(), assigning is put() without wait.")
+
+    @property
+    def char_value(self):
+        """The value as text: enum string, float with PREC digits, char array as str."""
+        self._getarg('char_value')
+        return self._set_charval(self._getarg('value'))
+
+    status = _metadata_property('status', "Alarm status (an integer, see dbr.AlarmStatus).")
+
+    @property
+    def char_status(self):
+        """Alarm status as its name ('NO_ALARM', 'HIGH', ...)."""
+        return dbr.AlarmStatus(self.status).name
+
+    @property
+    def type(self):
+        """DBR type name of the PV's form ('time_double', 'ctrl_enum', 'string', ...)."""
+        return self._args['type']
+
+    @property
+    def typefull(self):
+        """DBR type name of the PV's form, set at connection."""
+        return self._args['typefull']
+
+    host = _metadata_property('host', "'host:port' of the server.")
+
+    @property
+    def count(self):
+        """Number of elements received (at most the ``count`` asked for); see nelm."""
+        if self._args['count'] is not None:
+            return self._args['count']
+        return self._getarg('count')
+
+    @property
+    @_ensure_context
+    def nelm(self):
+        """Native element count of the channel (a waveform's NELM)."""
+        return ca.element_count(self.chid)
+
+    read_access = _metadata_property('read_access', "Whether the client may read.")
+    write_access = _metadata_property('write_access', "Whether the client may write.")
+    access = _metadata_property('access', "'read/write', 'read-only', 'write-only' or "
+                                          "'no access'.")
+    monitor_delta = _metadata_property('monitor_delta', "The monitor_delta given at "
+                                                        "creation (not applied).")
+    severity = _metadata_property('severity', "Alarm severity: 0 NO_ALARM, 1 MINOR, "
+                                              "2 MAJOR, 3 INVALID.")
+
+    @property
+    def char_severity(self):
+        """Alarm severity as its name ('NO_ALARM', 'MINOR', 'MAJOR', 'INVALID')."""
+        return dbr.AlarmSeverity(self.severity).name
+
+    timestamp = _metadata_property('timestamp', "POSIX time of the last value.")
+    posixseconds = _metadata_property('posixseconds', "Whole POSIX seconds of the last "
+                                                      "value's timestamp.")
+    nanoseconds = _metadata_property('nanoseconds', "Nanoseconds of the last value's "
+                                                    "timestamp.")
+    precision = _metadata_property('precision', "Digits after the decimal point (PREC).")
+    units = _metadata_property('units', "Engineering units (EGU).")
+    enum_strs = _metadata_property('enum_strs', "The state names of an enum PV.")
+    upper_disp_limit = _metadata_property('upper_disp_limit', "Upper display limit (HOPR).")
+    lower_disp_limit = _metadata_property('lower_disp_limit', "Lower display limit (LOPR).")
+    upper_alarm_limit = _metadata_property('upper_alarm_limit', "Upper alarm limit (HIHI).")
+    lower_alarm_limit = _metadata_property('lower_alarm_limit', "Lower alarm limit (LOLO).")
+    lower_warning_limit = _metadata_property('lower_warning_limit',
+                                             "Lower warning limit (LOW).")
+    upper_warning_limit = _metadata_property('upper_warning_limit',
+                                             "Upper warning limit (HIGH).")
+    upper_ctrl_limit = _metadata_property('upper_ctrl_limit', "Upper control limit (DRVH).")
+    lower_ctrl_limit = _metadata_property('lower_ctrl_limit', "Lower control limit (DRVL).")
+
+    @property
+    def info(self):
+        """The cainfo() report of this PV, as a string."""
+        return self._getinfo()
+
+    @property
+    def put_complete(self):
+        """After put(use_complete=True): False until processing completed, then True."""
+        return self._put_complete
+
+    def __repr__(self):
+        if not self.connected:
+            return f"<PV '{self.pvname}': not connected>"
+        fmt = self._fmtsca if self.count == 1 else self._fmtarr
+        return fmt % self._args
+
+    def __eq__(self, other):
+        try:
+            return ca._chid_to_int(self.chid) == ca._chid_to_int(other.chid)
+        except AttributeError:
+            return False
+
+    __hash__ = None  # mutable, compared by channel: unhashable, as in pyepics
+
+    @_ensure_context
+    def disconnect(self, deepclean=True):
+        """Forget this PV: drop its callbacks, its monitor and its get_pv() cache entry.
+
+        The CA channel stays open for reuse (ca.clear_channel() closes it). With
+        ``deepclean`` the PV's handlers are also removed from the channel's cache entry
+        so the PV can be garbage collected.
+        """
+        self._disconnect(deepclean)
+        ca.poll(evt=1.e-3, iot=1.0)
+
+    def _disconnect(self, deepclean=True):
+        self.connected = False
+        context = ca.current_context()
+        _PVcache_.pop((self.pvname, self.form, context), None)
+        if deepclean:
+            entry = ca._cache[context].get(self.pvname, None)
+            if entry is not None:
+                for handlers, mine in ((entry.callbacks, self.__on_connect),
+                                       (entry.access_event_callback,
+                                        self.__on_access_rights_event)):
+                    while mine in handlers:
+                        handlers.remove(mine)
+        if self._monref is not None:
+            self._clear_auto_monitor_subscription()
+        self._monref = None
+        self._monref_mask = None
+        self.clear_callbacks(True, True)
+        self._args = dict.fromkeys(self._fields)
+
+    def __del__(self):
+        if getattr(ca, 'libca', None) is None or getattr(self, 'context', None) is None:
+            return
+        try:
+            self._disconnect()
+        except Exception:
+            pass
+
+
+def _chars_to_text(val) -> str:
+    """A char array (or one char) as text up to its first NUL, right-stripped."""
+    if ca.HAS_NUMPY and isinstance(val, ca.numpy.ndarray):
+        codes = val.tolist()
+        if not isinstance(codes, list):
+            codes = [codes]
+    else:
+        try:
+            codes = list(val)
+        except TypeError:
+            codes = [val]
+    if 0 in codes:
+        codes = codes[:codes.index(0)]
+    try:
+        return ''.join(chr(code) for code in codes).rstrip()
+    except (ValueError, TypeError):
+        return ''
+
+
+#: The class get_pv() makes; advanced users may replace it with a subclass.
+default_pv_class = PV
