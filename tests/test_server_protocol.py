@@ -1,0 +1,393 @@
+"""epics_compat.server at the protocol level, through caproto_core's CLIENT role.
+
+Fast and exact: which messages the server sends for searches, channel creation, reads
+in every DBR type, writes with completion, subscriptions and their masks, flow control,
+beacons, and bad requests (answered with ERROR; the server and its other clients go on).
+"""
+from __future__ import annotations
+
+import math
+import socket
+import time
+
+import pytest
+from caproto_core import (AccessRights, ChannelType, ClearChannelResponse, EcaStatus, EchoRequest,
+                          EchoResponse, ErrorResponse, EventAddResponse, EventCancelResponse,
+                          EventsOffRequest, EventsOnRequest, NotFoundResponse,
+                          ReadNotifyRequest, ReadNotifyResponse, RsrvIsUpResponse,
+                          SearchReply, SearchResponse, ServerDisconnResponse,
+                          SubscriptionType, VersionResponse, WriteNotifyResponse,
+                          read_datagram, SERVER)
+
+from pyserver import RawClient, search, server_package
+
+srv = server_package()
+PV, Server = srv.PV, srv.Server
+VALUE, LOG, ALARM, PROPERTY = (SubscriptionType.DBE_VALUE, SubscriptionType.DBE_LOG,
+                               SubscriptionType.DBE_ALARM, SubscriptionType.DBE_PROPERTY)
+pytestmark = pytest.mark.timeout(30)
+
+
+def make_pvs():
+    return [
+        PV("x", "double", 3.25, units="mm", precision=4, upper_disp_limit=100,
+           lower_disp_limit=-100, upper_alarm_limit=90, upper_warning_limit=80,
+           lower_warning_limit=-80, lower_alarm_limit=-90, upper_ctrl_limit=50,
+           lower_ctrl_limit=-50, alarm_on_limits=True),
+        PV("s", "string", "hello"),
+        PV("e", "enum", 1, enum_strs=("Off", "On")),
+        PV("w", "long", [1, 2, 3], count=10),
+        PV("ro", "double", 7.0, access="r"),
+        PV("slow", "double", 0.0, put_delay=0.3),
+    ]
+
+
+@pytest.fixture
+def server():
+    with Server(make_pvs(), beacon_address=None) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server):
+    with RawClient(server.port) as raw:
+        yield raw
+
+
+# --- searches and channels ------------------------------------------------------------------
+
+def test_search_answers_served_names_only(server):
+    messages = search(server.port, "x", "nope", "w.VAL")
+    assert isinstance(messages[0], VersionResponse)
+    found = {m.cid: m for m in messages if isinstance(m, SearchResponse)}
+    assert sorted(found) == [1, 3]
+    assert found[1].port == server.port and found[1].ip == "127.0.0.1"
+    assert not [m for m in messages if isinstance(m, NotFoundResponse)]
+
+
+def test_search_with_do_reply_gets_not_found(server):
+    messages = search(server.port, "nope", "x", reply=SearchReply.DO_REPLY)
+    assert [m.cid for m in messages if isinstance(m, NotFoundResponse)] == [1]
+    assert [m.cid for m in messages if isinstance(m, SearchResponse)] == [2]
+
+
+def test_create_channel_gives_type_count_and_rights(client):
+    channel = client.connect("w")
+    assert (channel.native_data_type, channel.native_data_count) == (ChannelType.LONG, 10)
+    assert channel.access_rights == AccessRights.READ_WRITE
+    assert client.connect("ro").access_rights == AccessRights.READ
+    assert client.connect("x.VAL").native_data_type == ChannelType.DOUBLE
+
+
+def test_unknown_name_gets_create_ch_fail(client):
+    with pytest.raises(LookupError):
+        client.connect("nope")
+
+
+def test_clear_channel_and_echo(client):
+    channel = client.connect("x")
+    client.send(channel.clear())
+    client.expect(ClearChannelResponse)
+    client.send(EchoRequest())
+    client.expect(EchoResponse)
+
+
+def test_removed_pv_disconnects_its_channels(server, client):
+    channel = client.connect("s")
+    server.remove("s")
+    client.expect(ServerDisconnResponse)
+    assert channel.state.value == "disconnected"
+    assert not search(server.port, "s", timeout=0.3)
+
+
+# --- reads --------------------------------------------------------------------------------
+
+def read(client, channel, data_type, count=0):
+    client.send(channel.read(data_type, count))
+    return client.expect(ReadNotifyResponse)
+
+
+@pytest.mark.parametrize("data_type", range(35))
+def test_read_every_dbr_type(client, data_type):
+    channel = client.connect("x")
+    response = read(client, channel, data_type)
+    assert response.status == EcaStatus.ECA_NORMAL
+    native = ChannelType(data_type % 7)
+    value = response.data[0]
+    expected = {ChannelType.STRING: "3.2500", ChannelType.DOUBLE: 3.25,
+                ChannelType.FLOAT: 3.25, ChannelType.CHAR: 3}.get(native, 3)
+    assert value == expected
+    metadata = response.metadata or {}
+    family = ("native", "sts", "time", "gr", "ctrl")[data_type // 7]
+    if family != "native":
+        assert (metadata["status"], metadata["severity"]) == (0, 0)
+    if family == "time":
+        assert abs(metadata["timestamp"] - time.time()) < 60
+    if family in ("gr", "ctrl") and native not in (ChannelType.STRING, ChannelType.ENUM):
+        assert metadata["units"] == "mm"
+        assert metadata["upper_disp_limit"] == 100
+        assert metadata["upper_alarm_limit"] == 90
+        assert metadata.get("precision", 4) == 4
+    if family == "ctrl" and native not in (ChannelType.STRING, ChannelType.ENUM):
+        low = 256 - 50 if native == ChannelType.CHAR else -50  # CHAR limits are unsigned
+        assert (metadata["upper_ctrl_limit"], metadata["lower_ctrl_limit"]) == (50, low)
+
+
+def test_read_enum_as_string_and_ctrl(client):
+    channel = client.connect("e")
+    assert read(client, channel, ChannelType.STRING).data == ["On"]
+    assert read(client, channel, ChannelType.CTRL_ENUM).metadata["enum_strs"] == ("Off", "On")
+    assert list(read(client, channel, ChannelType.DOUBLE).data) == [1.0]
+
+
+def test_read_string_that_is_no_number_fails_like_rsrv(client):
+    response = read(client, client.connect("s"), ChannelType.DOUBLE)
+    assert response.status == EcaStatus.ECA_GETFAIL
+
+
+def test_read_counts(client):
+    channel = client.connect("w")
+    assert list(read(client, channel, ChannelType.LONG).data) == [1, 2, 3]  # count 0: NORD
+    assert list(read(client, channel, ChannelType.LONG, 5).data) == [1, 2, 3, 0, 0]
+    assert list(read(client, channel, ChannelType.LONG, 2).data) == [1, 2]
+    assert read(client, channel, ChannelType.STRING).data == ["1", "2", "3"]
+
+
+def test_class_name_and_stsack(client):
+    channel = client.connect("x")
+    assert read(client, channel, ChannelType.CLASS_NAME).data == ["ao"]
+    response = read(client, channel, ChannelType.STSACK_STRING)
+    assert response.data == ["3.2500"] and response.metadata["status"] == 0
+
+
+def test_read_without_read_access():
+    pvs = [PV("hidden", "double", 1.0, access="")]
+    with Server(pvs, beacon_address=None) as server, RawClient(server.port) as client:
+        response = read(client, client.connect("hidden"), ChannelType.DOUBLE)
+        assert response.status == EcaStatus.ECA_NORDACCESS
+
+
+def test_large_array_in_and_out():
+    count = 1_000_000
+    with Server([PV("big", "double", count=count)], beacon_address=None) as server, \
+            RawClient(server.port, timeout=10) as client:
+        channel = client.connect("big")
+        client.send(channel.write([float(i) for i in range(count)], notify=True))
+        client.expect(WriteNotifyResponse)
+        response = read(client, channel, ChannelType.DOUBLE)
+        assert response.data_count == count and response.data[-1] == count - 1
+        assert response.extended
+
+
+# --- writes -------------------------------------------------------------------------------
+
+def test_write_notify_converts_and_completes(server, client):
+    channel = client.connect("x")
+    client.send(channel.write(["12.5"], ChannelType.STRING, notify=True))
+    assert client.expect(WriteNotifyResponse).status == EcaStatus.ECA_NORMAL
+    assert server["x"].value == 12.5
+    channel = client.connect("e")
+    client.send(channel.write(["Off"], ChannelType.STRING, notify=True))
+    client.expect(WriteNotifyResponse)
+    assert server["e"].value == 0
+
+
+def test_write_completion_waits_for_processing(client):
+    channel = client.connect("slow")
+    start = time.monotonic()
+    client.send(channel.write([1.0], notify=True))
+    client.expect(WriteNotifyResponse)
+    assert time.monotonic() - start >= 0.28
+
+
+def test_write_failures(client):
+    channel = client.connect("x")
+    client.send(channel.write(["abc"], ChannelType.STRING, notify=True))
+    assert client.expect(WriteNotifyResponse).status == EcaStatus.ECA_PUTFAIL
+    client.send(channel.write(["abc"], ChannelType.STRING, notify=False))
+    error = client.expect(ErrorResponse)
+    assert error.status == EcaStatus.ECA_PUTFAIL and error.cid == channel.cid
+    readonly = client.connect("ro")
+    client.send(readonly.write([1.0], notify=True))
+    assert client.expect(WriteNotifyResponse).status == EcaStatus.ECA_NOWTACCESS
+
+
+def test_array_write_truncates_to_count(server, client):
+    channel = client.connect("w")
+    client.send(channel.write(list(range(20)), notify=True))
+    client.expect(WriteNotifyResponse)
+    assert list(server["w"].value) == list(range(10))
+
+
+# --- subscriptions ------------------------------------------------------------------------
+
+def subscribe(client, channel, mask, data_type=ChannelType.TIME_DOUBLE):
+    request = channel.subscribe(data_type, 0, mask)
+    client.send(request)
+    first = client.expect(EventAddResponse)
+    assert first.subscriptionid == request.subscriptionid
+    return request.subscriptionid
+
+
+def test_subscription_masks(server, client):
+    channel = client.connect("x")
+    ids = {mask: subscribe(client, channel, mask) for mask in (VALUE, ALARM, PROPERTY, LOG)}
+    server["x"].write(1.0)
+    got = client.quiet()
+    assert sorted(m.subscriptionid for m in got) == sorted([ids[VALUE], ids[LOG]])
+    server["x"].write(1.0)  # no change: no event
+    assert client.quiet() == []
+    server["x"].write(85.0)  # value and HIGH/MINOR alarm
+    got = client.quiet()
+    assert sorted(m.subscriptionid for m in got) == sorted([ids[VALUE], ids[LOG], ids[ALARM]])
+    assert got[0].metadata["severity"] == 1 and got[0].metadata["status"] == 4
+    server["x"].set_metadata(units="V")
+    assert [m.subscriptionid for m in client.quiet()] == [ids[PROPERTY]]
+
+
+def test_event_cancel(server, client):
+    channel = client.connect("x")
+    subscriptionid = subscribe(client, channel, VALUE)
+    client.send(channel.unsubscribe(subscriptionid))
+    assert client.expect(EventCancelResponse).subscriptionid == subscriptionid
+    server["x"].write(2.0)
+    assert client.quiet() == []
+
+
+def test_monitor_of_a_client_write_reaches_other_clients(server, client):
+    channel = client.connect("s")
+    subscriptionid = subscribe(client, channel, VALUE, ChannelType.STRING)
+    with RawClient(server.port) as writer:
+        writer.send(writer.connect("s").write("bye", notify=True))
+        writer.expect(WriteNotifyResponse)
+    update = client.expect(EventAddResponse)
+    assert update.subscriptionid == subscriptionid and update.data == ["bye"]
+
+
+def test_events_off_holds_updates_and_on_sends_the_newest(server, client):
+    channel = client.connect("x")
+    subscribe(client, channel, VALUE)
+    client.send(EventsOffRequest())
+    client.send(EchoRequest())
+    client.expect(EchoResponse)  # EVENTS_OFF has been read
+    for value in (1.0, 2.0, 3.0):
+        server["x"].write(value)
+    assert client.quiet() == []
+    client.send(EventsOnRequest())
+    updates = client.quiet()
+    assert [list(m.data) for m in updates] == [[3.0]]
+
+
+# --- beacons ------------------------------------------------------------------------------
+
+def beacons(sock, count, timeout=2.0):
+    got = []
+    sock.settimeout(timeout)
+    while len(got) < count:
+        got.extend(read_datagram(sock.recv(1024), SERVER))
+    return got
+
+
+def test_beacons_then_anomalies():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        with Server([PV("x")], beacon_address=sock.getsockname(),
+                    beacon_period=0.1) as server:
+            first = beacons(sock, 4)
+            assert all(isinstance(b, RsrvIsUpResponse) for b in first)
+            assert [b.beacon_id for b in first] == [0, 1, 2, 3]
+            assert {b.server_port for b in first} == {server.port}
+            server.faults.beacon_anomaly("jump")
+            ids = [b.beacon_id for b in first + beacons(sock, 3)]
+            assert any(later - earlier >= 1000 for earlier, later in zip(ids, ids[1:]))
+            server.faults.beacon_anomaly("restart")  # ids from 0 again, beacons fast again
+            ids += [b.beacon_id for b in beacons(sock, 6)]
+            assert any(later == 0 and earlier >= 1000 for earlier, later in zip(ids, ids[1:]))
+
+
+# --- bad requests --------------------------------------------------------------------------
+
+def test_bad_requests_get_errors_and_the_circuit_goes_on(server, client):
+    channel = client.connect("x")
+    client.send_bytes(bytes.fromhex("7f7f0000000000000000000000000000"))  # no such command
+    assert client.expect(ErrorResponse).status == EcaStatus.ECA_INTERNAL
+    client.send_bytes(bytes(ReadNotifyRequest(ChannelType.DOUBLE, 1, 9999, 77)))  # bad sid
+    assert client.expect(ErrorResponse).status == EcaStatus.ECA_BADCHID
+    client.send_bytes(bytes(ReadNotifyRequest(99, 1, channel.sid, 78)))  # bad type
+    assert client.expect(ErrorResponse).status == EcaStatus.ECA_BADTYPE
+    client.send_bytes(bytes.fromhex("0002000000060001") + channel.sid.to_bytes(4, "big")
+                      + (4242).to_bytes(4, "big"))  # cancel of an unknown subscription
+    assert client.expect(ErrorResponse).status == EcaStatus.ECA_BADMONID
+    # A write whose payload is shorter than its count says.
+    client.send_bytes(bytes.fromhex("0013000800060064") + channel.sid.to_bytes(4, "big")
+                      + (79).to_bytes(4, "big") + bytes(8))
+    assert client.expect(ErrorResponse).status == EcaStatus.ECA_BADCOUNT
+    assert read(client, channel, ChannelType.DOUBLE).data[0] == 3.25
+
+
+def test_a_client_sending_garbage_does_not_disturb_others(server, client):
+    channel = client.connect("x")
+    with socket.create_connection(("127.0.0.1", server.port)) as bad:
+        bad.sendall(b"\xff" * 4096)  # an extended header announcing ~4 GB, then junk
+        bad.settimeout(3)
+        received = b""
+        while True:
+            data = bad.recv(4096)
+            if not data:
+                break  # the server hung up on it
+            received += data
+    assert read(client, channel, ChannelType.DOUBLE).data[0] == 3.25
+    assert server.running
+
+
+def test_malformed_fault_bytes_reach_the_client(server):
+    with RawClient(server.port, check=False) as client:
+        client.connect("x")
+        server.faults.send_malformed("bad_command")
+        assert client.sock.recv(16)[:2] == b"\x7f\x7f"
+        server.faults.send_malformed("truncated")
+        data = b""
+        client.sock.settimeout(3)
+        while chunk := client.sock.recv(100):
+            data += chunk
+        assert len(data) == 16 + 32  # half of the announced payload, then the end
+
+
+# --- conversions, as the softIoc of epicscorelibs 7.0.10 does them -----------------------------
+
+@pytest.mark.parametrize("value, precision, text", [
+    (3.25, 4, "3.2500"), (0.125, 2, "0.13"), (2.675, 2, "2.67"), (1.005, 2, "1.00"),
+    (9999999.995, 2, "9999999.99"), (12345678.9, 4, "12345678.900"), (1e16, 4,
+    "10000000000000000.000"), (1.5e16, 2, " 1.50e+16"), (1e17, 4, " 1.0000e+17"),
+    (math.nan, 4, "nan"), (math.inf, 4, "        inf"), (2 / 3, 0, "1"),
+    (2 / 3, 9, " 6.666666667e-01"), (123456789.123, 20, " 1.23456789122999996e+08"),
+])
+def test_double_as_string(value, precision, text):
+    assert srv.convert.format_double(value, precision) == text
+
+
+@pytest.mark.parametrize("value, precision, text", [
+    (123456.789, 4, "123456.7891"), (12345678.9, 4, "12345679.000"), (1e9, 4, "1.0000e+09"),
+    (math.inf, 4, "       inf"), (1 / 3, 10, "3.3333334327e-01"),
+    (1e20, 14, "1.000000020041e+20"),
+])
+def test_float_as_string(value, precision, text):
+    assert srv.convert.format_float(value, precision) == text
+
+
+def test_double_to_integer_types_as_a_c_cast():
+    convert, D = srv.convert.convert, ChannelType.DOUBLE
+    values = [123456.789, 1e15, -3.33, math.nan]
+    assert convert(values, D, ChannelType.LONG) == [123456, -2 ** 31, -3, -2 ** 31]
+    assert convert(values, D, ChannelType.INT) == [-7616, 0, -3, 0]
+    assert convert(values, D, ChannelType.CHAR) == [64, 0, 253, 0]
+    assert convert(values, D, ChannelType.ENUM) == [57920, 0, 65533, 0]
+
+
+def test_text_to_numbers_and_states():
+    parse = srv.convert.parse_number
+    assert [parse(t, ChannelType.LONG) for t in (" 12 ", "0x10", "12.7", "", "010")] == \
+        [12, 16, 12, 0, 8]
+    assert srv.convert.string_to_enum("1", ("Zero", "One")) == 1
+    with pytest.raises(srv.ConversionError):
+        srv.convert.string_to_enum("nope", ("Zero", "One"))
