@@ -568,10 +568,19 @@ def connect_channel(chid, timeout=None, verbose=False):
 
 @withCHID
 def replace_access_rights_event(chid, callback=None):
-    """Add ``callback(read_access, write_access)`` to run when access rights change."""
+    """Add ``callback(read_access, write_access)`` to run when access rights change.
+
+    As with libca, a connected channel's access handlers run at once (all of them, as
+    pyepics runs every callback of the channel from its one libca handler).
+    """
     entry = _entry(chid, 'replace_access_rights_event')
     if callback is not None:
         entry.access_event_callback.append(callback)
+    channel = entry.channel
+    if channel.state == CS_CONN:
+        entry.run_access_event_callbacks(
+            bool(channel.access_rights & _core.AccessRights.READ),
+            bool(channel.access_rights & _core.AccessRights.WRITE))
     return dbr.ECA_NORMAL
 
 
