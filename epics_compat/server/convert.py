@@ -148,9 +148,21 @@ def enum_to_string(index: int, enum_strs: Sequence[str]) -> str:
 
 
 def string_to_enum(text: str, enum_strs: Sequence[str]) -> int:
-    """A state string (or a state number written as text) as an enum index."""
+    """A state string, or a state number written as text, as an enum index.
+
+    Without state strings any whole number that fits 16 bits will do (and nothing else,
+    not even '12.5', as epicsParseUInt16 in the IOC).
+    """
     if text in enum_strs:
         return list(enum_strs).index(text)
+    if not enum_strs:
+        try:
+            index = int(text.strip(), 0) if text.strip() else 0
+        except ValueError:
+            raise ConversionError(f"{text!r} is not a whole number") from None
+        if not 0 <= index <= 0xFFFF:
+            raise ConversionError(f"{text!r} does not fit an enum (0..65535)")
+        return index
     index = parse_number(text, LONG)
     if not 0 <= index < max(MAX_ENUM_STATES, len(enum_strs)):
         raise ConversionError(f"{text!r} is not one of the states {tuple(enum_strs)!r}")
@@ -172,7 +184,7 @@ def convert(values: Sequence, source: ChannelType, target: ChannelType,
     if target == STRING:
         return [_to_string(v, source, enum_strs, precision) for v in values]
     if source == STRING:
-        if target == ENUM and enum_strs:
+        if target == ENUM:
             return [string_to_enum(v, enum_strs) for v in values]
         return [parse_number(v, target) for v in values]
     if numpy is not None and isinstance(values, numpy.ndarray):

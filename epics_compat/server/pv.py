@@ -259,6 +259,8 @@ class PV:
     def put(self, values: Sequence, done: Done) -> None:
         """A client's write, already converted to the native type: store, then complete.
 
+        Like a record's processing, it sets the alarm afresh: from the limits with
+        ``alarm_on_limits``, else NO_ALARM (so a put clears an initial UDF alarm).
         ``done(status)`` must be called exactly once (it answers a WRITE_NOTIFY); an
         ``on_put`` hook takes over the whole job. Raise ValueError to refuse the write.
         """
@@ -267,7 +269,11 @@ class PV:
                 else values
             self.on_put(self, value, done)
             return
-        self._update(values)
+        # Processing sets the alarm afresh (which clears UDF), as a record's would.
+        if self.alarm_on_limits:
+            self._update(values)
+        else:
+            self._update(values, AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
         if self.put_delay > 0 and self.server is not None:
             self.server.call_later(self.put_delay, done)
         else:
