@@ -126,6 +126,8 @@ class VirtualCircuit:
         self.max_payload_size = max_payload_size
         self.state = (CircuitState.SEND_VERSION_REQUEST if our_role is CLIENT
                       else CircuitState.AWAIT_VERSION_REQUEST)
+        self._channel_tables = CHANNEL_TRANSITIONS[our_role]
+        self._circuit_tables = CIRCUIT_TRANSITIONS[our_role]
         self.channels: dict[int, Channel] = {}  # by cid
         self.channels_by_sid: dict[int, Channel] = {}
         self._ioids: dict[int, tuple[Channel, Message]] = {}  # pending reads and writes
@@ -168,12 +170,13 @@ class VirtualCircuit:
     def send(self, *messages: Message) -> list:
         """Buffers to write for ``messages``, after checking and recording each one."""
         buffers = []
+        debug = self._log(logging.DEBUG)
         for message in messages:
             if message.ROLE is not self.our_role:
                 raise LocalProtocolError(f"a {self.our_role.value} cannot send "
                                          f"{type(message).__name__}")
             self._process(message, LocalProtocolError)
-            if self._log(logging.DEBUG):
+            if debug:
                 logger.debug("%s:%d >> %r", *self.address, message)
             buffers.extend(message.buffers())
         return buffers
@@ -199,8 +202,9 @@ class VirtualCircuit:
             self._chunks = [rest]
             self._buffered = len(rest)
             self._wanted = message_size(rest) or len(rest) + 1
+        debug = self._log(logging.DEBUG)
         for message in messages:
-            if self._log(logging.DEBUG):
+            if debug:
                 logger.debug("%s:%d << %r", *self.address, message)
             self._process(message, RemoteProtocolError)
         return messages
@@ -254,7 +258,7 @@ class VirtualCircuit:
         if self.state is not CircuitState.CONNECTED:
             raise error(f"{cls.__name__} for channel {channel.name!r} before the circuit "
                         f"is connected (circuit state: {self.state.value!r})")
-        table = CHANNEL_TRANSITIONS[self.our_role][channel.state]
+        table = self._channel_tables[channel.state]
         if cls not in table:
             raise error(f"{cls.__name__} is not allowed for channel {channel.name!r} "
                         f"(cid={channel.cid}) in state {channel.state.value!r}")
@@ -262,7 +266,7 @@ class VirtualCircuit:
         self._record(channel, message)
 
     def _circuit_transition(self, message: Message, error: type[ProtocolError]) -> None:
-        table = CIRCUIT_TRANSITIONS[self.our_role][self.state]
+        table = self._circuit_tables[self.state]
         cls = type(message)
         if cls not in table:
             raise error(f"{cls.__name__} is not allowed on the circuit to {self.address} "

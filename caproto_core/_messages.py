@@ -50,6 +50,7 @@ def int_to_address(number: int) -> str:
 
 _set = object.__setattr__
 _decode_payload = _dbr.decode_payload
+_PAYLOAD_DECODERS = _dbr._PAYLOAD_DECODERS
 
 
 #: property -> the header slot it reads, for error messages that use the field's meaning.
@@ -184,8 +185,13 @@ class _DataMessage(Message):
         if decoded is not None and use_numpy:
             return decoded
         try:
-            decoded = _decode_payload(self.data_type, self.payload, self.data_count,
-                                      use_numpy)
+            try:
+                decoder = _PAYLOAD_DECODERS[self.data_type]
+            except KeyError:  # not a DBR type: let decode_payload say so
+                decoded = _decode_payload(self.data_type, self.payload, self.data_count,
+                                          use_numpy)
+            else:
+                decoded = decoder(self.payload, self.data_count, use_numpy)
         except ValueError as exc:
             raise RemoteProtocolError(f"{type(self).__name__}: {exc}") from None
         if use_numpy:

@@ -100,6 +100,7 @@ def read_stream(data, role: Role, max_payload_size: int | None = None
     unpack = HEADER.unpack_from
     unpack_sizes = EXTENDED_SIZES.unpack_from
     data_classes = _DATA_CLASSES
+    data_layout = _DATA_LAYOUT
     messages = []
     append = messages.append
     offset = 0
@@ -126,7 +127,9 @@ def read_stream(data, role: Role, max_payload_size: int | None = None
             if cls is EventAddResponse and not size:
                 cls = EventCancelResponse
             else:
-                _check_data(cls, data_type, count, size, offset)
+                layout = data_layout.get(data_type)
+                if layout is None or size < layout[0] + count * layout[1]:
+                    _check_data(cls, data_type, count, size, offset)  # raises, or a string
         stop = start + size
         if stop > end:
             break
