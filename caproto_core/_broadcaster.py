@@ -19,6 +19,8 @@ DATAGRAM_MESSAGES = {
 }
 #: Largest datagram a search batch should fill (what fits an Ethernet frame unfragmented).
 MAX_DATAGRAM_SIZE = 1450
+#: The data_type of a VersionRequest over UDP saying "my sequence_id is meaningful".
+SEQUENCE_ID_VALID = 1
 
 
 class Broadcaster:
@@ -52,12 +54,17 @@ class Broadcaster:
 
     def search_datagrams(self, requests: list[SearchRequest], sequence_id: int = 0,
                          max_size: int = MAX_DATAGRAM_SIZE) -> list[bytes]:
-        """Searches batched into as few datagrams as fit, each led by a VersionRequest."""
-        version = VersionRequest(priority=0, sequence_id=sequence_id)
+        """Searches batched into as few datagrams as fit, each led by a VersionRequest.
+
+        As libca does, the VersionRequest carries ``sequence_id`` and marks it valid
+        (data_type 1), so that servers echo it in their VersionResponse. A datagram is at
+        most ``max_size`` bytes, unless a single search is larger on its own.
+        """
+        version = VersionRequest(priority=SEQUENCE_ID_VALID, sequence_id=sequence_id)
         empty = len(bytes(version))
         datagrams, batch, size = [], [], empty
         for request in requests:
-            length = 16 + request.payload_size
+            length = len(request.header()) + request.payload_size
             if batch and size + length > max_size:
                 datagrams.append(self.send(version, *batch))
                 batch, size = [], empty

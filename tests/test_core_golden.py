@@ -7,6 +7,7 @@ a server VirtualCircuit in capture order, ending with every channel cleared.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import struct
@@ -172,6 +173,47 @@ def test_the_gaps_in_the_capture_fall_inside_array_payloads(capture, connection)
                     assert start + length <= offset + size
                     assert message.data_count == 20_000
                 offset += size
+
+
+def test_constructors_write_what_libca_and_rsrv_wrote(capture, connection):
+    """Every message without DBR data, rebuilt from its fields with its public
+    constructor, gives the captured bytes; so does every write libca sent (its payloads
+    have no leftover bytes, unlike rsrv's)."""
+    requests, responses = connection
+    datagram_messages = [m for src, dst, payload in capture.datagrams
+                         for m in cc.read_datagram(payload, sender_role(src, dst))]
+    rebuilt = Counter()
+    for message in requests + responses + datagram_messages:
+        cls = type(message)
+        arguments = list(inspect.signature(cls).parameters)
+        if isinstance(message, (cc.WriteRequest, cc.WriteNotifyRequest)):
+            again = cls(message.data, message.data_type, message.sid, message.ioid,
+                        metadata=message.metadata)
+        elif isinstance(message, cc.DATA_MESSAGES):
+            continue
+        else:
+            again = cls(**{name: getattr(message, name) for name in arguments})
+        assert bytes(again) == bytes(message), message
+        rebuilt[cls.__name__] += 1
+    assert rebuilt["WriteNotifyRequest"] == 21 and rebuilt["SearchRequest"] == 28
+
+
+def test_search_datagrams_as_libca_batches_them(capture):
+    """Broadcaster.search_datagrams writes libca's search datagrams byte for byte, and
+    the server side writes rsrv's answers."""
+    client, server = cc.Broadcaster(cc.CLIENT), cc.Broadcaster(cc.SERVER)
+    checked = 0
+    for src, dst, payload in capture.datagrams:
+        version, *rest = cc.read_datagram(payload, sender_role(src, dst))
+        if isinstance(version, cc.VersionRequest):
+            searches = [cc.SearchRequest(m.name, m.cid) for m in rest]
+            assert client.search_datagrams(searches, version.sequence_id) == [payload]
+        else:
+            answers = [cc.SearchResponse(m.port, m.ip, m.cid) for m in rest]
+            assert server.send(cc.VersionResponse(1, sequence_id=version.sequence_id),
+                               *answers) == payload
+        checked += 1
+    assert checked == len(capture.datagrams) == 52
 
 
 # --- what it means ------------------------------------------------------------------------------

@@ -440,9 +440,7 @@ EDGE_COUNTS = [0, 1, 0xFFFE, 0xFFFF, 100_000]
 
 
 @pytest.mark.parametrize("count", EDGE_COUNTS)
-@pytest.mark.parametrize("type_id", [t for t in sorted(cc.DBR_TYPES)
-                                     if t % 7 in (0, 4, 6) or t >= 35],
-                         ids=lambda t: ChannelType(t).name)
+@pytest.mark.parametrize("type_id", sorted(cc.DBR_TYPES), ids=lambda t: ChannelType(t).name)
 def test_counts_at_the_header_edges(type_id, count):
     native = cc.native_type(type_id)
     values = _array_of(native, count)

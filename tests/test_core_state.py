@@ -506,3 +506,23 @@ class ConversationMachine(RuleBasedStateMachine):
 
 TestConversations = ConversationMachine.TestCase
 TestConversations.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+# --- the UDP side ------------------------------------------------------------------------------------
+
+def test_search_batches_fit_their_datagrams():
+    broadcaster = cc.Broadcaster(cc.CLIENT)
+    requests = [cc.SearchRequest(f"PV:{i:04d}:" + "x" * (i % 50), i) for i in range(400)]
+    requests.append(cc.SearchRequest("huge:" + "y" * 3000, 400))  # alone, over the limit
+    datagrams = broadcaster.search_datagrams(requests, sequence_id=9, max_size=1000)
+    found = []
+    for datagram in datagrams:
+        version, *searches = cc.read_datagram(datagram, cc.CLIENT)
+        assert isinstance(version, cc.VersionRequest)
+        assert (version.priority, version.sequence_id) == (1, 9)  # sequence marked valid
+        assert len(datagram) <= 1000 or len(searches) == 1
+        found += searches
+    assert found == requests
+    # No two neighbouring datagrams could have been one.
+    for first, second in zip(datagrams, datagrams[1:]):
+        assert len(first) + len(second) - 16 > 1000
