@@ -126,6 +126,8 @@ class VirtualCircuit:
         self.max_payload_size = max_payload_size
         self.state = (CircuitState.SEND_VERSION_REQUEST if our_role is CLIENT
                       else CircuitState.AWAIT_VERSION_REQUEST)
+        # "host:port" for log lines (any address tuple: IPv6 ones have four items).
+        self._peer = ":".join(str(part) for part in tuple(address)[:2])
         self._channel_tables = CHANNEL_TRANSITIONS[our_role]
         self._circuit_tables = CIRCUIT_TRANSITIONS[our_role]
         self.channels: dict[int, Channel] = {}  # by cid
@@ -177,7 +179,7 @@ class VirtualCircuit:
                                          f"{type(message).__name__}")
             self._process(message, LocalProtocolError)
             if debug:
-                logger.debug("%s:%d >> %r", *self.address, message)
+                logger.debug("%s >> %r", self._peer, message)
             buffers.extend(message.buffers())
         return buffers
 
@@ -205,7 +207,7 @@ class VirtualCircuit:
         debug = self._log(logging.DEBUG)
         for message in messages:
             if debug:
-                logger.debug("%s:%d << %r", *self.address, message)
+                logger.debug("%s << %r", self._peer, message)
             self._process(message, RemoteProtocolError)
         return messages
 

@@ -189,6 +189,8 @@ def native_type(type_id: int) -> ChannelType:
 def promote(native: int, family: str) -> ChannelType:
     """The type id of ``native`` in ``family`` ('native', 'sts', 'time', 'gr', 'ctrl')."""
     native = dbr_type(native).native
+    if family not in FAMILIES:
+        raise ValueError(f"{family!r} is not a DBR type family (valid: {', '.join(FAMILIES)})")
     return ChannelType(FAMILIES.index(family) * 7 + native)
 
 

@@ -125,6 +125,9 @@ def test_encoding_errors_name_value_type_and_limit():
         cc.encode_payload(ChannelType.DOUBLE, "1.5")
     with pytest.raises(ValueError, match=r"105 is not a DBR type id \(valid: 0..38\)"):
         cc.encode_payload(105, 1)
+    with pytest.raises(ValueError, match=r"'timestamp' is not a DBR type family \(valid: "
+                                         r"native, sts, time, gr, ctrl\)"):
+        cc.promote(ChannelType.DOUBLE, "timestamp")
     with pytest.raises(ValueError, match=r"ReadNotifyRequest: parameter1 \(sid\) -1 does not "
                                          r"fit its header field"):
         cc.ReadNotifyRequest(6, 1, sid=-1, ioid=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import time
+from datetime import timedelta
 import tracemalloc
 
 import pytest
@@ -23,7 +24,9 @@ from test_core_roundtrip import DATA_CLASSES, MESSAGE_KWARGS, metadata_strategy,
     values_strategy
 
 ROLES = [cc.CLIENT, cc.SERVER]
-FUZZ = settings(max_examples=300, deadline=None,
+#: Each example is a few hundred bytes: one second is far more than any needs, and
+#: catches a reader that loops or waits.
+FUZZ = settings(max_examples=300, deadline=timedelta(seconds=1),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 

@@ -526,3 +526,22 @@ def test_search_batches_fit_their_datagrams():
     # No two neighbouring datagrams could have been one.
     for first, second in zip(datagrams, datagrams[1:]):
         assert len(first) + len(second) - 16 > 1000
+
+
+def test_debug_logging_shows_the_traffic(caplog):
+    with caplog.at_level("DEBUG", logger="caproto_core"):
+        pair = Pair()
+        channel, _ = pair.connect("cap:ai")
+        pair.to_server(channel.read(ioid=5))
+        pair.to_client(cc.ReadNotifyResponse([3.25], ChannelType.DOUBLE, ioid=5))
+    lines = [r.getMessage() for r in caplog.records if r.name == "caproto_core.circuit"]
+    assert "127.0.0.1:5064 >> CreateChanRequest(name='cap:ai', cid=1, version=13)" in lines
+    assert any(line.startswith("127.0.0.1:40000 << ReadNotifyRequest(") and "ioid=5" in line
+               for line in lines)
+    assert any("<< ReadNotifyResponse(" in line and "data=array([3.25])" in line
+               for line in lines)
+    circuit = cc.VirtualCircuit(cc.CLIENT, ("::1", 5064, 0, 0))  # IPv6 address tuples too
+    with caplog.at_level("DEBUG", logger="caproto_core"):
+        circuit.send(cc.VersionRequest())
+    assert caplog.records[-1].getMessage() == \
+        "::1:5064 >> VersionRequest(priority=0, version=13, sequence_id=0)"
