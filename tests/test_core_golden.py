@@ -318,8 +318,12 @@ def test_time_double_has_a_plausible_timestamp(connection, names):
 
 def test_other_values_as_in_types_db(connection, names):
     db = types_db()
-    assert answers(connection, names, "cap:str", ChannelType.STRING)[0].data == [
-        db["cap:str"]["VAL"]]
+    for data_type in (ChannelType.STRING, ChannelType.STS_STRING, ChannelType.TIME_STRING,
+                      ChannelType.GR_STRING, ChannelType.CTRL_STRING):
+        # GR_STRING and CTRL_STRING have the STS_STRING layout (status, severity, value).
+        assert answers(connection, names, "cap:str", data_type)[0].data == [
+            db["cap:str"]["VAL"]], data_type.name
+    assert cc.dbr_type(ChannelType.CTRL_STRING).metadata.size == 4
     long = answers(connection, names, "cap:long", ChannelType.CTRL_LONG)[0]
     assert long.data.tolist() == [int(db["cap:long"]["VAL"])]
     assert long.metadata["units"] == db["cap:long"]["EGU"]
