@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import logging
 import os
 import sys
@@ -16,6 +17,7 @@ import threading
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping
 from math import log10
 from typing import Callable, Dict
 
@@ -34,6 +36,9 @@ WITH_CA_MESSAGES = False
 AUTOMONITOR_MAXLENGTH = 65536
 DEFAULT_CONNECTION_TIMEOUT = 2.0
 DEFAULT_SUBSCRIPTION_MASK = dbr.DBE_VALUE | dbr.DBE_ALARM
+IOENCODING = 'utf-8'
+#: libca's limit for a name and its terminating NUL (one UDP search less its header).
+MAX_PVNAME_BYTES = 1008
 
 _LIBCA_FINALIZED = object()
 #: Set by initialize_libca(); a stand-in object, since no C library is loaded.
@@ -53,6 +58,24 @@ def write(msg, newline=True, flush=True):
     sys.stdout.write(msg + ("\n" if newline else ""))
     if flush:
         sys.stdout.flush()
+
+
+def str2bytes(st1):
+    """A str as bytes (IOENCODING); bytes unchanged, as pyepics.utils."""
+    return st1 if isinstance(st1, bytes) else bytes(st1, IOENCODING)
+
+
+def bytes2str(st1):
+    """Bytes as a str (IOENCODING); anything else through str(), as pyepics.utils."""
+    return str(st1, IOENCODING) if isinstance(st1, bytes) else str(st1)
+
+
+def strjoin(sep, seq):
+    """Join strings (or bytes, up to a NUL) with a separator, as pyepics.utils."""
+    sep = bytes2str(sep)
+    if len(seq) and isinstance(seq[0], bytes):
+        seq = [bytes2str(item) for item in itertools.takewhile(lambda b: b != b'\x00', seq)]
+    return sep.join(seq)
 
 
 class _GetPending:
@@ -89,6 +112,24 @@ class CASeverityException(Exception):
 
     def __str__(self):
         return " %s returned '%s'" % (self.fcn, self.msg)
+
+
+# pyepics lets ctypes raise TypeError, ValueError or OverflowError for a value it cannot
+# put; these are those exceptions too, so code written for pyepics still catches them.
+class _PutTypeError(ChannelAccessException, TypeError):
+    """A value of a type that cannot be put to the PV."""
+
+
+class _PutValueError(ChannelAccessException, ValueError):
+    """A value that cannot be converted to the PV's type."""
+
+
+class _PutOverflowError(ChannelAccessException, OverflowError):
+    """A number too large for the PV's type."""
+
+
+class _InvalidNameError(CASeverityException, ValueError):
+    """A PV name that cannot be searched for (libca's 'Invalid string')."""
 
 
 class _LibcaStandIn:
@@ -247,7 +288,12 @@ def withSEVCHK(fcn):
 
 @withCA
 def context_create(ctx=None):
-    """Create a new context and attach it to the calling thread."""
+    """Create a new context and attach it to the calling thread.
+
+    Like ca_context_create, this does nothing if the thread is attached to a context.
+    """
+    if getattr(_thread_context, "id", None) in _contexts:
+        return dbr.ECA_NORMAL
     context = Context()
     _contexts[context.id] = context
     _thread_context.id = context.id
@@ -348,8 +394,13 @@ def flush_io():
 
 @withCA
 def message(status):
-    """The text of a CA status code."""
-    return _core.eca_message(status)
+    """The text of a CA status code: libca looks up only its message number (bits 3-15)."""
+    text = _ECA_TEXT_BY_NUMBER.get((int(status) & 0xFFF8) >> 3)
+    return text or "new CA message number known only by server - see caerr.h"
+
+
+_ECA_TEXT_BY_NUMBER = {(int(code) & 0xFFF8) >> 3: _core.eca_message(code)
+                       for code in _core.EcaStatus}
 
 
 @withCA
@@ -527,6 +578,14 @@ def create_channel(pvname, connect=False, auto_cb=True, callback=None):
     """
     if isinstance(pvname, bytes):
         pvname = pvname.decode()
+    if not isinstance(pvname, str):
+        raise TypeError("create_channel: a PV name must be a string, not %r" % (pvname,))
+    if not pvname or len(pvname.encode()) + 1 > MAX_PVNAME_BYTES:
+        # libca refuses these with ECA_BADSTR; say which name and why.
+        raise _InvalidNameError(
+            "create_channel(%r)" % (pvname if len(pvname) < 80 else pvname[:60] + '...'),
+            "%s: PV names hold 1 to %d bytes" % (message(_core.EcaStatus.ECA_BADSTR),
+                                                 MAX_PVNAME_BYTES - 1))
     context_id = current_context()
     context_cache = _cache[context_id]
     with _init_lock:
@@ -722,6 +781,11 @@ def _unpack_metadata(ftype, dbr_value):
         for attr in dbr.ctrl_limits + ('precision', 'units', 'status', 'severity'):
             if attr in metadata:
                 md[attr] = metadata[attr]
+        if ftype == dbr.CTRL_CHAR:
+            # pyepics declares these limits signed (c_byte) though the wire has uint8.
+            for attr in dbr.ctrl_limits:
+                if md.get(attr, 0) > 127:
+                    md[attr] -= 256
         if metadata.get('enum_strs'):
             md['enum_strs'] = tuple(metadata['enum_strs'])
     elif ftype >= dbr.TIME_STRING and 'seconds' in metadata:
@@ -755,7 +819,9 @@ def get_with_metadata(chid, ftype=None, count=None, wait=True, timeout=None,
             try:
                 pending = entry.channel.context.read(entry.channel, ftype, count)
             except ChannelAccessError:
-                return None
+                # As libca's ca_array_get_callback on a disconnected channel.
+                raise CASeverityException('get(%r)' % entry.pvname,
+                                          message(_core.EcaStatus.ECA_DISCONN)) from None
             entry.get_results[ftype] = [GET_PENDING, pending]
     if wait:
         return get_complete_with_metadata(chid, count=count, ftype=ftype, timeout=timeout,
@@ -840,19 +906,26 @@ def _as_string(val, chid, count, ftype):
         elif count > 1:
             val = '<array count=%d, type=%d>' % (count, ftype)
         val = str(val)
-    except (ValueError, IndexError, TypeError):
+    except ValueError:
         pass
+    except (IndexError, TypeError):
+        # pyepics raises here (an enum value past the 16 CA enum strings, a CHAR
+        # scalar); the caller asked for a string, so give one.
+        val = str(val)
     return val
 
 
 def _encode_for_put(entry, value, ftype, nativecount):
     """(value to send, element count) for a put, following pyepics' rules.
 
-    Raises ChannelAccessException or ValueError naming the PV when the value cannot be
-    sent as the channel's type.
+    Raises TypeError, ValueError or OverflowError (as pyepics would) naming the PV when
+    the value cannot be sent as the channel's type; put() makes them
+    ChannelAccessExceptions too.
     """
     pvname = entry.pvname
     ntype = dbr.native_type(ftype)
+    if value is None or isinstance(value, Mapping):
+        raise TypeError("cannot put %r to %s: not a value" % (value, pvname))
     if ntype == dbr.STRING:
         items = [value] if isinstance(value, (str, bytes)) or not _is_sequence(value) \
             else list(value)[:max(1, nativecount)]
@@ -873,17 +946,29 @@ def _encode_for_put(entry, value, ftype, nativecount):
     if _is_sequence(value):
         items = value if HAS_NUMPY and isinstance(value, numpy.ndarray) else list(value)
         if len(items) > nativecount and nativecount > 0:
+            if nativecount == 1 and len(items) > 1:
+                raise TypeError("cannot put %d values to %s: it holds one"
+                                % (len(items), pvname))
             items = items[:nativecount]
         if len(items) == 0:
             raise ChannelAccessException("cannot put an empty array to %s" % pvname)
         try:
             items = [_number(entry, item, ntype) for item in items] \
                 if not (HAS_NUMPY and isinstance(items, numpy.ndarray)) else items
-        except (TypeError, ValueError):
-            raise ChannelAccessException("cannot put array data %r to PV %s of type '%s'"
-                                         % (value, pvname, dbr.Name(ftype).lower())) from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise type(exc)("cannot put array data %r to PV %s of type '%s'"
+                            % (value, pvname, dbr.Name(ftype).lower())) from None
         return items, len(items)
     return [_number(entry, value, ntype)], 1
+
+
+def _put_error(exc, text=None):
+    """The ChannelAccessException for a value put() cannot convert, of ``exc``'s kind."""
+    if isinstance(exc, ChannelAccessException):
+        return exc
+    kind = _PutOverflowError if isinstance(exc, OverflowError) else \
+        _PutTypeError if isinstance(exc, TypeError) else _PutValueError
+    return kind(text or str(exc))
 
 
 def _is_sequence(value):
@@ -891,6 +976,8 @@ def _is_sequence(value):
         return False
     if HAS_NUMPY and isinstance(value, numpy.ndarray):
         return value.ndim > 0
+    if isinstance(value, Mapping):
+        return False
     return hasattr(value, '__len__') and hasattr(value, '__getitem__')
 
 
@@ -916,13 +1003,15 @@ def _number(entry, value, ntype):
     if not isinstance(value, (int, float)):
         try:
             value = float(value)
-        except (TypeError, ValueError):
-            raise ChannelAccessException("cannot put value '%r' to PV %s of type '%s'" % (
+        except (TypeError, ValueError) as exc:
+            raise type(exc)("cannot put value '%r' to PV %s of type '%s'" % (
                 value, entry.pvname, dbr.Name(ntype).lower())) from None
     if ntype in (dbr.INT, dbr.LONG, dbr.CHAR, dbr.ENUM) and isinstance(value, float):
-        if value != value or value in (float('inf'), float('-inf')):
-            raise ValueError("cannot put %r to integer PV %s" % (value, entry.pvname))
-        value = int(value)
+        try:
+            value = int(value)
+        except (ValueError, OverflowError) as exc:  # NaN, infinity: as int() says
+            raise type(exc)("cannot put %r to integer PV %s" % (value, entry.pvname)) \
+                from None
     return value
 
 
@@ -940,8 +1029,8 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
     nativecount = element_count(chid)
     try:
         data, count = _encode_for_put(entry, value, ftype, nativecount)
-    except ValueError as exc:
-        raise ChannelAccessException(str(exc)) from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _put_error(exc) from None
     notify = bool(wait or callable(callback))
     pvname = entry.pvname
 
@@ -958,12 +1047,11 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
                                         completed if notify else None)
     except ChannelAccessError as exc:
         if 'write access' in str(exc):
-            raise CASeverityException('put', message(_core.EcaStatus.ECA_NOWTACCESS)) \
-                from None
+            raise CASeverityException('put(%r)' % pvname,
+                                      message(_core.EcaStatus.ECA_NOWTACCESS)) from None
         raise ChannelAccessException('put to %s failed: %s' % (pvname, exc)) from None
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ChannelAccessException("cannot put %r to %s: %s" % (value, pvname, exc)) \
-            from None
+        raise _put_error(exc, "cannot put %r to %s: %s" % (value, pvname, exc)) from None
     ret = dbr.ECA_NORMAL
     # The I/O thread marks completion, so this also works inside a callback.
     if wait and not pending.wait(max(0.0, timeout)):
@@ -1063,6 +1151,9 @@ def create_subscription(chid, use_time=False, use_ctrl=False, ftype=None, mask=N
 @withSEVCHK
 def clear_subscription(event_id):
     """Cancel a subscription given its event_id."""
+    if not hasattr(event_id, 'channel') or not hasattr(event_id, 'subscriptionid'):
+        raise ChannelAccessException("clear_subscription: not a subscription event id %r"
+                                     % (event_id,))
     event_id.channel.context.unsubscribe(event_id)
     return dbr.ECA_NORMAL
 
