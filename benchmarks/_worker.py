@@ -1,0 +1,408 @@
+"""One benchmark scenario for one client library, in a process of its own.
+
+``benchmarks/run.py`` starts this file once per (library, scenario, round) with the
+client environment of its softIoc; it is not meant to be run by hand, but it can be:
+
+    python benchmarks/_worker.py epics_compat get '{"prefix": "bench1:", "n": 2000}'
+
+The last line of stdout is ``BENCH-RESULT <json>``: ``{"status": "ok", "metrics":
+{...}}``, or ``"unavailable"`` when the library lacks the API the scenario uses (an
+ImportError or AttributeError while *looking the API up*; errors later on are
+``"error"``), or ``"error"`` with the exception text.
+
+Only ``sys`` and ``time`` are imported before a scenario runs, so that the ``import``
+scenario times the library's own import and nothing the harness pulled in first.
+"""
+import sys
+import time
+
+RESULT_MARKER = "BENCH-RESULT "
+
+#: The module a user imports for each library: its top level has caget, PV, ...
+LIBRARIES = {
+    "pyepics": "epics",
+    "caproto": "caproto.threading.pyepics_compat",
+    "epics_compat": "epics_compat",
+}
+#: The pyepics-style ``ca`` module of each library, where there is one.
+CA_MODULES = {
+    "pyepics": "epics.ca",
+    "epics_compat": "epics_compat.ca",
+}
+
+
+class Unavailable(Exception):
+    """The library does not (yet) have what the scenario needs."""
+
+
+def api(lib, *names):
+    """The library's top-level module and the named attributes of it, or Unavailable."""
+    import importlib
+    try:
+        module = importlib.import_module(LIBRARIES[lib])
+        return [module] + [getattr(module, name) for name in names]
+    except (ImportError, AttributeError) as exc:
+        raise Unavailable(f"{type(exc).__name__}: {exc}") from None
+
+
+def ca_module(lib):
+    import importlib
+    if lib not in CA_MODULES:
+        raise Unavailable(f"{LIBRARIES[lib]} has no pyepics-style ca module")
+    try:
+        ca = importlib.import_module(CA_MODULES[lib])
+        for name in ("create_channel", "connect_channel", "get"):
+            getattr(ca, name)
+        return ca
+    except (ImportError, AttributeError) as exc:
+        raise Unavailable(f"{type(exc).__name__}: {exc}") from None
+
+
+def rss_mb():
+    """Resident set size of this process in MB (VmRSS of /proc/self/status)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def names_2000(prefix, n):
+    return [f"{prefix}b:{i:04d}" for i in range(n)]
+
+
+def warm_up(lib, prefix):
+    """One caget of a PV outside the measured set: context created, circuit open.
+
+    Loading libca, starting the context's threads and connecting to the server are
+    one-off costs of any first call; the connect scenarios measure what comes after.
+    """
+    _, caget = api(lib, "caget")
+    if caget(prefix + "ai", timeout=10.0) is None:
+        raise RuntimeError(f"warm-up caget of {prefix}ai failed")
+
+
+# --- scenarios: each returns a dict of metrics ------------------------------------------
+
+def scenario_import(lib, args):
+    import importlib
+    t0 = time.perf_counter()
+    module = importlib.import_module(LIBRARIES[lib])
+    t1 = time.perf_counter()
+    for name in ("caget", "caput", "PV"):
+        if not hasattr(module, name):
+            raise Unavailable(f"{LIBRARIES[lib]} has no {name} yet")
+    return {"import_ms": (t1 - t0) * 1e3, "rss_import_mb": rss_mb()}
+
+
+def scenario_caget_many(lib, args):
+    _, caget_many = api(lib, "caget_many")
+    names = names_2000(args["prefix"], args["npvs"])
+    warm_up(lib, args["prefix"])
+    t0 = time.perf_counter()
+    values = caget_many(names)
+    t1 = time.perf_counter()
+    bad = [name for name, value in zip(names, values) if value is None]
+    if bad:
+        raise RuntimeError(f"caget_many: {len(bad)} of {len(names)} PVs not read "
+                           f"(first {bad[0]})")
+    check = [float(v) for v in values[:3]]
+    if check != [0.0, 1.0, 2.0][:len(check)]:
+        raise RuntimeError(f"caget_many returned wrong values {check}")
+    return {"caget_many_s": t1 - t0}
+
+
+def scenario_pv_connect(lib, args):
+    _, PV = api(lib, "PV")
+    names = names_2000(args["prefix"], args["npvs"])
+    warm_up(lib, args["prefix"])
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    pvs = [PV(name) for name in names]
+    values = [pv.get() for pv in pvs]
+    t1 = time.perf_counter()
+    bad = [pv.pvname for pv, value in zip(pvs, values) if value is None]
+    if bad:
+        raise RuntimeError(f"PV.get: {len(bad)} of {len(names)} PVs not read "
+                           f"(first {bad[0]})")
+    time.sleep(0.5)  # let the monitors' first updates settle before measuring memory
+    rss = rss_mb()
+    return {"pv_connect_s": t1 - t0, "rss_mb": rss,
+            "rss_per_pv_kb": (rss - rss0) * 1024.0 / len(names)}
+
+
+def _connected_pv(PV, name, timeout=10.0):
+    pv = PV(name, auto_monitor=False)
+    if not pv.wait_for_connection(timeout=timeout):
+        raise RuntimeError(f"{name} did not connect in {timeout} s")
+    return pv
+
+
+def scenario_get(lib, args):
+    _, PV = api(lib, "PV")
+    pv = _connected_pv(PV, args["prefix"] + "ao")
+    get = pv.get
+    for _ in range(args["warmup"]):
+        get(use_monitor=False)
+    n = args["n"]
+    t0 = time.perf_counter()
+    for _ in range(n):
+        value = get(use_monitor=False)
+    t1 = time.perf_counter()
+    if value is None:
+        raise RuntimeError("get returned None")
+    return {"get_us": (t1 - t0) / n * 1e6}
+
+
+def scenario_ca_get(lib, args):
+    ca = ca_module(lib)
+    chid = ca.create_channel(args["prefix"] + "ao", connect=True)
+    if not ca.connect_channel(chid, timeout=10.0):
+        raise RuntimeError("ao did not connect")
+    get = ca.get
+    for _ in range(args["warmup"]):
+        get(chid)
+    n = args["n"]
+    t0 = time.perf_counter()
+    for _ in range(n):
+        value = get(chid)
+    t1 = time.perf_counter()
+    if value is None:
+        raise RuntimeError("ca.get returned None")
+    return {"ca_get_us": (t1 - t0) / n * 1e6}
+
+
+def scenario_put_wait(lib, args):
+    _, PV = api(lib, "PV")
+    pv = _connected_pv(PV, args["prefix"] + "ao")
+    put = pv.put
+    for i in range(args["warmup"]):
+        put(float(i % 10), wait=True)
+    n = args["n"]
+    t0 = time.perf_counter()
+    for i in range(n):
+        put(float(i % 10), wait=True)
+    t1 = time.perf_counter()
+    return {"put_wait_us": (t1 - t0) / n * 1e6}
+
+
+WAVE_ELEMENTS = 1_000_000
+WAVE_MB = WAVE_ELEMENTS * 8 / 1e6
+
+
+def _wave_pv(lib, args):
+    _, PV = api(lib, "PV")
+    import numpy
+    pv = _connected_pv(PV, args["prefix"] + "wbig")
+    if pv.count != WAVE_ELEMENTS:
+        raise RuntimeError(f"wbig has {pv.count} elements, expected {WAVE_ELEMENTS}")
+    return pv, numpy
+
+
+def _check_wave(value, numpy):
+    if value is None or len(value) != WAVE_ELEMENTS:
+        raise RuntimeError(f"wbig get returned {None if value is None else len(value)} "
+                           f"elements")
+    if not (value[0] == 0.0 and value[-1] == WAVE_ELEMENTS - 1
+            and value[WAVE_ELEMENTS // 2] == WAVE_ELEMENTS // 2):
+        raise RuntimeError("wbig get returned wrong contents")
+
+
+def scenario_wave_get(lib, args):
+    pv, numpy = _wave_pv(lib, args)
+    _check_wave(pv.get(use_monitor=False), numpy)  # warm-up: buffers allocated once
+    times = []
+    for _ in range(args["nwave"]):
+        t0 = time.perf_counter()
+        value = pv.get(use_monitor=False)
+        times.append(time.perf_counter() - t0)
+        _check_wave(value, numpy)
+    total = sum(times)
+    return {"wave_get_mbs": WAVE_MB * len(times) / total}
+
+
+def scenario_wave_put(lib, args):
+    pv, numpy = _wave_pv(lib, args)
+    data = numpy.arange(WAVE_ELEMENTS, dtype=numpy.float64)
+    pv.put(data, wait=True)  # warm-up
+    times = []
+    for _ in range(args["nwave"]):
+        t0 = time.perf_counter()
+        pv.put(data, wait=True)
+        times.append(time.perf_counter() - t0)
+    return {"wave_put_mbs": WAVE_MB * len(times) / sum(times)}
+
+
+def scenario_monitor(lib, args):
+    """Monitor throughput, loss, CPU per update and latency, with a libca writer.
+
+    The writer (``_worker.py pyepics writer``, the same for every library under test)
+    puts -3 then -1 to ``counter`` (ao, MDEL -1: every put posts an event), then 0..n-1
+    as fast as libca sends them, then -2. Every event between the markers is recorded here; a
+    missing or repeated value is a lost event. Then, when told, it puts its
+    ``time.monotonic()`` to ``stamp`` at a steady pace: the latency is the receiver's
+    monotonic clock minus the value (one machine, one clock).
+    """
+    _, PV = api(lib, "PV")
+    import subprocess
+    import threading
+    prefix, n, nstamps = args["prefix"], args["nevents"], args["nstamps"]
+    values, times = [], []
+    marks = {}
+    phase = [0]  # 0: before the writer's reset (-3), 1: before its start (-1), 2: burst
+    started = threading.Event()
+    finished = threading.Event()
+
+    def on_counter(value=None, **kw):
+        if phase[0] == 2:
+            if value == -2.0:
+                marks["cpu1"] = time.process_time()
+                phase[0] = 3
+                finished.set()
+            else:
+                times.append(time.perf_counter())
+                values.append(value)
+        elif phase[0] == 0 and value == -3.0:
+            phase[0] = 1
+        elif phase[0] == 1 and value == -1.0:
+            marks["cpu0"] = time.process_time()
+            phase[0] = 2
+            started.set()
+
+    go = [float("inf")]
+    latencies = []
+    stamps_done = threading.Event()
+
+    def on_stamp(value=None, **kw):
+        now = time.monotonic()
+        if value == -1.0:
+            if now > go[0]:
+                stamps_done.set()
+        elif value is not None and value > go[0]:
+            latencies.append(now - value)
+
+    counter = PV(prefix + "counter", callback=on_counter)
+    stamp = PV(prefix + "stamp", callback=on_stamp)
+    for pv in (counter, stamp):
+        if not pv.wait_for_connection(timeout=10.0):
+            raise RuntimeError(f"{pv.pvname} did not connect")
+    time.sleep(0.3)  # the subscriptions are in place once the first updates are in
+    writer = subprocess.Popen(
+        [sys.executable, __file__, "pyepics", "writer",
+         f'{{"prefix": "{prefix}", "nevents": {n}, "nstamps": {nstamps}}}'],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        if not started.wait(30.0):
+            raise RuntimeError("the writer's start marker never arrived")
+        # Generous: even 1,000 events/s finish in time.
+        if not finished.wait(30.0 + n / 1000.0):
+            raise RuntimeError(f"the writer's end marker never arrived "
+                               f"({len(values)} of {n} events in)")
+        go[0] = time.monotonic()
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        if not stamps_done.wait(30.0):
+            raise RuntimeError("the latency phase did not finish")
+        out = writer.communicate(timeout=30.0)[0]
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    if writer.returncode:
+        raise RuntimeError(f"writer failed with status {writer.returncode}: {out}")
+    received = len(values)
+    distinct = set(values) & set(float(i) for i in range(n))
+    lost = n - len(distinct)
+    out_of_order = sum(1 for a, b in zip(values, values[1:]) if b <= a)
+    if received < 2 or not latencies:
+        raise RuntimeError(f"too few events: {received} counter, {len(latencies)} stamp")
+    latencies.sort()
+    return {
+        "monitor_eps": (received - 1) / (times[-1] - times[0]),
+        "monitor_lost": lost + out_of_order,
+        "cpu_per_10k_s": (marks["cpu1"] - marks["cpu0"]) / received * 1e4,
+        "latency_ms": latencies[len(latencies) // 2] * 1e3,
+        "latency_p99_ms": latencies[min(len(latencies) - 1,
+                                        int(len(latencies) * 0.99))] * 1e3,
+    }
+
+
+def role_writer(lib, args):
+    """The monitor scenario's writer: libca through pyepics' ctypes binding."""
+    import ctypes
+    from epics import ca, dbr
+    libca = ca.initialize_libca()
+    prefix, n, nstamps = args["prefix"], args["nevents"], args["nstamps"]
+    counter = ca.create_channel(prefix + "counter", connect=True)
+    stamp = ca.create_channel(prefix + "stamp", connect=True)
+    ca.put(counter, -3.0, wait=True)
+    ca.put(counter, -1.0, wait=True)
+    value = ctypes.c_double()
+    ref = ctypes.byref(value)
+    put, flush = libca.ca_array_put, libca.ca_flush_io
+    t0 = time.perf_counter()
+    for i in range(n):
+        value.value = i
+        put(dbr.DOUBLE, 1, counter, ref)
+        if i % 50 == 49:
+            flush()
+    flush()
+    ca.put(counter, -2.0, wait=True)
+    t1 = time.perf_counter()
+    sys.stdin.readline()  # "go": the receiver has taken in the burst
+    for _ in range(nstamps):
+        value.value = time.monotonic()
+        put(dbr.DOUBLE, 1, stamp, ref)
+        flush()
+        time.sleep(0.002)
+    ca.put(stamp, -1.0, wait=True)
+    return {"writer_eps": n / (t1 - t0)}
+
+
+def role_setup(lib, args):
+    """Before the rounds: known contents for wbig (0, 1, 2, ...)."""
+    _, PV = api(lib, "PV")
+    import numpy
+    pv = _connected_pv(PV, args["prefix"] + "wbig")
+    pv.put(numpy.arange(WAVE_ELEMENTS, dtype=numpy.float64), wait=True)
+    return {}
+
+
+SCENARIOS = {
+    "import": scenario_import,
+    "caget_many": scenario_caget_many,
+    "pv_connect": scenario_pv_connect,
+    "get": scenario_get,
+    "ca_get": scenario_ca_get,
+    "put_wait": scenario_put_wait,
+    "wave_get": scenario_wave_get,
+    "wave_put": scenario_wave_put,
+    "monitor": scenario_monitor,
+    "writer": role_writer,
+    "setup": role_setup,
+}
+
+
+def main(argv):
+    lib, scenario, raw = argv[1], argv[2], argv[3] if len(argv) > 3 else "{}"
+    try:
+        if scenario == "import":  # nothing but the library may be imported first
+            args = {}
+        else:
+            import json
+            args = json.loads(raw)
+        metrics = SCENARIOS[scenario](lib, args)
+        result = {"status": "ok", "metrics": metrics}
+    except Unavailable as exc:
+        result = {"status": "unavailable", "detail": str(exc)}
+    except Exception as exc:
+        import traceback
+        traceback.print_exc()
+        result = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
+    import json
+    sys.stdout.write("\n" + RESULT_MARKER + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
