@@ -28,6 +28,10 @@ logger = logging.getLogger("epics_compat.pv")
 #: The PVs made by get_pv(), by (pvname, form, context).
 _PVcache_: dict = {}
 
+#: Seconds the first get() of a monitored PV waits for the subscription's first update
+#: (which servers send at once) after the explicit read, so the update applies first.
+FIRST_UPDATE_WAIT = 1.0
+
 _ACCESS_STRINGS = ('no access', 'read-only', 'write-only', 'read/write')
 _TIME_ARGS = ('status', 'severity', 'timestamp', 'posixseconds', 'nanoseconds')
 
@@ -205,6 +209,7 @@ class PV:
                  auto_monitor=None, count=None, connection_callback=None,
                  connection_timeout=None, access_callback=None, monitor_delta=None):
         self._conn_event = threading.Event()
+        self._first_update = threading.Event()  # set by the monitor's updates
         self._conn_done_inline = False
         self.pvname = pvname.strip()
         self.form = form.lower()
@@ -421,6 +426,7 @@ class PV:
         # monitor_delta is kept in _args but, as in pyepics 3.5, neither written to
         # the record's MDEL field nor applied here.
         self._monref_mask = mask
+        self._first_update.clear()
         self._monref = ca.create_subscription(self.chid, use_ctrl=self.form == 'ctrl',
                                               use_time=self.form == 'time',
                                               callback=self.__on_changes, mask=mask,
@@ -450,6 +456,7 @@ class PV:
 
     def __on_changes(self, value=None, **kwd):
         """Monitor updates: keep value and metadata, then run the user callbacks."""
+        self._first_update.set()
         self._args.update(kwd)
         self._args['value'] = value
         self._args['timestamp'] = kwd.get('timestamp', time.time())
@@ -568,10 +575,11 @@ class PV:
                                          timeout=timeout, as_numpy=as_numpy)
             if metad is None:
                 return None
-            if first_value:
-                # The subscription's first update came before this answer: apply it
-                # first, as libca would have, so that the newer value wins.
-                _settle_callbacks(self.context)
+            if first_value and not _in_callback_thread(self.context):
+                # The subscription's first update normally comes with this answer (the
+                # server sends it at once): let its callback run first, as it would
+                # with libca, so that this newer answer is what stays.
+                self._first_update.wait(FIRST_UPDATE_WAIT)
             self._args.update(**metad)
             if with_ctrlvars and form != 'ctrl':
                 metad = self._args.copy()
