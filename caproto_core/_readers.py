@@ -129,7 +129,8 @@ def read_stream(data, role: Role, max_payload_size: int | None = None
             else:
                 layout = data_layout.get(data_type)
                 if layout is None or size < layout[0] + count * layout[1]:
-                    _check_data(cls, data_type, count, size, offset)  # raises, or a string
+                    # Raises, unless it is one string sent shorter than its field.
+                    _check_data(cls, data_type, count, size, offset)
         stop = start + size
         if stop > end:
             break

@@ -14,6 +14,9 @@ import array
 import inspect
 import math
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy
 import pytest
@@ -635,6 +638,36 @@ def test_without_numpy_data_is_an_array_array(monkeypatch):
     assert message.metadata["seconds"] == 3
     chars = read_back(cc.WriteRequest(b"\x00\xffab", ChannelType.CHAR, sid=1, ioid=2))
     assert chars.data.tobytes() == b"\x00\xffab"
+    for type_id in (ChannelType.TIME_DOUBLE, ChannelType.LONG, ChannelType.CTRL_CHAR):
+        single = read_back(cc.EventAddResponse(7, type_id, subscriptionid=1))
+        assert isinstance(single.data, array.array) and list(single.data) == [7]
+
+
+def test_the_core_works_where_numpy_cannot_be_imported():
+    """A fresh interpreter in which ``import numpy`` fails."""
+    script = """
+import sys
+sys.modules["numpy"] = None  # makes "import numpy" raise ImportError
+import array, caproto_core as cc
+assert cc._dbr.numpy is None
+m = cc.ReadNotifyResponse([1.5, -2.0], cc.ChannelType.TIME_DOUBLE, ioid=1, metadata={"seconds": 3})
+(again,), _ = cc.read_stream(bytes(m), cc.SERVER)
+assert isinstance(again.data, array.array) and list(again.data) == [1.5, -2.0]
+assert again.metadata["seconds"] == 3
+one = cc.EventAddResponse(5, cc.ChannelType.TIME_LONG, 1)
+(again,), _ = cc.read_stream(bytes(one), cc.SERVER)
+assert list(again.data) == [5]
+try:
+    cc.encode_payload(cc.ChannelType.INT, [40000])
+except ValueError:
+    pass
+else:
+    raise AssertionError("no range check without numpy")
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_encoding_accepts_numpy_arrays_of_any_byte_order():
