@@ -122,6 +122,13 @@ class Message:
 
     __delattr__ = __setattr__
 
+    def __reduce__(self):
+        # copy and pickle would set the slots one by one, which __setattr__ refuses (and a
+        # payload may be a memoryview, which does not pickle): rebuild from the bytes.
+        return _rebuild, (type(self), self.data_type, self.data_count, self.parameter1,
+                          self.parameter2, bytes(self.payload), self.extended,
+                          getattr(self, "_ext_count", 0))
+
     @property
     def command(self) -> Command:
         return self.ID
@@ -163,6 +170,19 @@ class Message:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
         return f"{type(self).__name__}({fields})"
+
+
+def _rebuild(cls, data_type, data_count, parameter1, parameter2, payload, extended,
+             ext_count):
+    """A message of ``cls`` with exactly these header fields and payload (for pickle)."""
+    message = object.__new__(cls)
+    for slot, value in (("data_type", data_type), ("data_count", data_count),
+                        ("parameter1", parameter1), ("parameter2", parameter2),
+                        ("payload", payload), ("extended", extended), ("_decoded", None)):
+        _set(message, slot, value)
+    if ext_count:
+        _set(message, "_ext_count", ext_count)
+    return message
 
 
 class _DataMessage(Message):

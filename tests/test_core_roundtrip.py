@@ -711,3 +711,22 @@ def test_message_classes_take_their_documented_arguments():
         "data", "data_type", "ioid", "status", "data_count", "metadata"]
     assert list(inspect.signature(cc.EventAddRequest).parameters)[:5] == [
         "data_type", "data_count", "sid", "subscriptionid", "mask"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_messages_copy_and_pickle_exactly(data):
+    import copy
+    import pickle
+    cls = data.draw(st.sampled_from(sorted(MESSAGE_KWARGS, key=lambda c: c.__name__)))
+    message = cls(**data.draw(st.fixed_dictionaries(MESSAGE_KWARGS[cls])))
+    read, _ = cc.read_stream(bytes(message), cls.ROLE)  # payload is a memoryview here
+    for original in (message, read[0]):
+        for twin in (copy.copy(original), copy.deepcopy(original),
+                     pickle.loads(pickle.dumps(original))):
+            assert type(twin) is cls and twin == original
+            assert bytes(twin) == bytes(original)
+    update = cc.EventAddResponse([1.5, 2.5], ChannelType.TIME_DOUBLE, 3, metadata={"seconds": 9})
+    update.data
+    twin = pickle.loads(pickle.dumps(update))
+    assert twin == update and twin.metadata["seconds"] == 9
