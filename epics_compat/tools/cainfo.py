@@ -1,0 +1,104 @@
+"""epics-cainfo: print what the client knows about PVs' channels, as EPICS base's cainfo."""
+from __future__ import annotations
+
+import sys
+
+import caproto_core as core
+
+from . import _common, _format
+
+TOOL = "cainfo"
+
+USAGE = """
+Usage: epics-cainfo [options] <PV name> ...
+
+  -h: Help: Print this message
+  -V: Version: Show epics_compat and CA versions
+  -v, --debug: Print the Channel Access messages exchanged (to stderr)
+Channel Access options:
+  -w <sec>:   Wait time, specifies CA timeout, default is %(timeout)f second(s)
+  -s <level>: Print the state of the client context (circuits and channels)
+  -p <prio>:  CA priority (0-99, default 0=lowest)
+
+Example: epics-cainfo my_channel another_channel
+"""
+
+STATE_NAMES = ("never connected", "previously connected", "connected", "closed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``epics-cainfo`` and ``python -m epics_compat.cainfo``."""
+    return _common.run(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    options, names = _common.parse_options(TOOL, argv, "nhVvw:s:p:")
+    timeout = _common.default_timeout()
+    priority = 0
+    level = 0
+    debug = False
+    for option, value in options:
+        if option in ("-h", "--help"):
+            sys.stderr.write(USAGE % {"timeout": timeout} + _common.version_text() + "\n")
+            return 0
+        if option == "-V":
+            sys.stdout.write(_common.version_text())
+            return 0
+        if option in ("-v", "--debug"):
+            debug = True
+        elif option == "-w":
+            timeout = _common.parse_timeout(TOOL, value, timeout)
+        elif option == "-p":
+            priority = _common.parse_priority(TOOL, value)
+        elif option == "-s":
+            try:
+                level = int(value)
+            except ValueError:
+                _common.warn("'%s' is not a valid interest level - ignored. "
+                             "('%s -h' for help.)" % (value, _common.program_name(TOOL)))
+    if not level and not names:
+        raise _common.UsageError("No pv name specified. ('%s -h' for help.)"
+                                 % _common.program_name(TOOL))
+    _common.setup_logging(debug)
+    session = _common.Session(priority)
+    try:
+        connected = session.connect(names, timeout)
+        if level:
+            sys.stdout.write(client_status(session) + "\n")
+        else:
+            sys.stdout.write("".join(info(channel) for channel in connected))
+        sys.stdout.flush()
+        return 0 if len(connected) == len(names) else 1
+    finally:
+        session.close()
+
+
+def info(channel) -> str:
+    """The block cainfo prints for one channel."""
+    access = channel.access_rights
+    native = channel.native_type
+    request = _format.dbr_name(native) if native >= 0 else "TYPENOTCONN"
+    return (
+        "%s\n"
+        "    State:            %s\n"
+        "    Host:             %s\n"
+        "    Access:           %sread, %swrite\n"
+        "    Native data type: %s\n"
+        "    Request type:     %s\n"
+        "    Element count:    %d\n"
+        % (channel.name, STATE_NAMES[channel.state], channel.host,
+           "" if access & core.AccessRights.READ else "no ",
+           "" if access & core.AccessRights.WRITE else "no ",
+           _format.DBF_NAMES.get(native, "TYPENOTCONN"), request, channel.native_count))
+
+
+def client_status(session: _common.Session) -> str:
+    """A summary of the client context: what ``cainfo -s`` prints here (EPICS base
+    prints libca's own ca_client_status report, which has no equivalent)."""
+    context = session.context
+    lines = [repr(context)]
+    for circuit in list(context.circuits.values()):
+        lines.append("    %r channels=%d" % (circuit, len(circuit.channels)))
+        for channel in list(circuit.channels.values()):
+            lines.append("        %s (%s)" % (channel.name, STATE_NAMES[channel.state]))
+    return "\n".join(lines)
