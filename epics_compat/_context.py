@@ -255,8 +255,14 @@ class Context:
 
     # --- public API used by the ca module ---------------------------------------------
 
-    def create_channel(self, name: str, priority: int = 0) -> ClientChannel:
-        """A new channel for ``name``; its search starts at once."""
+    def create_channel(self, name: str, priority: int = 0, *,
+                       connection_callback: Callable | None = None,
+                       access_callback: Callable | None = None) -> ClientChannel:
+        """A new channel for ``name``; its search starts at once.
+
+        Callbacks given here are in place before the search starts: one added after
+        this returns can miss a connection that completed meanwhile.
+        """
         if not isinstance(name, str) or not name or len(name.encode()) > 1024 \
                 or any(c.isspace() for c in name):
             raise ValueError(f"invalid PV name {name!r}: a PV name is a non-empty string "
@@ -265,6 +271,10 @@ class Context:
             raise ValueError(f"priority {priority} for {name!r} is outside 0..99")
         with self._lock:
             channel = ClientChannel(self, name, next(self._chids), priority)
+            if connection_callback is not None:
+                channel.connection_callbacks.append(connection_callback)
+            if access_callback is not None:
+                channel.access_callbacks.append(access_callback)
             self.channels[channel.chid] = channel
         self._call_soon(self._start_search, channel)
         return channel

@@ -592,14 +592,20 @@ def create_channel(pvname, connect=False, auto_cb=True, callback=None):
         entry = context_cache.get(pvname)
         is_new = entry is None
         if is_new:
-            channel = _context_object(context_id).create_channel(pvname)
-            entry = _CacheItem(dbr.chid_t(channel.chid), pvname, channel,
+            entry = _CacheItem(None, pvname, None,
                                callbacks=[callback] if callable(callback) else None)
-            channel.connection_callbacks.append(
-                functools.partial(_on_connection_change, entry))
-            channel.access_callbacks.append(functools.partial(_on_access_change, entry))
-            context_cache[pvname] = entry
-            _chid_cache[channel.chid] = entry
+            # The handlers go in with the channel, before its search: the connection
+            # may complete before create_channel returns. Holding entry.lock makes the
+            # connection handler (which takes it) wait for the chid.
+            with entry.lock:
+                channel = _context_object(context_id).create_channel(
+                    pvname,
+                    connection_callback=functools.partial(_on_connection_change, entry),
+                    access_callback=functools.partial(_on_access_change, entry))
+                entry.chid = dbr.chid_t(channel.chid)
+                entry.channel = channel
+                context_cache[pvname] = entry
+                _chid_cache[channel.chid] = entry
     if not is_new and callable(callback) and callback not in entry.callbacks:
         entry.callbacks.append(callback)
         if entry.conn:
