@@ -127,7 +127,8 @@ def test_connection_and_access_callbacks(softioc):
 
 
 def test_clear_callbacks_with_access_and_connection(softioc):
-    pv = epics.PV(softioc.pv("ai"), connection_callback=print, access_callback=print)
+    pv = epics.PV(softioc.pv("ai"), connection_callback=lambda **kw: None,
+                  access_callback=lambda read, write, pv=None: None)
     pv.clear_callbacks(with_access_callback=True, with_connect_callback=True)
     assert pv.access_callbacks == [] and pv.connection_callbacks == []
 
