@@ -174,6 +174,11 @@ class Device:
         raise AttributeError(f'{self.__class__.__name__} has no attribute {attr}')
 
     def __setattr__(self, attr, val):
+        if isinstance(getattr(type(self), attr, None), property):
+            # A property of the class (pv_property, say) sets itself. pyepics makes
+            # a PV named after the property instead, and the assignment is lost.
+            object.__setattr__(self, attr, val)
+            return
         attr = self._aliases.get(attr, attr)
         if attr in self._nonpvs:
             self.__dict__[attr] = val
