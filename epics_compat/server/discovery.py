@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from caproto_core import (ADDRESS_OF_SENDER, MAX_DATAGRAM_SIZE, SERVER, Broadcaster,
@@ -23,6 +25,8 @@ logger = logging.getLogger("epics_compat.server")
 
 #: First gap between beacons after a start; it doubles up to the beacon period.
 FIRST_BEACON_GAP = 0.02
+#: How many recent searches ``Discovery.searches`` remembers.
+SEARCH_LOG_SIZE = 1000
 _MESSAGE_SIZE = 24  # a SEARCH or NOT_FOUND response with its payload
 
 
@@ -34,6 +38,9 @@ class Discovery:
         self.sock = sock
         self.broadcaster = Broadcaster(SERVER)
         self.beacon_id = 0
+        #: (time.monotonic(), name, client address) of recent searches, answered or not.
+        self.searches: deque[tuple[float, str, tuple[str, int]]] = deque(
+            maxlen=SEARCH_LOG_SIZE)
         self._beacon_gap = FIRST_BEACON_GAP
         self._beacon_timer = None
 
@@ -63,6 +70,7 @@ class Discovery:
         for request in requests:
             if not isinstance(request, SearchRequest):
                 continue
+            self.searches.append((time.monotonic(), request.name, address))
             if self.server.find(request.name) is not None:
                 replies.append(SearchResponse(self.server.port, ip, request.cid))
             elif request.reply == SearchReply.DO_REPLY:

@@ -264,20 +264,20 @@ class PV:
         ``done(status)`` must be called exactly once (it answers a WRITE_NOTIFY); an
         ``on_put`` hook takes over the whole job. Raise ValueError to refuse the write.
         """
-        if self.on_put is not None:
-            value = (_python(values[0]) if len(values) else None) if self.count == 1 \
-                else values
-            self.on_put(self, value, done)
-            return
-        # Processing sets the alarm afresh (which clears UDF), as a record's would.
-        if self.alarm_on_limits:
-            self._update(values)
-        else:
-            self._update(values, AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
-        if self.put_delay > 0 and self.server is not None:
-            self.server.call_later(self.put_delay, done)
-        else:
-            done()
+        with self.lock:
+            if self.on_put is not None:
+                value = (_python(values[0]) if len(values) else None) if self.count == 1 \
+                    else values
+                self.on_put(self, value, done)
+                return
+            if self.alarm_on_limits:
+                self._update(values)
+            else:
+                self._update(values, AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
+            if self.put_delay > 0 and self.server is not None:
+                self.server.call_later(self.put_delay, done)
+            else:
+                done()
 
     # --- client reads -----------------------------------------------------------------------
 

@@ -15,12 +15,13 @@ import selectors
 import socket
 import threading
 import time
+from collections import deque
 from typing import Any, Callable, Iterable
 
 from caproto_core import DEFAULT_REPEATER_PORT, AccessRights
 
 from .connection import Connection, Subscription
-from .discovery import Discovery
+from .discovery import SEARCH_LOG_SIZE, Discovery
 from .faults import Faults
 from .loop import EventLoop, Timer
 from .pv import PV
@@ -57,6 +58,8 @@ class Server:
         self._pvs: dict[str, PV] = {}
         self._subscribers: dict[PV, set[Subscription]] = {}
         self._sids = itertools.count(1)
+        #: (time.monotonic(), name, client address) of recent UDP searches, for tests.
+        self.searches: deque = deque(maxlen=SEARCH_LOG_SIZE)
         self._listener: socket.socket | None = None
         self._discovery: Discovery | None = None
         self._running = False
@@ -208,6 +211,7 @@ class Server:
         self.port = tcp.getsockname()[1]
         self._listener = tcp
         self._discovery = Discovery(self, udp)
+        self._discovery.searches = self.searches  # one log across restarts
         self.loop.register(udp, selectors.EVENT_READ, self._discovery.on_ready)
         self._watch_listener()
 
@@ -334,4 +338,3 @@ class Server:
     def _access_changed(self, pv: PV) -> None:
         for connection in list(self.connections):
             connection.access_changed(pv)
-        self._post_event(pv, 0xFFFF)  # readers that lost or gained access get an update
