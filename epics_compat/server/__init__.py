@@ -16,6 +16,7 @@ from .convert import ConversionError
 from .faults import MALFORMED_KINDS, Faults
 from .motor import Motor
 from .pv import PV
+from .repeater import Repeater
 from .server import Server
 
-__all__ = ["PV", "Motor", "Server", "Faults", "MALFORMED_KINDS", "ConversionError"]
+__all__ = ["PV", "Motor", "Server", "Repeater", "Faults", "MALFORMED_KINDS", "ConversionError"]
