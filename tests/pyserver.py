@@ -12,6 +12,7 @@ client, in a fresh process pointed at one server.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import socket
@@ -44,6 +45,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@functools.lru_cache(maxsize=None)
 def epics_compat_imports() -> str | None:
     """None if ``import epics_compat`` works in a fresh process, else its error."""
     proc = subprocess.run([sys.executable, "-c", "import epics_compat"], cwd=ROOT,

@@ -391,3 +391,28 @@ def test_text_to_numbers_and_states():
     assert srv.convert.string_to_enum("1", ("Zero", "One")) == 1
     with pytest.raises(srv.ConversionError):
         srv.convert.string_to_enum("nope", ("Zero", "One"))
+
+
+# --- the repeater -------------------------------------------------------------------------
+
+def test_repeater_relays_beacons_to_registered_clients():
+    from caproto_core import RepeaterConfirmResponse, RepeaterRegisterRequest
+    with srv.Repeater(port=0) as repeater, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as legacy, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as modern:
+        address = ("127.0.0.1", repeater.port)
+        legacy.sendto(b"", address)  # what libca sends to register
+        modern.sendto(bytes(RepeaterRegisterRequest("127.0.0.1")), address)
+        for sock in (legacy, modern):
+            sock.settimeout(2)
+            confirm, = read_datagram(sock.recv(1024), SERVER)
+            assert isinstance(confirm, RepeaterConfirmResponse)
+        with Server([PV("x")], beacon_address=address, beacon_period=0.1) as server:
+            for sock in (legacy, modern):
+                beacon = beacons(sock, 1)[0]
+                assert beacon.server_port == server.port and beacon.address == "127.0.0.1"
+
+
+def test_search_log(server):
+    search(server.port, "x", "nope")
+    assert [entry[1] for entry in server.searches] == ["x", "nope"]
