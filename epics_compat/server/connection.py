@@ -14,7 +14,7 @@ import selectors
 import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from caproto_core import (CLIENT, DBR_TYPES, REQUESTS, SERVER, AccessRights,
                           AccessRightsResponse, ChannelType, ClearChannelRequest,
@@ -27,9 +27,9 @@ from caproto_core import (CLIENT, DBR_TYPES, REQUESTS, SERVER, AccessRights,
                           ReadSyncRequest, RemoteProtocolError, ServerDisconnResponse,
                           VersionRequest, VersionResponse, VirtualCircuit,
                           WriteNotifyRequest, WriteNotifyResponse, WriteRequest, dbr_type,
-                          encode_payload, message_size, payload_size, read_stream)
+                          message_size, read_stream)
 
-from .convert import STRING, ConversionError, zeros
+from .payloads import data_message, encode_read
 from .pv import PV
 
 if TYPE_CHECKING:
@@ -44,48 +44,6 @@ RECV_SIZE = 65536
 BACKLOG_LIMIT = 4 * 1024 * 1024
 _WRITABLE_TYPES = tuple(ChannelType(i) for i in range(7)) + (ChannelType.PUT_ACKT,
                                                               ChannelType.PUT_ACKS)
-
-
-def data_message(cls: type[Message], data_type: int, count: int, parameter1: int,
-                 parameter2: int, payload: bytes) -> Message:
-    """A data message (ReadNotifyResponse, EventAddResponse) around an encoded payload."""
-    if cls is EventAddResponse and not payload:
-        payload = bytes(8)  # an empty EVENT_ADD from a server would mean "cancelled"
-    message = cls.__new__(cls)
-    Message.__init__(message, data_type, count, parameter1, parameter2, payload)
-    return message
-
-
-def encode_read(pv: PV, data_type: int, count: int, readable: bool = True
-                ) -> tuple[bytes, int, int]:
-    """(payload, element count, ECA status) of ``pv`` read as ``data_type``.
-
-    Values that do not convert (or a PV the client may not read) give zeros and a
-    failure status, as rsrv does. A lone string fills its whole 40-byte field. Raises
-    ValueError for a data type that cannot be read at all.
-    """
-    layout = dbr_type(data_type)
-    status = EcaStatus.ECA_NORMAL
-    values: Sequence[Any]
-    metadata = None
-    if not readable:
-        values, status = zeros(layout.native, count or 1), EcaStatus.ECA_NORDACCESS
-    else:
-        try:
-            values, metadata = pv.read(data_type, count)
-        except ConversionError as exc:
-            logger.debug("%s read as %s fails: %s", pv.name, layout.type_id.name, exc)
-            values = zeros(layout.native, count or max(1, len(pv.values)))
-            status = EcaStatus.ECA_GETFAIL
-    try:
-        payload, n = encode_payload(data_type, values, metadata)
-    except (ValueError, TypeError, OverflowError) as exc:
-        logger.warning("cannot encode %s as %s: %s", pv.name, layout.type_id.name, exc)
-        payload, n = encode_payload(data_type, zeros(layout.native, len(values)))
-        status = EcaStatus.ECA_GETFAIL
-    if layout.native == STRING and n == 1:
-        payload = payload.ljust(payload_size(data_type, 1), b"\0")
-    return payload, n, status
 
 
 class Subscription:
@@ -129,6 +87,7 @@ class Connection:
         self._delayed: deque[tuple[float, bytes]] = deque()
         self._delay_timer = None
         self._close_when_flushed = False
+        self._releasing = False
         self._handlers = {
             VersionRequest: self._on_version, HostNameRequest: self._on_host_name,
             ClientNameRequest: self._on_client_name, CreateChanRequest: self._on_create,
@@ -363,10 +322,12 @@ class Connection:
             message = None
         if isinstance(message, VersionRequest):
             return  # a second VERSION is harmless
-        if message is None:
-            status = EcaStatus.ECA_INTERNAL if command not in REQUESTS else \
-                EcaStatus.ECA_BADTYPE if int.from_bytes(chunk[4:6], "big") not in DBR_TYPES \
-                else EcaStatus.ECA_BADCOUNT
+        if message is None and command not in REQUESTS:
+            status = EcaStatus.ECA_INTERNAL  # no such command
+        elif message is None and int.from_bytes(chunk[4:6], "big") not in DBR_TYPES:
+            status = EcaStatus.ECA_BADTYPE
+        elif message is None:
+            status = EcaStatus.ECA_BADCOUNT  # a payload too short for its count
         elif isinstance(message, EventCancelRequest):
             status = EcaStatus.ECA_BADMONID
         else:
@@ -476,21 +437,25 @@ class Connection:
             cache[key] = encode_read(pv, subscription.data_type, subscription.data_count,
                                      readable)
         payload, count, status = cache[key]
-        message = data_message(EventAddResponse, subscription.data_type, count, status,
-                               subscription.subscriptionid, payload)
-        if self._ready_for_events() and not self._held:
-            self.send(message)
-        else:
-            subscription.held = message
-            self._held[subscription.subscriptionid] = subscription
+        subscription.held = data_message(EventAddResponse, subscription.data_type, count,
+                                         status, subscription.subscriptionid, payload)
+        self._held[subscription.subscriptionid] = subscription  # a newer one replaces it
+        if self._ready_for_events():
+            self.release_held()
 
     def release_held(self) -> None:
         """Send the newest held update of each subscription, oldest subscription first."""
-        while self._held and self._ready_for_events():
-            subscription = self._held.pop(next(iter(self._held)))
-            message, subscription.held = subscription.held, None
-            if message is not None:
-                self.send(message)
+        if self._releasing:
+            return  # called back through send -> flush
+        self._releasing = True
+        try:
+            while self._held and self._ready_for_events():
+                subscription = self._held.pop(next(iter(self._held)))
+                message, subscription.held = subscription.held, None
+                if message is not None:
+                    self.send(message)
+        finally:
+            self._releasing = False
 
     # --- access and closing ------------------------------------------------------------------
 

@@ -140,6 +140,10 @@ class Motor:
         """Called by ``Server.add``: motion runs on the server's thread."""
         self.server = server
 
+    def detach(self) -> None:
+        """Called when the server stops: a move in progress stops where it is."""
+        self.stop()
+
     def __getitem__(self, field: str) -> PV:
         return self.fields[field]
 

@@ -139,7 +139,7 @@ class PV:
         with self.lock:
             if self.count == 1:
                 return _python(self._values[0]) if len(self._values) else None
-            return self._values[:]
+            return self._values.copy()
 
     @property
     def values(self) -> Sequence:

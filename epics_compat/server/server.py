@@ -158,6 +158,10 @@ class Server:
                 return
             self._running = False
         self.run_in_loop(self._close_sockets)
+        for record in self.records:
+            detach = getattr(record, "detach", None)
+            if detach is not None:
+                detach()  # its timers die with this loop
         self.loop.stop()
         self.loop.close()
         self.loop = EventLoop(self.lock)  # ready for another start
