@@ -170,7 +170,7 @@ class RawClient:
 
 
 def search(port: int, *names: str, reply: int = SearchReply.DONT_REPLY,
-           timeout: float = 1.0, host: str = "127.0.0.1") -> list:
+           timeout: float = 0.3, host: str = "127.0.0.1") -> list:
     """Messages of the datagrams a server sends back to one search datagram."""
     broadcaster = Broadcaster(CLIENT)
     requests = [SearchRequest(name, cid, reply=reply) for cid, name in enumerate(names, 1)]

@@ -92,12 +92,20 @@ CASES = [
     ("wenum", [1, 2, 3]),
 ]
 
+#: (record, form, values put one after the other) for the monitor comparison: one
+#: record per native type, each watched in time and ctrl form.
+MONITORS = [(record, form, puts) for record, puts in [
+    ("ao", [1.25, 7.5]), ("long", [5, -6]), ("str", ["one", "two"]),
+    ("mbbo", ["Zero", 2]), ("wshort", [[4, 5], [6]]), ("wfloat", [[0.5], [2.5, 3.5]]),
+    ("wchar", ["abc", "de"]), ("wstring", [["x", "y"], ["z"]]), ("wenum", [[1], [0, 1]]),
+] for form in ("time", "ctrl")]
+
 SCRIPT = r"""
 import json, math, time
 import epics
 from epics import ca
 
-PREFIX, CASES = {prefix!r}, {cases!r}
+PREFIX, CASES, MONITORS = {prefix!r}, {cases!r}, {monitors!r}
 
 def norm(value):
     if hasattr(value, "tolist"):
@@ -151,6 +159,24 @@ for value in (1.0, 1.0, 9.0, -6.0, 0.0):
 time.sleep(0.5)
 out["monitor"] = events
 
+# Monitors of every native type (time and ctrl forms), through two puts each.
+updates = {{}}
+pvs = []
+for record, form, puts in MONITORS:
+    log = updates.setdefault(record + " " + form, [])
+    pvs.append(epics.PV(PREFIX + record, form=form, callback=lambda value, char_value,
+                        severity, log=log, **kw: log.append((norm(value), char_value,
+                                                             severity))))
+for pv in pvs:
+    pv.wait_for_connection(timeout=5)
+time.sleep(0.3)
+for record, form, puts in MONITORS:
+    if form == "time":
+        for value in puts:
+            epics.caput(PREFIX + record, value, wait=True)
+time.sleep(0.5)
+out["monitors"] = updates
+
 # Put with completion on a record that processes for 0.5 s.
 start = time.time()
 out["slow put"] = epics.caput(PREFIX + "slow", 1.0, wait=True, timeout=5)
@@ -160,7 +186,8 @@ print(json.dumps(out))
 
 
 def script() -> str:
-    return SCRIPT.format(prefix=PREFIX, cases=CASES, epoch=EPICS_EPOCH_OFFSET)
+    return SCRIPT.format(prefix=PREFIX, cases=CASES, monitors=MONITORS,
+                         epoch=EPICS_EPOCH_OFFSET)
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +218,14 @@ def test_monitor_sequence_is_the_same(results):
     from_ioc, from_server = results
     assert from_ioc["monitor"] == from_server["monitor"]
     assert len(from_server["monitor"]) == 5  # first value, 1.0, 9.0, -6.0, 0.0
+
+
+@pytest.mark.parametrize("record, form", sorted({(m[0], m[1]) for m in MONITORS}))
+def test_monitor_of_each_type_is_the_same(results, record, form):
+    from_ioc, from_server = results
+    key = f"{record} {form}"
+    assert from_ioc["monitors"][key] == from_server["monitors"][key]
+    assert len(from_server["monitors"][key]) == 3  # the value, then one per put
 
 
 def test_put_with_wait_waits_the_same(results):
