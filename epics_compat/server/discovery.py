@@ -107,7 +107,8 @@ class Discovery:
         self.stop_beacons()
         self.beacon_id = first_id
         self._beacon_gap = FIRST_BEACON_GAP
-        self._beacon_tick()
+        if self.server.beacon_address is not None:
+            self._beacon_tick()
 
     def stop_beacons(self) -> None:
         if self._beacon_timer is not None:

@@ -256,7 +256,7 @@ class PV:
 
     # --- client writes ----------------------------------------------------------------------
 
-    def put(self, values: Sequence, done: Done) -> None:
+    def put(self, values: Sequence, done: Done | None = None) -> None:
         """A client's write, already converted to the native type: store, then complete.
 
         Like a record's processing, it sets the alarm afresh: from the limits with
@@ -264,6 +264,8 @@ class PV:
         ``done(status)`` must be called exactly once (it answers a WRITE_NOTIFY); an
         ``on_put`` hook takes over the whole job. Raise ValueError to refuse the write.
         """
+        if done is None:
+            done = _nobody_waits
         with self.lock:
             if self.on_put is not None:
                 value = (_python(values[0]) if len(values) else None) if self.count == 1 \
@@ -329,6 +331,10 @@ class PV:
                 limit = convert.to_float32(float(limit))
             metadata[name] = limit
         return metadata
+
+
+def _nobody_waits(status: int = EcaStatus.ECA_NORMAL) -> None:
+    """The ``done`` of a put nobody waits for."""
 
 
 def _fit(text: str, size: int) -> str:

@@ -51,7 +51,7 @@ class Server:
         self.beacon_period = beacon_period
         self.max_payload_size = max_payload_size
         self.lock = threading.RLock()
-        self.loop = EventLoop(self.lock)
+        self.loop: EventLoop | None = None  # while running
         self.faults = Faults(self)
         self.connections: set[Connection] = set()
         self.records: list[Any] = []
@@ -144,7 +144,13 @@ class Server:
         with self.lock:
             if self._running:
                 return self
-            self._bind()
+            self.loop = EventLoop(self.lock)
+            try:
+                self._bind()
+            except OSError:
+                self.loop.close()
+                self.loop = None
+                raise
             self._running = True
             self.loop.start()
             self._discovery.start_beacons()
@@ -164,7 +170,7 @@ class Server:
                 detach()  # its timers die with this loop
         self.loop.stop()
         self.loop.close()
-        self.loop = EventLoop(self.lock)  # ready for another start
+        self.loop = None
         logger.info("stopped the server on %s:%d", self.host, self.port)
 
     def __enter__(self) -> Server:
@@ -254,6 +260,8 @@ class Server:
 
         Clients see their circuits close, then find the server again; PVs keep their state.
         """
+        if not self._running:
+            raise RuntimeError("restart() needs a running server")
         back = threading.Event()
         deadline = time.monotonic() + downtime + 5.0
 
@@ -284,11 +292,13 @@ class Server:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         """Run ``callback`` on the server thread (holding the lock) after ``delay`` s."""
+        if self.loop is None:
+            raise RuntimeError(f"{self!r} is not running: nothing runs later")
         return self.loop.call_later(delay, callback)
 
     def run_in_loop(self, function: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Run ``function`` on the server thread and wait for its result."""
-        if self.loop.in_loop_thread() or not self._loop_alive():
+        if self.loop is None or self.loop.in_loop_thread() or not self._loop_alive():
             with self.lock:
                 return function()
         done = threading.Event()
