@@ -456,13 +456,13 @@ class PV:
 
     def __on_changes(self, value=None, **kwd):
         """Monitor updates: keep value and metadata, then run the user callbacks."""
-        self._first_update.set()
         self._args.update(kwd)
         self._args['value'] = value
         self._args['timestamp'] = kwd.get('timestamp', time.time())
         self._args['posixseconds'] = kwd.get('posixseconds', 0)
         self._args['nanoseconds'] = kwd.get('nanoseconds', 0)
         self._set_charval(value, call_ca=False)
+        self._first_update.set()  # only now: a waiting get() must see this update done
         if self.verbose:
             ca.write(f"{self.pvname}: {self._args['char_value']} "
                      f"({fmt_time(self._args['timestamp'])})")
@@ -634,12 +634,33 @@ class PV:
                 callback(pvname=pvname, **kws)
 
         self._put_complete = False if use_complete else None
+        updated_before = self._first_update.is_set()
         status = ca.put(self.chid, value, wait=wait, timeout=timeout,
                         callback=on_complete if (use_complete or callback) else None,
                         callback_data=callback_data)
-        if wait and status == 1 and self._monref is not None:
-            _settle_callbacks(self.context)
+        if wait and status == 1 and self._monref is not None \
+                and not _in_callback_thread(self.context):
+            self._after_put_wait(updated_before)
         return status
+
+    def _after_put_wait(self, updated_before: bool) -> None:
+        """Make the cached value the one the completed put left, as libca users see it.
+
+        The monitor's update for the put is usually in (or in the same packet as) the
+        completion: let queued callbacks run. If the put went out before the
+        subscription's first update arrived, that update (older than the put) may
+        still be on its way: wait for it, then read the value from the server.
+        """
+        if updated_before:
+            _settle_callbacks(self.context)
+            return
+        self._first_update.wait(FIRST_UPDATE_WAIT)
+        _settle_callbacks(self.context)
+        count = self._args['count'] if self._args['count'] != self._args['nelm'] else None
+        metadata = ca.get_with_metadata(self.chid, ftype=self.ftype, count=count,
+                                        timeout=FIRST_UPDATE_WAIT)
+        if metadata is not None:
+            self._args.update(metadata)
 
     def _set_charval(self, val, call_ca=True, force_long_string=False):
         """Set and return ``char_value``, the text form of ``val`` (pyepics' rules)."""
