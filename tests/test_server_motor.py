@@ -170,3 +170,59 @@ def test_python_side_of_the_motor(server):
     time.sleep(0.15)
     motor.stop()
     assert not motor.moving and start < motor.position < start + 1.0
+
+
+def wait_until(predicate, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def motor():
+    """A fast motor of its own, driven from Python (puts as a client's would arrive)."""
+    m = srv.Motor("py:m", velocity=20.0, high_limit=5, low_limit=-5)
+    with srv.Server([m], beacon_address=None):
+        yield m
+
+
+def put(motor, field, value):
+    done = []
+    motor[field].put([value], lambda status=1: done.append(status))
+    return done
+
+
+def test_jog_runs_until_released(motor):
+    jog = put(motor, "JOGF", 1)
+    wait_until(lambda: motor.position > 1.0)
+    assert motor.moving and not jog
+    put(motor, "JOGF", 0)
+    assert not motor.moving and jog == [1]
+    assert motor.get("VAL") == motor.position < 5.0
+
+
+def test_home_goes_to_dial_zero(motor):
+    put(motor, "VAL", 2.0)
+    wait_until(lambda: not motor.moving)
+    home = put(motor, "HOMR", 1)
+    wait_until(lambda: bool(home))
+    assert motor.get("DRBV") == 0.0 and motor.get("HOMR") == 0
+    assert int(motor.get("MSTA")) & srv.motor.MSTA_HOMED
+
+
+def test_pause_and_go(motor):
+    move = put(motor, "VAL", 4.0)
+    wait_until(lambda: motor.position > 0.5)
+    put(motor, "SPMG", srv.motor.PAUSE)
+    paused_at = motor.position
+    time.sleep(0.15)
+    assert motor.position == paused_at and not move and motor.get("DMOV") == 0
+    put(motor, "SPMG", srv.motor.GO)
+    wait_until(lambda: bool(move))
+    assert motor.position == 4.0 and motor.get("DMOV") == 1
+
+
+def test_read_only_fields_refuse_puts(motor):
+    with pytest.raises(ValueError):
+        put(motor, "RBV", 3.0)
