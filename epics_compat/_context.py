@@ -41,6 +41,8 @@ ECHO_TIMEOUT = 5.0
 #: Seconds to wait for a TCP connection to a server that answered a search.
 CONNECT_TIMEOUT = 5.0
 RECEIVE_SIZE = 1 << 18
+#: Room for the largest metadata structure (DBR_CTRL_ENUM: 422 bytes) and padding.
+METADATA_ALLOWANCE = 512
 #: Messages at least this large are received straight into a buffer of their own size.
 LARGE_MESSAGE = 1 << 18
 
@@ -155,13 +157,17 @@ class Circuit:
         self.context = context
         self.address = address
         self.priority = priority
-        self.core = core.VirtualCircuit(CLIENT, address, priority,
-                                        max_payload_size=context.config.max_array_bytes)
+        # The limit is on array bytes; a payload adds its metadata structure and padding.
+        self.core = core.VirtualCircuit(
+            CLIENT, address, priority,
+            max_payload_size=context.config.max_array_bytes + METADATA_ALLOWANCE)
         self.lock = threading.RLock()
         #: Held while writing to the socket. It is taken while holding ``lock``, so bytes
         #: go out in the order the core recorded them, but ``lock`` can be let go before
         #: the write: the I/O thread need not wait for it to handle the reply.
         self.send_lock = threading.Lock()
+        #: Bytes waiting to be written, in order (under ``send_lock``); see ``send``.
+        self.outgoing: list[bytes] = []
         self.sock: socket.socket | None = None
         self.connected = False
         self.closed = False
@@ -180,10 +186,33 @@ class Circuit:
         return f"<Circuit {self.address[0]}:{self.address[1]} priority={self.priority}>"
 
     def send(self, *messages: core.Message) -> None:
-        """Check, record and write messages; the caller holds ``self.lock``."""
+        """Check, record and write messages; the caller holds ``self.lock``.
+
+        On the I/O thread the bytes are queued and written once per turn of its loop,
+        with everything else queued meanwhile: the creations or subscriptions of 2,000
+        channels after a connection cost one system call instead of 2,000 (each
+        ``sendall`` measured ~30 us here). Other threads write at once, after anything
+        queued.
+        """
         data = self.prepare(*messages)
+        if threading.get_ident() == self.context.io_thread_id:
+            if self.queue(data):
+                self.context._unflushed.add(self)
+        else:
+            with self.send_lock:
+                self.write(data)
+
+    def queue(self, data: bytes) -> bool:
+        """Queue bytes to be written by ``flush``; True if the queue was empty."""
         with self.send_lock:
-            self.write(data)
+            self.outgoing.append(data)
+            return len(self.outgoing) == 1
+
+    def flush(self) -> None:
+        """Write whatever is queued."""
+        with self.send_lock:
+            if self.outgoing and not self.closed:
+                self.write(b"")
 
     def prepare(self, *messages: core.Message) -> bytes:
         """Check and record messages; their bytes. The caller holds ``self.lock``."""
@@ -194,7 +223,11 @@ class Circuit:
         return b"".join(buffers) if len(buffers) > 1 else buffers[0]
 
     def write(self, data: bytes) -> None:
-        """Write prepared bytes; the caller holds ``self.send_lock``."""
+        """Write what is queued, then ``data``; the caller holds ``self.send_lock``."""
+        if self.outgoing:
+            self.outgoing.append(data)
+            data = b"".join(self.outgoing)
+            self.outgoing.clear()
         try:
             self.sock.sendall(data)
         except OSError as exc:
@@ -237,6 +270,8 @@ class Context:
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}")
         self._running = True
+        self._unflushed: set[Circuit] = set()  # circuits with queued bytes (I/O thread)
+        self.io_thread_id: int | None = None
         self._thread = threading.Thread(target=self._run, name=f"epics_compat-io-{self.id}",
                                         daemon=True)
         self._thread.start()
@@ -293,8 +328,13 @@ class Context:
         return channel.connected.wait(timeout)
 
     def read(self, channel: ClientChannel, data_type: int, count: int,
-             callback: Callable | None = None) -> Pending:
-        """Send a READ_NOTIFY; the returned Pending completes with the response."""
+             callback: Callable | None = None, defer: bool = False) -> Pending:
+        """Send a READ_NOTIFY; the returned Pending completes with the response.
+
+        With ``defer`` the request is queued for the I/O thread to write together with
+        others (as libca buffers gets until a flush): for many gets issued in a row
+        (``ca.get(wait=False)``, caget_many) that waive the wait for the reply.
+        """
         pending = Pending(channel, callback)
         circuit = self._connected_circuit(channel)
         with circuit.lock:
@@ -306,6 +346,10 @@ class Context:
             except Exception:
                 circuit.pending.pop(request.ioid, None)
                 raise
+            if defer:
+                if circuit.queue(data):
+                    self._call_soon(self._flush, circuit)
+                return pending
             circuit.send_lock.acquire()
         self._write_request(circuit, data, pending)
         return pending
@@ -423,7 +467,9 @@ class Context:
         """Run ``function(*args)`` on the I/O thread."""
         with self._calls_lock:
             self._calls.append((function, args))
-        self._wake()
+            first = len(self._calls) == 1
+        if first:  # otherwise a wake-up is on its way already (one send() each: ~20 us)
+            self._wake()
 
     def _wake(self) -> None:
         try:
@@ -439,6 +485,7 @@ class Context:
     # --- the I/O thread -----------------------------------------------------------------
 
     def _run(self) -> None:
+        self.io_thread_id = threading.get_ident()
         try:
             while self._running:
                 timeout = None
@@ -451,8 +498,21 @@ class Context:
                         logger.exception("error handling I/O on %r", key.fileobj)
                 self._run_calls()
                 self._run_timers()
+                if self._unflushed:
+                    self._flush_all()
         finally:
             self._shutdown()
+
+    def _flush_all(self) -> None:
+        circuits, self._unflushed = self._unflushed, set()
+        for circuit in circuits:
+            self._flush(circuit)
+
+    def _flush(self, circuit: Circuit) -> None:
+        try:
+            circuit.flush()
+        except ChannelAccessError as exc:  # the circuit is being dropped
+            logger.debug("%s", exc)
 
     def _run_calls(self) -> None:
         with self._calls_lock:
@@ -868,6 +928,8 @@ class Context:
 
     def _close_circuit(self, circuit: Circuit) -> None:
         with circuit.lock:
+            if circuit.connected and circuit.outgoing:
+                self._flush(circuit)  # e.g. channel clears queued just before
             circuit.closed = True
             circuit.connected = False
             if self.circuits.get((circuit.address, circuit.priority)) is circuit:
