@@ -210,6 +210,10 @@ class PV:
                  connection_timeout=None, access_callback=None, monitor_delta=None):
         self._conn_event = threading.Event()
         self._first_update = threading.Event()  # set by the monitor's updates
+        self._updates = 0  # monitor updates received
+        # True after a put(wait=True) that completed before its monitor update came:
+        # the next get() asks the server instead of trusting the cached value.
+        self._unconfirmed_put = False
         self._conn_done_inline = False
         self.pvname = pvname.strip()
         self.form = form.lower()
@@ -259,7 +263,7 @@ class PV:
     @property
     def connected(self) -> bool:
         """Whether the channel is connected and the PV has taken note of it."""
-        return self._connected
+        return self._conn_event.is_set()
 
     @connected.setter
     def connected(self, value):
@@ -408,7 +412,7 @@ class PV:
         elements, False otherwise; True means ca.DEFAULT_SUBSCRIPTION_MASK; any other
         true value is the event mask itself.
         """
-        if not self.connected or self.chid is None:
+        if not self._connected or self.chid is None:
             return  # done again on connection
         count = self.count
         if count is None:
@@ -462,6 +466,8 @@ class PV:
         self._args['posixseconds'] = kwd.get('posixseconds', 0)
         self._args['nanoseconds'] = kwd.get('nanoseconds', 0)
         self._set_charval(value, call_ca=False)
+        self._updates += 1
+        self._unconfirmed_put = False
         self._first_update.set()  # only now: a waiting get() must see this update done
         if self.verbose:
             ca.write(f"{self.pvname}: {self._args['char_value']} "
@@ -567,7 +573,7 @@ class PV:
             cached_length = 1
 
         if (not use_monitor or not self.auto_monitor or ftype != self.ftype
-                or self._args['value'] is None
+                or self._args['value'] is None or self._unconfirmed_put
                 or (count is not None and count > cached_length)):
             if count is None and self._args['count'] != self._args['nelm']:
                 count = self._args['count']
@@ -580,6 +586,8 @@ class PV:
                 # server sends it at once): let its callback run first, as it would
                 # with libca, so that this newer answer is what stays.
                 self._first_update.wait(FIRST_UPDATE_WAIT)
+            if ftype == self.ftype:
+                self._unconfirmed_put = False
             self._args.update(**metad)
             if with_ctrlvars and form != 'ctrl':
                 metad = self._args.copy()
@@ -635,24 +643,29 @@ class PV:
 
         self._put_complete = False if use_complete else None
         updated_before = self._first_update.is_set()
+        updates_before = self._updates
         status = ca.put(self.chid, value, wait=wait, timeout=timeout,
                         callback=on_complete if (use_complete or callback) else None,
                         callback_data=callback_data)
         if wait and status == 1 and self._monref is not None \
                 and not _in_callback_thread(self.context):
-            self._after_put_wait(updated_before)
+            self._after_put_wait(updated_before, updates_before)
         return status
 
-    def _after_put_wait(self, updated_before: bool) -> None:
+    def _after_put_wait(self, updated_before: bool, updates_before: int) -> None:
         """Make the cached value the one the completed put left, as libca users see it.
 
         The monitor's update for the put is usually in (or in the same packet as) the
-        completion: let queued callbacks run. If the put went out before the
-        subscription's first update arrived, that update (older than the put) may
+        completion: let queued callbacks run. If it is not (servers send updates from
+        another thread, so it may come just after), the next get() reads the value
+        from the server unless the update has come by then. If the put went out before
+        the subscription's first update arrived, that update (older than the put) may
         still be on its way: wait for it, then read the value from the server.
         """
         if updated_before:
             _settle_callbacks(self.context)
+            if self._updates == updates_before:
+                self._unconfirmed_put = True
             return
         self._first_update.wait(FIRST_UPDATE_WAIT)
         _settle_callbacks(self.context)
@@ -727,7 +740,7 @@ class PV:
 
     def _getarg(self, arg):
         """An entry of _args, fetching the value, TIME or CTRL metadata when unknown."""
-        if self._args['value'] is None:
+        if self._args['value'] is None or (arg == 'value' and self._unconfirmed_put):
             self.get()
         if self._args[arg] is None:
             if arg in _TIME_ARGS:

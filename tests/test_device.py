@@ -87,10 +87,10 @@ def test_save_and_restore_state(softioc):
     for attr, value in (("ao", -3.0), ("long", 5), ("str", "changed"), ("mbbo", 0),
                         ("wchar", "other")):
         dev.put(attr, value, wait=True)
-    dev.restore_state(state)  # the read-only PV is skipped
-    assert wait_for(lambda: dev.ao == 1.25 and dev.str == state["str"])
-    assert dev.get("wchar", as_string=True) == "saved text"
-    assert (dev.long, dev.mbbo) == (state["long"], state["mbbo"])
+    dev.restore_state(state)  # puts without wait; the read-only PV is skipped
+    assert wait_for(lambda: (dev.ao, dev.str, dev.long, dev.mbbo) == (
+        1.25, state["str"], state["long"], state["mbbo"]))
+    assert wait_for(lambda: dev.get("wchar", as_string=True) == "saved text")
 
 
 def test_write_and_read_state_file(softioc, tmp_path):

@@ -212,6 +212,16 @@ def test_put_then_get_sees_new_value_every_time(softioc):
         assert pv.get() == value
 
 
+def test_new_pv_put_then_get_sees_new_value(softioc):
+    """A put(wait) sent before the new subscription's first update still reads back."""
+    for step in range(20):
+        pv = epics.PV(softioc.pv("str"))
+        assert pv.wait_for_connection(5)
+        assert pv.put(f"text {step}", wait=True) == 1
+        assert pv.get() == f"text {step}" and pv.char_value == f"text {step}"
+        pv.disconnect()
+
+
 def test_put_enum_by_name_and_number(softioc):
     pv = connected(softioc.pv("mbbo"))
     assert pv.put("Three", wait=True) == 1

@@ -167,17 +167,18 @@ def puts(epics, prefix):
     assert done.wait(5)
     out.append(("called", results[-1], slow.put_complete))
     # Read back from the server: whether the monitor's update for a put is in when
-    # put(wait=True) returns is a race in both libraries (they differ in which loses).
+    # put(wait=True) returns is a race with libca (pyepics loses it now and then, seen
+    # here); epics_compat reads back when the update has not come (test_pv_basic).
     enum = settled(epics.PV(prefix + "mbbo"))
     out.append(("enum", enum.put("Three", wait=True), enum.get(use_monitor=False),
                 enum.char_value, enum.put(1, wait=True),
                 enum.get(as_string=True, use_monitor=False),
                 enum.put("2", wait=True), enum.get(use_monitor=False)))
     string = settled(epics.PV(prefix + "str"))
-    out.append(("string", string.put("text", wait=True), string.get()))
+    out.append(("string", string.put("text", wait=True), string.get(use_monitor=False)))
     chars = settled(epics.PV(prefix + "wchar"))
-    out.append(("chars", chars.put("char text", wait=True), chars.get(as_string=True),
-                chars.char_value))
+    out.append(("chars", chars.put("char text", wait=True),
+                chars.get(as_string=True, use_monitor=False)))
     readonly = settled(epics.PV(prefix + "readonly"))
     try:
         out.append(("readonly", readonly.put(1.0)))
@@ -286,7 +287,11 @@ def cainfo_reports(epics, names):
         text = epics.cainfo(name, print_out=False)
         for line in text.splitlines():
             line = re.sub(r"(host\s+= )\S+:", r"\1HOST:", line)
-            if not re.match(r"   (timestamp|posixseconds|nanoseconds) ", line):
+            # The user callbacks listed are those of get_pv()'s cached PV, which other
+            # tests of this process may have added to.
+            line = re.sub(r"with \d+ user-defined", "with N user-defined", line)
+            if not re.match(r"   (timestamp|posixseconds|nanoseconds) |      \S+ in file ",
+                            line):
                 out.append(line)
     return out
 
