@@ -6,11 +6,14 @@ numpy, so it works while the rest of epics_compat is being written.
 
     from epics_compat.server import PV, Motor, Server
 
-    with Server([PV("x", "double", 1.5, units="mm"), Motor("m1")]) as server:
+    pvs = [PV("x", "double", 1.5, units="mm", precision=3), Motor("m1", velocity=2.0)]
+    with Server(pvs, port=0) as server:  # 127.0.0.1, a free port: server.port
         env = server.client_env          # EPICS_CA_ADDR_LIST etc. for a client
-        server.faults.hang(True)         # and so on, see Faults
+        server["x"].write(2.5)           # post monitors, as a record would
+        server.faults.hang(True)         # drop_circuits, delay, restart, ... see Faults
 
-Run ``python -m epics_compat.server --help`` for the command line.
+``Repeater`` relays beacons to libca clients where no caRepeater runs. Run
+``python -m epics_compat.server --help`` for the command line.
 """
 from .convert import ConversionError
 from .faults import MALFORMED_KINDS, Faults

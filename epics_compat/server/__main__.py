@@ -27,6 +27,7 @@ from caproto_core import DEFAULT_REPEATER_PORT
 
 from .motor import Motor
 from .pv import PV, TYPE_NAMES
+from .repeater import Repeater
 from .server import DEFAULT_BEACON_PERIOD, Server
 
 
@@ -60,6 +61,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--beacon-address", default=f"127.0.0.1:{DEFAULT_REPEATER_PORT}",
                         metavar="HOST:PORT", help="where beacons go (default: %(default)s)")
     parser.add_argument("--no-beacons", action="store_true", help="send no beacons")
+    parser.add_argument("--repeater", action="store_true",
+                        help="also run a CA repeater on the beacon port (where no "
+                             "caRepeater runs, libca clients hear beacons only so)")
     parser.add_argument("--beacon-period", type=float, default=DEFAULT_BEACON_PERIOD,
                         help="seconds between beacons (default: %(default)s)")
     parser.add_argument("--commands", action="store_true",
@@ -170,10 +174,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                             format="%(asctime)s %(name)s %(levelname)s: %(message)s")
         if args.verbose > 1:
             logging.getLogger("caproto_core").setLevel(logging.DEBUG)
+    repeater = None
     try:
-        server = build_server(args).start()
+        server = build_server(args)
+        if args.repeater and server.beacon_address is not None:
+            repeater = Repeater(server.beacon_address[1], server.beacon_address[0]).start()
+            server.beacon_address = (repeater.host, repeater.port)  # if it was port 0
+        server.start()
     except (ValueError, TypeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if repeater is not None:
+            repeater.stop()
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -192,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         server.stop()
+        if repeater is not None:
+            repeater.stop()
     return 0
 
 
