@@ -416,3 +416,42 @@ def test_repeater_relays_beacons_to_registered_clients():
 def test_search_log(server):
     search(server.port, "x", "nope")
     assert [entry[1] for entry in server.searches] == ["x", "nope"]
+
+
+NO_NUMPY = r"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" or name.startswith("numpy."):
+            raise ImportError("numpy is blocked for this test")
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, {tests!r})
+import pyserver
+srv = pyserver.server_package()
+assert srv.convert.numpy is None
+from caproto_core import ReadNotifyResponse, WriteNotifyResponse
+pvs = [srv.PV("a", "double", [1.5, 2.5], count=4), srv.PV("c", "char", b"hi", count=8),
+       srv.PV("e", "enum", "On", enum_strs=("Off", "On")), srv.Motor("m", velocity=50)]
+with srv.Server(pvs, beacon_address=None) as server, pyserver.RawClient(server.port) as c:
+    reads = []
+    for name, data_type in [("a", 6), ("a", 0), ("a", 1), ("c", 4), ("e", 0)]:
+        channel = c.connect(name)
+        c.send(channel.read(data_type))
+        reads.append(list(c.expect(ReadNotifyResponse).data))
+    channel = c.connect("m")
+    c.send(channel.write([1.0], notify=True))
+    c.expect(WriteNotifyResponse)
+    print(reads, server["m.RBV"].value)
+"""
+
+
+def test_server_works_without_numpy():
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = NO_NUMPY.format(tests=str(Path(__file__).parent))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ("[[1.5, 2.5], ['2', '3'], [1, 2], [104, 105], ['On']] "
+                                   "1.0")

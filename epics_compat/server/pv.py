@@ -159,7 +159,7 @@ class PV:
         elif isinstance(value, str) or not hasattr(value, "__len__"):
             value = [value]
         if _is_text(value):
-            return self.from_client([str(item) for item in value], STRING)
+            return self._converted([str(item) for item in value], STRING)
         return convert.cast_numbers(value, native)
 
     def from_client(self, values: Sequence, native: ChannelType) -> Sequence:
@@ -169,6 +169,9 @@ class PV:
         """
         if len(values) > self.count:
             values = values[:self.count]
+        return self._converted(values, native)
+
+    def _converted(self, values: Sequence, native: ChannelType) -> Sequence:
         converted = convert.convert(values, native, self.native, self.enum_strs,
                                     self.precision)
         if self.native == STRING:
