@@ -408,6 +408,8 @@ class Context:
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        if not subscription.active:
+            return  # cancelled already: a second EVENT_CANCEL would draw a server error
         subscription.active = False
         channel = subscription.channel
         if subscription in channel.subscriptions:
