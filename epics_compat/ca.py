@@ -422,6 +422,7 @@ def pend_event(timeout=1.e-5):
     elif libca is _LIBCA_FINALIZED:
         return None
     context = _context_object()
+    timeout = max(0.0, timeout)
     if not context.dispatcher.in_dispatch_thread():
         context.dispatcher.wait_idle(timeout)
     time.sleep(timeout)
@@ -823,7 +824,8 @@ def get_with_metadata(chid, ftype=None, count=None, wait=True, timeout=None,
         last = entry.get_results[ftype][0]
         if last is not GET_PENDING:
             try:
-                pending = entry.channel.context.read(entry.channel, ftype, count)
+                pending = entry.channel.context.read(entry.channel, ftype, count,
+                                                     defer=not wait)
             except ChannelAccessError:
                 # As libca's ca_array_get_callback on a disconnected channel.
                 raise CASeverityException('get(%r)' % entry.pvname,
@@ -950,7 +952,9 @@ def _encode_for_put(entry, value, ftype, nativecount):
             return raw, len(raw)
         return raw[:1] or b'\0', 1
     if _is_sequence(value):
-        items = value if HAS_NUMPY and isinstance(value, numpy.ndarray) else list(value)
+        # An n-d array goes flat, in C order: the count must be that of the elements.
+        items = value.ravel() if HAS_NUMPY and isinstance(value, numpy.ndarray) \
+            else list(value)
         if len(items) > nativecount and nativecount > 0:
             if nativecount == 1 and len(items) > 1:
                 raise TypeError("cannot put %d values to %s: it holds one"
