@@ -71,6 +71,17 @@ def test_search_with_do_reply_gets_not_found(server):
     assert [m.cid for m in messages if isinstance(m, SearchResponse)] == [2]
 
 
+def test_search_over_tcp(server, client):
+    """A server answers searches on a circuit too (as a name server)."""
+    from caproto_core import SearchRequest
+    client.send(SearchRequest("x", 41, reply=SearchReply.DO_REPLY),
+                SearchRequest("nope", 42, reply=SearchReply.DO_REPLY))
+    client.expect(VersionResponse)  # the answer to the client's VERSION
+    found = client.expect(SearchResponse)
+    assert (found.cid, found.port) == (41, server.port)
+    assert client.expect(NotFoundResponse).cid == 42
+
+
 def test_create_channel_gives_type_count_and_rights(client):
     channel = client.connect("w")
     assert (channel.native_data_type, channel.native_data_count) == (ChannelType.LONG, 10)

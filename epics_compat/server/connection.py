@@ -23,8 +23,9 @@ from caproto_core import (CLIENT, DBR_TYPES, REQUESTS, SERVER, AccessRights,
                           ErrorResponse, EventAddRequest, EventAddResponse,
                           EventCancelRequest, EventCancelResponse, EventsOffRequest,
                           EventsOnRequest, HostNameRequest, LocalProtocolError, Message,
-                          ProtocolError, ReadNotifyRequest, ReadNotifyResponse,
-                          ReadSyncRequest, RemoteProtocolError, ServerDisconnResponse,
+                          NotFoundResponse, ProtocolError, ReadNotifyRequest, ReadNotifyResponse,
+                          ReadSyncRequest, RemoteProtocolError, SearchReply, SearchRequest,
+                          SearchResponse, ServerDisconnResponse,
                           VersionRequest, VersionResponse, VirtualCircuit,
                           WriteNotifyRequest, WriteNotifyResponse, WriteRequest, dbr_type,
                           message_size, read_stream)
@@ -96,6 +97,7 @@ class Connection:
             EventAddRequest: self._on_event_add, EventCancelRequest: self._on_event_cancel,
             EventsOffRequest: self._on_events_off, EventsOnRequest: self._on_events_on,
             EchoRequest: self._on_echo, ReadSyncRequest: lambda message: None,
+            SearchRequest: self._on_search,
         }
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -168,8 +170,12 @@ class Connection:
             self._refuse(chunk, exc)
             return
         for message in messages:
+            handler = self._handlers.get(type(message))
+            if handler is None:
+                logger.debug("%s: nothing to do for %r", self, message)
+                continue
             try:
-                self._handlers[type(message)](message)
+                handler(message)
             except Exception:  # a bug or a hook's failure: answer, log, carry on
                 logger.exception("%s: error handling %r", self, message)
                 self._reply_error(message, EcaStatus.ECA_INTERNAL, raw=True)
@@ -188,6 +194,13 @@ class Connection:
 
     def _on_echo(self, message: EchoRequest) -> None:
         self.send(EchoResponse())
+
+    def _on_search(self, message: SearchRequest) -> None:
+        """A search over TCP (the server used as a name server): answered on the circuit."""
+        if self.server.find(message.name) is not None:
+            self.send(SearchResponse(self.server.port, self.server.reply_ip(), message.cid))
+        elif message.reply == SearchReply.DO_REPLY:
+            self.send(NotFoundResponse(message.cid, reply=message.reply))
 
     def _on_create(self, message: CreateChanRequest) -> None:
         channel = self.circuit.channels[message.cid]

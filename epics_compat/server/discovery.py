@@ -14,9 +14,9 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from caproto_core import (ADDRESS_OF_SENDER, MAX_DATAGRAM_SIZE, SERVER, Broadcaster,
-                          NotFoundResponse, ProtocolError, RsrvIsUpResponse, SearchReply,
-                          SearchRequest, SearchResponse, VersionResponse)
+from caproto_core import (MAX_DATAGRAM_SIZE, SERVER, Broadcaster, NotFoundResponse,
+                          ProtocolError, RsrvIsUpResponse, SearchReply, SearchRequest,
+                          SearchResponse, VersionResponse)
 
 if TYPE_CHECKING:
     from .server import Server
@@ -66,7 +66,7 @@ class Discovery:
             logger.info("ignoring a malformed datagram from %s: %s", address, exc)
             return
         replies = []
-        ip = self._reply_ip()
+        ip = self.server.reply_ip()
         for request in requests:
             if not isinstance(request, SearchRequest):
                 continue
@@ -82,10 +82,6 @@ class Discovery:
             datagram = self.broadcaster.send(VersionResponse(0),
                                              *replies[start:start + per_datagram])
             self._send_later(datagram, address)
-
-    def _reply_ip(self) -> str | int:
-        host = self.server.host
-        return ADDRESS_OF_SENDER if host in ("", "0.0.0.0") else host
 
     def _send_later(self, datagram: bytes, address: tuple[str, int]) -> None:
         delay = self.server.faults.response_delay

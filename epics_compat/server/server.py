@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterable
 
-from caproto_core import DEFAULT_REPEATER_PORT, AccessRights
+from caproto_core import ADDRESS_OF_SENDER, DEFAULT_REPEATER_PORT, AccessRights
 
 from .connection import Connection, Subscription
 from .discovery import SEARCH_LOG_SIZE, Discovery
@@ -129,6 +129,10 @@ class Server:
     def pvs(self) -> dict[str, PV]:
         """Name (aliases included) -> PV."""
         return dict(self._pvs)
+
+    def reply_ip(self) -> str | int:
+        """The address search replies give: ours, or 'the sender' when on every interface."""
+        return ADDRESS_OF_SENDER if self.host in ("", "0.0.0.0") else self.host
 
     def rights(self, pv: PV) -> AccessRights:
         """The access rights clients get for ``pv`` now, faults included."""
