@@ -1,9 +1,12 @@
-"""A Channel Access repeater: fans server beacons out to every client on this host.
+"""A Channel Access repeater: relays server beacons to every client on this host.
 
-Clients register from their UDP port; beacons arriving on the repeater port are sent on
-to each of them. libca starts EPICS base's caRepeater for this; epics_compat starts this
-module instead (``python -m epics_compat.repeater``) when no repeater answers. It exits
-by itself once no client has been registered for ``--idle-exit`` seconds.
+Clients (libca, pyepics, epics_compat) register from their UDP port, with a
+REPEATER_REGISTER message or, as libca also does, an empty datagram; each gets a
+REPEATER_CONFIRM, and from then on every datagram that reaches the repeater port (the
+beacons) is sent on to it. libca starts EPICS base's caRepeater for this; an epics_compat
+context that finds no repeater starts this module (``python -m epics_compat.repeater``),
+which exits by itself once no client has been registered for ``--idle-exit`` seconds.
+Tests and the test server use the ``Repeater`` class in a thread.
 """
 from __future__ import annotations
 
@@ -11,91 +14,150 @@ import argparse
 import logging
 import os
 import socket
+import threading
 import time
 
-import caproto_core as core
-from caproto_core import CLIENT, SERVER, ProtocolError
+from caproto_core import (CLIENT, DEFAULT_REPEATER_PORT, ProtocolError,
+                          RepeaterConfirmResponse, RepeaterRegisterRequest, RsrvIsUpResponse,
+                          read_datagram)
 
 logger = logging.getLogger("epics_compat.repeater")
 
+#: Seconds between checks that registered clients are still there.
+PRUNE_PERIOD = 5.0
+
 
 class Repeater:
-    def __init__(self, port: int, host: str = ""):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, port))  # raises OSError if a repeater already runs
-        self.clients: set[tuple[str, int]] = set()
+    """Relays datagrams sent to ``host:port`` to the clients registered there."""
 
-    def serve(self, idle_exit: float) -> None:
-        """Run until no client has been registered for ``idle_exit`` seconds."""
+    def __init__(self, port: int = DEFAULT_REPEATER_PORT, host: str = "127.0.0.1"):
+        self.host = host
+        self.port = port
+        self.clients: set[tuple[str, int]] = set()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"<Repeater {self.host}:{self.port} clients={len(self.clients)}>"
+
+    def bind(self) -> Repeater:
+        """Take the port (OSError if another repeater has it)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(0.2)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        logger.info("repeater on %s:%d", self.host or "*", self.port)
+        return self
+
+    def start(self) -> Repeater:
+        """Bind the port and relay on a thread of its own until ``stop``."""
+        self.bind()
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self.serve, name="epics_compat.repeater",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Repeater:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def serve(self, idle_exit: float | None = None) -> None:
+        """Relay until stopped, or until no client was registered for ``idle_exit`` s."""
         last_client = last_prune = time.monotonic()
-        self.sock.settimeout(1.0)
-        while True:
-            if time.monotonic() - last_prune > 5.0:
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            if now - last_prune > PRUNE_PERIOD:
                 self.prune()
-                last_prune = time.monotonic()
+                last_prune = now
             if self.clients:
-                last_client = time.monotonic()
-            elif time.monotonic() - last_client > idle_exit:
+                last_client = now
+            elif idle_exit is not None and now - last_client > idle_exit:
                 return
             try:
-                data, sender = self.sock.recvfrom(65536)
+                data, sender = self._sock.recvfrom(65536)
             except socket.timeout:
+                continue
+            except OSError:
+                if self._stopping.is_set():
+                    return
                 continue
             self.handle(data, sender)
 
     def handle(self, data: bytes, sender: tuple[str, int]) -> None:
-        try:
-            messages = core.read_datagram(data, CLIENT)
-        except ProtocolError:
-            messages = None
-        if messages and isinstance(messages[0], core.RepeaterRegisterRequest):
+        if not data or self._is_registration(data):
             self.clients.add(sender)
-            self._send(bytes(core.RepeaterConfirmResponse(sender[0])), sender)
+            self._send(bytes(RepeaterConfirmResponse(sender[0])), sender)
+            logger.debug("client %s:%d registered", *sender)
             return
-        try:
-            beacons = core.read_datagram(data, SERVER)
-        except ProtocolError:
-            logger.debug("ignoring a datagram from %s:%d", *sender)
-            return
-        out = []
-        for message in beacons:
-            if isinstance(message, core.RsrvIsUpResponse) and message.parameter2 == 0:
-                # The server left its address out: it is the sender's.
-                message = core.RsrvIsUpResponse(message.version, message.server_port,
-                                                message.beacon_id, sender[0])
-            out.append(bytes(message))
+        data = self._with_server_address(data, sender[0])
         for client in list(self.clients):
-            self._send(b"".join(out), client)
+            if client != sender:
+                self._send(data, client)
 
     def prune(self) -> None:
-        """Forget clients whose port is free again: their process has gone."""
+        """Forget local clients whose port is free again: their process has gone."""
         for client in list(self.clients):
             probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 probe.bind(client)
             except OSError:
-                continue  # still bound: the client lives
+                continue  # still bound (or not ours to probe): keep it
             finally:
                 probe.close()
             self.clients.discard(client)
 
+    @staticmethod
+    def _is_registration(data: bytes) -> bool:
+        try:
+            messages = read_datagram(data, CLIENT)
+        except ProtocolError:
+            return False
+        return any(isinstance(m, RepeaterRegisterRequest) for m in messages)
+
+    @staticmethod
+    def _with_server_address(data: bytes, address: str) -> bytes:
+        """A beacon that leaves its address out gets the sender's."""
+        if len(data) == 16 and data[:2] == RsrvIsUpResponse.ID.to_bytes(2, "big") \
+                and data[12:16] == bytes(4):
+            return data[:12] + socket.inet_aton(address)
+        return data
+
     def _send(self, data: bytes, client: tuple[str, int]) -> None:
         try:
-            self.sock.sendto(data, client)
-        except OSError:
-            self.clients.discard(client)  # the client is gone
+            self._sock.sendto(data, client)
+        except OSError:  # the client went away
+            self.clients.discard(client)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int,
                         default=int(os.environ.get("EPICS_CA_REPEATER_PORT",
-                                                   core.DEFAULT_REPEATER_PORT)))
+                                                   DEFAULT_REPEATER_PORT)))
+    parser.add_argument("--host", default="", help="address to bind (default: all)")
     parser.add_argument("--idle-exit", type=float, default=60.0,
                         help="exit after this many seconds without clients")
     args = parser.parse_args(argv)
     try:
-        repeater = Repeater(args.port)
+        repeater = Repeater(args.port, args.host).bind()
     except OSError as exc:
         raise SystemExit(f"cannot bind the repeater port {args.port}: {exc}")
     repeater.serve(args.idle_exit)

@@ -1,8 +1,8 @@
 """A pure-Python Channel Access server on caproto_core, for tests and benchmarks.
 
 It serves what a softIoc cannot: PVs declared in Python, a simulated motor record, and
-scripted faults. It imports only the standard library, caproto_core and (if present)
-numpy, so it works while the rest of epics_compat is being written.
+scripted faults. It needs only the standard library, caproto_core, epics_compat's
+repeater and (if present) numpy.
 
     from epics_compat.server import PV, Motor, Server
 
@@ -19,7 +19,7 @@ from .convert import ConversionError
 from .faults import MALFORMED_KINDS, Faults
 from .motor import Motor
 from .pv import PV
-from .repeater import Repeater
+from ..repeater import Repeater
 from .server import Server
 
 __all__ = ["PV", "Motor", "Server", "Repeater", "Faults", "MALFORMED_KINDS", "ConversionError"]

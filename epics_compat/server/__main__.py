@@ -27,7 +27,7 @@ from caproto_core import DEFAULT_REPEATER_PORT
 
 from .motor import Motor
 from .pv import PV, TYPE_NAMES
-from .repeater import Repeater
+from ..repeater import Repeater
 from .server import DEFAULT_BEACON_PERIOD, Server
 
 
