@@ -205,7 +205,7 @@ ECA_MESSAGES = {
     EcaStatus.ECA_ALLOCMEM: "Unable to allocate additional dynamic memory",
     EcaStatus.ECA_UKNCHAN: "Unknown IO channel",
     EcaStatus.ECA_UKNFIELD: "Record field specified inappropriate for channel specified",
-    EcaStatus.ECA_TOLARGE: "The requested transfer is greater than available memory "
+    EcaStatus.ECA_TOLARGE: "The requested data transfer is greater than available memory "
                            "or EPICS_CA_MAX_ARRAY_BYTES",
     EcaStatus.ECA_TIMEOUT: "User specified timeout on IO operation expired",
     EcaStatus.ECA_NOSUPPORT: "Sorry, that feature is planned but not supported at this time",
