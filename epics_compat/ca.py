@@ -459,7 +459,8 @@ def show_cache(print_out=True):
     for context, entries in list(_cache.items()):
         for pvname, entry in list(entries.items()):
             out.append(" %s %s/%s  %s" % ((pvname + ' ' * 15)[:max(15, len(pvname))],
-                                          repr(entry.chid), repr(context), entry.conn))
+                                          repr(entry.chid), repr(context),
+                                          entry.channel.state == CS_CONN))
     out = '\n'.join(out)
     if print_out:
         write(out)
@@ -1205,14 +1206,19 @@ def sg_delete(gid):
 @withCA
 @withSEVCHK
 def sg_block(gid, timeout=10.0):
-    """Wait until every put of the group has completed (ECA_TIMEOUT if not in time)."""
+    """Wait until every put of the group has completed (ECA_TIMEOUT if not in time).
+
+    Either way the group is empty afterwards: libca drops what is still pending.
+    """
     group = _group(gid)
     deadline = time.monotonic() + timeout
-    for pending in group.pending:
-        if not pending.wait(max(0.0, deadline - time.monotonic())):
-            return dbr.ECA_TIMEOUT
-    group.pending.clear()
-    return dbr.ECA_NORMAL
+    try:
+        for pending in group.pending:
+            if not pending.wait(max(0.0, deadline - time.monotonic())):
+                return dbr.ECA_TIMEOUT
+        return dbr.ECA_NORMAL
+    finally:
+        group.pending.clear()
 
 
 @withCA
