@@ -306,13 +306,14 @@ def test_a_1000_byte_name_does_not_stop_other_searches(softioc):
     about 1000 bytes exists, no channel created after it connects any more (its search
     datagram is lost with every name batched into it). Shown in a subprocess, so that
     the pyepics context of this process stays usable. Ours keeps connecting."""
+    long_name = softioc.pv("y" * (1000 - len(softioc.prefix)))
     script = (
         "import epics.ca as ca\n"
-        f"ca.connect_channel(ca.create_channel({softioc.pv('y' * 1000)!r}), timeout=0.3)\n"
+        f"ca.connect_channel(ca.create_channel({long_name!r}), timeout=0.3)\n"
         f"print(ca.connect_channel(ca.create_channel({softioc.pv('ao')!r}), timeout=1.5))\n"
     )
     assert run_python(script, softioc.env).split()[-1] == "False"
-    long_one = eca.create_channel(softioc.pv("y" * 1000))
+    long_one = eca.create_channel(long_name)
     assert eca.connect_channel(long_one, timeout=0.3) is False
     for record in ("ao.DESC", "long.DESC", "bo.DESC"):
         assert eca.connect_channel(eca.create_channel(softioc.pv(record)), timeout=3)

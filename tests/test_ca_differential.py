@@ -39,8 +39,9 @@ FIELDS = [
     "calc.INPA", "lstr.VAL$", "lsi.VAL$", "lsi.SIZV", "slow.DLY1", "slow.SELM",
     "long.DRVH", "int64.VAL", "disabled.DISS",
 ]
-#: Records whose value changes between two reads: only types and keys are compared.
-VOLATILE = {"calc", "calc1s", "calc.A"}
+#: Records processed periodically: their values and timestamps change between two reads,
+#: so for them and their fields only types and keys are compared.
+VOLATILE = {"calc", "calc1s"}
 
 ALL_FTYPES = [base + t for base in (0, 14, 28) for t in range(7)]
 
@@ -136,7 +137,7 @@ def test_reads_agree(softioc, record):
     """Every read function, every forced type, for every record and field of test.db."""
     name = softioc.pv(record)
     chids = {lib: connected(ca, name) for lib, ca in LIBS.items()}
-    volatile = record in VOLATILE
+    volatile = record.partition(".")[0] in VOLATILE
     failures = []
     for probe, function in READ_PROBES.items():
         expected = outcome(function, pca, chids["pyepics"])
@@ -541,8 +542,8 @@ def test_module_settings_agree():
         assert_same(getattr(pca, setting), getattr(eca, setting), setting)
     for constant in ("ECA_NORMAL", "ECA_TIMEOUT", "ECA_IODONE", "ECA_ISATTACHED",
                      "ECA_BADCHID", "CS_CONN", "CS_NEVER_SEARCH", "OP_CONN_UP",
-                     "OP_CONN_DOWN", "DBE_VALUE", "DBE_LOG", "DBE_ALARM", "DBE_PROPERTY", "STRING", "INT",
-                     "SHORT", "FLOAT", "ENUM", "CHAR", "LONG", "DOUBLE", "TIME_STRING",
+                     "OP_CONN_DOWN", "DBE_VALUE", "DBE_LOG", "DBE_ALARM", "DBE_PROPERTY",
+                     "STRING", "INT", "SHORT", "FLOAT", "ENUM", "CHAR", "LONG", "DOUBLE", "TIME_STRING",
                      "TIME_DOUBLE", "CTRL_STRING", "CTRL_DOUBLE", "MAX_STRING_SIZE",
                      "MAX_ENUMS", "MAX_ENUM_STRING_SIZE", "MAX_UNITS_SIZE",
                      "EPICS2UNIX_EPOCH"):
