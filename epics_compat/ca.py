@@ -1118,6 +1118,8 @@ def _on_monitor(entry, subscription_ref, callback, message):
         return
     if message.status != dbr.ECA_NORMAL:
         return
+    if _chid_cache.get(entry.chid_int) is not entry:
+        return  # the channel was cleared (or the library finalized at exit) meanwhile
     ftype = message.data_type
     try:
         kwds = {'ftype': ftype, 'count': message.data_count, 'chid': entry.chid_int,
@@ -1127,6 +1129,8 @@ def _on_monitor(entry, subscription_ref, callback, message):
     except _core.ProtocolError as exc:
         logger.error("bad monitor update for %s: %s", entry.pvname, exc)
         return
+    except ChannelAccessException:
+        return  # cleared between the check above and now
     if callable(callback):
         callback(value=value, **kwds)
 
