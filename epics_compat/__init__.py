@@ -225,7 +225,6 @@ def install_as_epics():
     does nothing. Returns the epics_compat module.
     """
     this = sys.modules[__name__]
-    prefix = __name__ + '.'
     conflicts = [(name, module) for name, module in list(sys.modules.items())
                  if (name == 'epics' or name.startswith('epics.')) and module is not None
                  and module is not sys.modules.get(__name__ + name[len('epics'):])]
@@ -237,8 +236,8 @@ def install_as_epics():
             f"anything imports epics (or don't import pyepics in this process).")
     if not any(isinstance(finder, _EpicsAliasFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _EpicsAliasFinder())
+    # Submodules are aliased when imported (by the finder), not now: code that checks
+    # whether 'epics.ca' is imported yet (epicscorelibs.path.pyepics, which ophyd
+    # imports, warns if so) sees what it would see before pyepics' first import.
     sys.modules['epics'] = this
-    for name, module in list(sys.modules.items()):
-        if name.startswith(prefix) and module is not None:
-            sys.modules['epics.' + name[len(prefix):]] = module
     return this
