@@ -822,8 +822,10 @@ def get_with_metadata(chid, ftype=None, count=None, wait=True, timeout=None,
     count = 0 if count is None else min(count, element_count(chid))
     entry = _entry(chid, 'get')
     with entry.lock:
-        last = entry.get_results[ftype][0]
-        if last is not GET_PENDING:
+        last = entry.get_results[ftype]
+        # GET_PENDING means in flight: one that ended (failed with its circuit, say)
+        # must not keep later gets from asking again.
+        if last[0] is not GET_PENDING or last[1].done.is_set():
             try:
                 pending = entry.channel.context.read(entry.channel, ftype, count,
                                                      defer=not wait)
