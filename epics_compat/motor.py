@@ -159,6 +159,10 @@ class Motor(device.Device):
                 raise MotorException(f"EpicsMotor has no attribute {attr}") from None
         return None
 
+    def __dir__(self):
+        # The long field names too, for tab completion.
+        return sorted(set(device.Device.__dir__(self)) | set(self._alias))
+
     def put(self, attr, value, wait=False, use_complete=False, timeout=10):
         """Write a field (long names allowed); see PV.put."""
         attr = self._alias.get(attr, attr)
