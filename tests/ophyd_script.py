@@ -349,7 +349,9 @@ def bluesky_docs() -> dict:
     m = EpicsMotor(MOTOR, name="m")
     det = EpicsSignalRO(pv("oph:det"), name="det")
     x = EpicsSignal(pv("oph:x"), name="x")
-    for dev in (stage, m, det, x):
+    wave = EpicsSignalRO(pv("oph:wave"), name="wave")
+    text = EpicsSignalRO(pv("oph:text"), name="text", string=True)
+    for dev in (stage, m, det, x, wave, text):
         dev.wait_for_connection(timeout=5)
     m.set(0.0).wait(10)
     x.set(0.0).wait(5)
@@ -364,7 +366,7 @@ def bluesky_docs() -> dict:
             docs.append((name, doc))
         return on_doc
 
-    RE(count([det, stage], num=3), collect("count"))
+    RE(count([det, stage, wave, text], num=3), collect("count"))
     RE(scan([det], x, -2, 2, 5), collect("scan signal"))
     RE(scan([det, stage], m, 0, 1, 3), collect("scan motor"))
     m.set(0.5).wait(10)
