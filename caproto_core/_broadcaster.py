@@ -41,7 +41,7 @@ class Broadcaster:
                                          f"{type(message).__name__} over UDP")
         if logger.isEnabledFor(logging.DEBUG):
             for message in messages:
-                logger.debug(">> %r", message)
+                logger.debug("udp >> %r", message)
         return b"".join(bytes(message) for message in messages)
 
     def recv(self, data, address: tuple[str, int] | None = None) -> list[Message]:
@@ -49,7 +49,7 @@ class Broadcaster:
         messages = read_datagram(data, self.their_role)
         if logger.isEnabledFor(logging.DEBUG):
             for message in messages:
-                logger.debug("<< %s %r", address, message)
+                logger.debug("%s << %r", _peer(address), message)
         return messages
 
     def search_datagrams(self, requests: list[SearchRequest], sequence_id: int = 0,
@@ -73,3 +73,10 @@ class Broadcaster:
         if batch:
             datagrams.append(self.send(version, *batch))
         return datagrams
+
+
+def _peer(address) -> str:
+    """'host:port' of an address tuple, as the circuit logs its peer ('udp' if unknown)."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return "udp" if address is None else str(address)
