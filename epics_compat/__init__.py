@@ -22,6 +22,9 @@ import sys
 import threading
 import time
 
+from . import _debug
+_debug.from_environment()  # EPICS_COMPAT_DEBUG=1: every CA message to stderr
+
 from . import ca, dbr, pv, utils, alarm, device, motor, multiproc, autosave
 from .version import __version__
 
