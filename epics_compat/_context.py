@@ -15,6 +15,7 @@ import heapq
 import itertools
 import logging
 import os
+import select
 import selectors
 import socket
 import subprocess
@@ -45,6 +46,9 @@ RECEIVE_SIZE = 1 << 18
 METADATA_ALLOWANCE = 512
 #: Messages at least this large are received straight into a buffer of their own size.
 LARGE_MESSAGE = 1 << 18
+#: Seconds a caller's write may wait for a server that takes no data before the circuit
+#: is dropped (the I/O thread itself never waits: it keeps what is left for later).
+SEND_TIMEOUT = 10.0
 
 
 class ChannelAccessError(Exception):
@@ -162,12 +166,14 @@ class Circuit:
             CLIENT, address, priority,
             max_payload_size=context.config.max_array_bytes + METADATA_ALLOWANCE)
         self.lock = threading.RLock()
-        #: Held while writing to the socket. It is taken while holding ``lock``, so bytes
-        #: go out in the order the core recorded them, but ``lock`` can be let go before
-        #: the write: the I/O thread need not wait for it to handle the reply.
+        #: Held while writing to the socket, and never while waiting for another lock:
+        #: bytes are queued under ``lock`` (in the order the core recorded them), and
+        #: written by whoever holds ``send_lock`` after letting ``lock`` go.
         self.send_lock = threading.Lock()
-        #: Bytes waiting to be written, in order (under ``send_lock``); see ``send``.
+        #: Bytes waiting to be written, in order; ``queue_lock`` guards the list only.
         self.outgoing: list[bytes] = []
+        self.queue_lock = threading.Lock()
+        self.want_write = False  # the I/O thread watches for writability (bytes left)
         self.sock: socket.socket | None = None
         self.connected = False
         self.closed = False
@@ -186,33 +192,101 @@ class Circuit:
         return f"<Circuit {self.address[0]}:{self.address[1]} priority={self.priority}>"
 
     def send(self, *messages: core.Message) -> None:
-        """Check, record and write messages; the caller holds ``self.lock``.
+        """Check, record and queue messages; the caller holds ``self.lock``.
 
-        On the I/O thread the bytes are queued and written once per turn of its loop,
-        with everything else queued meanwhile: the creations or subscriptions of 2,000
-        channels after a connection cost one system call instead of 2,000 (each
-        ``sendall`` measured ~30 us here). Other threads write at once, after anything
-        queued.
+        On the I/O thread the bytes are written once per turn of its loop, with everything
+        else queued meanwhile: the creations or subscriptions of 2,000 channels after a
+        connection cost one system call instead of 2,000 (each ``sendall`` measured ~30 us
+        here). From other threads the I/O thread is asked to write them: a caller holding
+        ``self.lock`` must not wait for the socket (see ``write_queued``).
         """
-        data = self.prepare(*messages)
-        if threading.get_ident() == self.context.io_thread_id:
-            if self.queue(data):
+        if self.queue(self.prepare(*messages)):
+            if threading.get_ident() == self.context.io_thread_id:
                 self.context._unflushed.add(self)
-        else:
-            with self.send_lock:
-                self.write(data)
+            else:
+                self.context._call_soon(self.context._flush, self)
 
     def queue(self, data: bytes) -> bool:
-        """Queue bytes to be written by ``flush``; True if the queue was empty."""
-        with self.send_lock:
+        """Queue bytes to be written, in order; True if the queue was empty."""
+        with self.queue_lock:
             self.outgoing.append(data)
             return len(self.outgoing) == 1
 
-    def flush(self) -> None:
-        """Write whatever is queued."""
-        with self.send_lock:
-            if self.outgoing and not self.closed:
-                self.write(b"")
+    def _take_queued(self) -> bytes:
+        with self.queue_lock:
+            data = b"".join(self.outgoing) if len(self.outgoing) != 1 else self.outgoing[0]
+            self.outgoing.clear()
+        return data
+
+    def flush(self) -> bool:
+        """On the I/O thread: write what the socket takes now, never waiting for it.
+
+        Returns True if bytes are left (the caller watches for writability). If another
+        thread is writing, it hands what is queued back to the I/O thread when done.
+        """
+        if not self.send_lock.acquire(blocking=False):
+            return False
+        try:
+            if self.closed or not self.outgoing:
+                return False
+            data = self._take_queued()
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self.context._lose_circuit(self, f"send failed: {exc}")
+                return False
+            if sent < len(data):
+                with self.queue_lock:
+                    self.outgoing.insert(0, data[sent:])
+                return True
+            return False
+        finally:
+            self.send_lock.release()
+
+    def write_queued(self) -> None:
+        """On a caller thread holding no lock: write everything queued, waiting if need be.
+
+        The socket is non-blocking; this waits for it to take the bytes, and gives up (the
+        circuit is dropped) after SEND_TIMEOUT seconds without progress. It takes
+        ``send_lock`` only, so the I/O thread keeps reading every circuit meanwhile
+        (a server that stops reading until its own writes drain would otherwise deadlock
+        with us).
+        """
+        try:
+            with self.send_lock:
+                if self.closed:
+                    raise ChannelAccessError(f"circuit to {self.address[0]}:"
+                                             f"{self.address[1]} is not connected")
+                if self.outgoing:
+                    self._send_all(self._take_queued())
+        finally:
+            if self.outgoing and not self.closed:  # queued by the I/O thread meanwhile
+                self.context._call_soon(self.context._flush, self)
+
+    def _send_all(self, data: bytes) -> None:
+        """Write all of ``data`` (the caller holds ``send_lock``), waiting for the socket."""
+        view = memoryview(data)
+        deadline = time.monotonic() + SEND_TIMEOUT
+        try:
+            while view:
+                try:
+                    sent = self.sock.send(view)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                if sent:
+                    view = view[sent:]
+                    deadline = time.monotonic() + SEND_TIMEOUT
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise socket.timeout(f"the server took no data for {SEND_TIMEOUT} s")
+                _wait_writable(self.sock, remaining)
+        except OSError as exc:
+            self.context._call_soon(self.context._lose_circuit, self, f"send failed: {exc}")
+            raise ChannelAccessError(f"send to {self.address[0]}:{self.address[1]} failed: "
+                                     f"{exc}") from None
 
     def prepare(self, *messages: core.Message) -> bytes:
         """Check and record messages; their bytes. The caller holds ``self.lock``."""
@@ -221,19 +295,6 @@ class Circuit:
                                      f"not connected")
         buffers = self.core.send(*messages)
         return b"".join(buffers) if len(buffers) > 1 else buffers[0]
-
-    def write(self, data: bytes) -> None:
-        """Write what is queued, then ``data``; the caller holds ``self.send_lock``."""
-        if self.outgoing:
-            self.outgoing.append(data)
-            data = b"".join(self.outgoing)
-            self.outgoing.clear()
-        try:
-            self.sock.sendall(data)
-        except OSError as exc:
-            self.context._call_soon(self.context._lose_circuit, self, f"send failed: {exc}")
-            raise ChannelAccessError(f"send to {self.address[0]}:{self.address[1]} failed: "
-                                     f"{exc}") from None
 
 
 class Context:
@@ -346,12 +407,12 @@ class Context:
             except Exception:
                 circuit.pending.pop(request.ioid, None)
                 raise
-            if defer:
-                if circuit.queue(data):
-                    self._call_soon(self._flush, circuit)
-                return pending
-            circuit.send_lock.acquire()
-        self._write_request(circuit, data, pending)
+            first = circuit.queue(data)
+        if defer:
+            if first:
+                self._call_soon(self._flush, circuit)
+            return pending
+        self._write_request(circuit, pending)
         return pending
 
     def write(self, channel: ClientChannel, data, data_type: int, count: int | None,
@@ -369,32 +430,29 @@ class Context:
                 pending.request = request
                 circuit.pending[request.ioid] = pending
             try:
-                data = circuit.prepare(request)
+                circuit.queue(circuit.prepare(request))
             except Exception:
                 if pending is not None:
                     circuit.pending.pop(request.ioid, None)
                 raise
-            circuit.send_lock.acquire()
-        self._write_request(circuit, data, pending)
+        self._write_request(circuit, pending)
         return pending
 
     @staticmethod
-    def _write_request(circuit: Circuit, data: bytes, pending: Pending | None) -> None:
-        """Write a request whose ``send_lock`` the caller took under ``circuit.lock``.
+    def _write_request(circuit: Circuit, pending: Pending | None) -> None:
+        """Write a request queued under ``circuit.lock``, after letting that lock go.
 
         The write happens outside ``circuit.lock`` so that the I/O thread can take the
         reply in meanwhile (profiling get round trips showed it blocked on that lock for
-        the whole ``sendall``, a quarter of its time); ``send_lock`` keeps the order.
+        the whole ``sendall``, a quarter of its time); the queue keeps the order.
         """
         try:
-            circuit.write(data)
+            circuit.write_queued()
         except Exception:
             if pending is not None:
                 with circuit.lock:
                     circuit.pending.pop(pending.request.ioid, None)
             raise
-        finally:
-            circuit.send_lock.release()
 
     def subscribe(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
                   callback: Callable) -> Subscription:
@@ -511,10 +569,16 @@ class Context:
             self._flush(circuit)
 
     def _flush(self, circuit: Circuit) -> None:
-        try:
-            circuit.flush()
-        except ChannelAccessError as exc:  # the circuit is being dropped
-            logger.debug("%s", exc)
+        """Write what the circuit has queued, as far as the socket takes it now."""
+        left = circuit.flush()
+        if left != circuit.want_write and not circuit.closed and circuit.sock is not None:
+            circuit.want_write = left
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if left else 0)
+            try:
+                self._selector.modify(circuit.sock, events,
+                                      functools.partial(self._on_readable, circuit))
+            except (KeyError, ValueError):  # not registered (yet, or any more)
+                pass
 
     def _run_calls(self) -> None:
         with self._calls_lock:
@@ -703,9 +767,8 @@ class Context:
         if error:
             self._lose_circuit(circuit, f"connect failed: {os.strerror(error)}")
             return
-        # Writes happen from any thread with sendall: the socket blocks (with a bound).
-        sock.setblocking(True)
-        sock.settimeout(10.0)
+        # The socket stays non-blocking: the I/O thread never waits for it, and caller
+        # threads wait for writability themselves (Circuit.write_queued).
         self._selector.modify(sock, selectors.EVENT_READ,
                               functools.partial(self._on_readable, circuit))
         with circuit.lock:
@@ -731,6 +794,10 @@ class Context:
             circuit.send(channel.core.create())
 
     def _on_readable(self, circuit: Circuit, sock, mask) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._flush(circuit)
+            if not mask & selectors.EVENT_READ:
+                return
         try:
             if circuit.large is not None:
                 data = self._receive_large(circuit, sock)
@@ -989,6 +1056,16 @@ class Context:
                     except ChannelAccessError:
                         pass
         self._schedule(1.0, self._check_circuits)
+
+
+def _wait_writable(sock: socket.socket, timeout: float) -> None:
+    """Wait until ``sock`` can take data (or ``timeout`` passes); poll has no fd limit."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        poller.poll(max(0.0, timeout) * 1000.0)
+    else:
+        select.select([], [sock], [], max(0.0, timeout))
 
 
 _repeaters_started: set[int] = set()
