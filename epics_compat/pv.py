@@ -107,8 +107,9 @@ def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
     if form not in ('native', 'time', 'ctrl'):
         form = 'time'
     if context is not None:
-        warnings.warn('The `context` kwarg for epics.get_pv() is deprecated. New PVs '
-                      'will _not_ be created in the requested context.')
+        warnings.warn("get_pv(context=...) is deprecated: it only selects a PV already "
+                      "cached for that context; new PVs are made in the current context.",
+                      stacklevel=2)
     else:
         if ca.current_context() is None:
             ca.use_initial_context()
@@ -119,7 +120,9 @@ def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
     thispv = _PVcache_.get(key)
     if thispv is None:
         if context != ca.current_context():
-            raise RuntimeError('PV is not in cache for user-requested context')
+            raise RuntimeError(f"get_pv: no PV {name!r} (form {form!r}) is cached for "
+                               f"context {context!r}, and new PVs are made only in the "
+                               f"current context ({ca.current_context()!r})")
         thispv = default_pv_class(name, form=form, callback=callback,
                                   connection_callback=connection_callback,
                                   access_callback=access_callback,
@@ -348,8 +351,8 @@ class PV:
             # Our connection event is queued behind the callback that is waiting: do
             # its work here once the channel is up, and let the queued one pass.
             if ca.connect_channel(self.chid, timeout=timeout) and not self.connected:
-                self._conn_done_inline = True
                 self.__on_connect(pvname=self.pvname, chid=self.chid, conn=True)
+                self._conn_done_inline = True
             return self.connected
         self._conn_event.wait(max(0.0, timeout))
         return self.connected

@@ -4,6 +4,7 @@ themselves, and PVs used from other threads and contexts."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -152,10 +153,13 @@ def test_callbacks_may_use_ca_without_deadlock(softioc):
     trigger = epics.PV(softioc.pv("bo"))
     trigger.wait_for_connection(5)
 
+    conns = []
+
     def on_change(value=None, **kws):
         if value != 0 or done.is_set():
             return
-        fresh = epics.PV(softioc.pv("mbbi"))  # new channel, connected from here
+        fresh = epics.PV(softioc.pv("mbbi"),  # new channel, connected from here
+                         connection_callback=lambda **kw: conns.append(kw["conn"]))
         results["fresh"] = fresh.get(timeout=2)
         results["ctrl"] = fresh.get_ctrlvars()["enum_strs"]
         results["caget"] = epics.caget(softioc.pv("strin"))
@@ -168,6 +172,8 @@ def test_callbacks_may_use_ca_without_deadlock(softioc):
     assert done.wait(10), results
     assert results == {"fresh": 1, "ctrl": ("Zero", "One", "Two", "Three"),
                        "caget": "read me", "put": 1, "long": 77}
+    time.sleep(0.1)
+    assert conns == [True]  # once, though handled in place and then queued
 
 
 def test_pv_used_from_other_threads(softioc):
