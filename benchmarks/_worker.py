@@ -310,6 +310,10 @@ def scenario_monitor(lib, args):
             writer.wait()
     if writer.returncode:
         raise RuntimeError(f"writer failed with status {writer.returncode}: {out}")
+    import json
+    writer_result = json.loads(out.splitlines()[-1][len(RESULT_MARKER):])
+    if writer_result["status"] != "ok":
+        raise RuntimeError(f"writer: {writer_result.get('detail')}")
     received = len(values)
     distinct = set(values) & set(float(i) for i in range(n))
     lost = n - len(distinct)
@@ -319,6 +323,7 @@ def scenario_monitor(lib, args):
     latencies.sort()
     return {
         "monitor_eps": (received - 1) / (times[-1] - times[0]),
+        "writer_eps": writer_result["metrics"]["writer_eps"],
         "monitor_lost": lost + out_of_order,
         "cpu_per_10k_s": (marks["cpu1"] - marks["cpu0"]) / received * 1e4,
         "latency_ms": latencies[len(latencies) // 2] * 1e3,

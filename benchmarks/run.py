@@ -99,6 +99,8 @@ def metrics_table(npvs: int) -> list[Metric]:
                (">=", 2.0)),
         Metric("monitor_lost", "monitor", "monitor events lost (all rounds)", "events",
                "lower"),
+        Metric("writer_eps", "monitor", "  offered by the libca writer (burst)", "ev/s",
+               "higher"),
         Metric("cpu_per_10k_s", "monitor", "CPU time per 10,000 monitor updates", "s",
                "lower"),
         Metric("latency_ms", "monitor", "monitor latency, median", "ms", "lower"),
