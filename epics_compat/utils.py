@@ -10,6 +10,19 @@ import sys
 IOENCODING = os.environ.get('PYEPICS_ENCODING', os.environ.get('PYTHONIOENCODING', 'utf-8'))
 
 
+def __getattr__(name):
+    # pyepics imports charset_normalizer's from_bytes (or None) at import time; that
+    # import costs ~80 ms, so here it happens only when someone asks for it.
+    if name == 'from_bytes':
+        try:
+            from charset_normalizer import from_bytes
+        except ImportError:
+            from_bytes = None
+        globals()['from_bytes'] = from_bytes
+        return from_bytes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def str2bytes(st1) -> bytes:
     """Text as bytes in IOENCODING (bytes pass through)."""
     if isinstance(st1, bytes):

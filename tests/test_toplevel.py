@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -57,6 +58,18 @@ def test_import_is_fast_enough():
     took = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True).stdout)
     assert took < 1.0
+
+
+def test_utils():
+    from epics_compat import utils
+    assert utils.str2bytes("abc") == b"abc" and utils.str2bytes(b"x") == b"x"
+    assert utils.bytes2str(b"abc") == "abc" and utils.bytes2str(5) == "5"
+    assert utils.strjoin(b",", [b"a", b"b", b"\x00", b"c"]) == "a,b"
+    assert utils.strjoin("", []) == ""
+    assert utils.IOENCODING == os.environ.get("PYEPICS_ENCODING",
+                                              os.environ.get("PYTHONIOENCODING", "utf-8"))
+    assert utils.clib_search_path("ca").endswith("libca.so")
+    assert utils.from_bytes is None or callable(utils.from_bytes)
 
 
 # --- caget / caput -------------------------------------------------------------------------
