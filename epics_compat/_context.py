@@ -806,7 +806,7 @@ class Context:
             else:
                 data = sock.recv(RECEIVE_SIZE)
                 if not data:
-                    self._lose_circuit(circuit, "server closed the connection")
+                    self._on_closed_by_server(circuit)
                     return
         except (BlockingIOError, InterruptedError, socket.timeout):
             return
@@ -845,11 +845,24 @@ class Context:
             except BlockingIOError:
                 return None
             if not count:
-                self._lose_circuit(circuit, "server closed the connection")
+                self._on_closed_by_server(circuit)
                 return None
             circuit.large_filled += count
         circuit.large = None
         return buffer
+
+    def _on_closed_by_server(self, circuit: Circuit) -> None:
+        """End of stream: normal between messages, an error in the middle of one."""
+        if circuit.large is not None:
+            received, expected = circuit.large_filled, len(circuit.large)
+        else:
+            received, expected = circuit.core.buffered, circuit.core.next_message_size()
+        if received:
+            logger.error("server %s:%d closed the connection in the middle of a message "
+                         "(truncated after %d of %s bytes)", *circuit.address, received,
+                         expected if expected is not None else "?")
+        self._lose_circuit(circuit, "server closed the connection" +
+                           (" mid-message" if received else ""))
 
     # --- what the server tells us -----------------------------------------------------------
 
