@@ -116,11 +116,13 @@ class Recorder:
 class RawServer:
     """A listening TCP socket that plays a server by hand: for bytes no real server sends.
 
-    ``accept()`` returns the socket of the client's circuit; ``serve_channel`` answers the
-    client's VERSION and CREATE_CHAN for one channel as a server would.
+    It answers UDP searches for ``names`` (every name if None). ``accept()`` returns the
+    socket of the client's circuit; ``serve_channel`` answers the client's VERSION and
+    CREATE_CHAN for one channel as a server would.
     """
 
-    def __init__(self):
+    def __init__(self, names: Iterable[str] | None = None):
+        self.names = None if names is None else set(names)
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -140,7 +142,7 @@ class RawServer:
             self._searcher.start()
 
     def _answer_searches(self) -> None:
-        """Answer every search on UDP with 'here' (any name)."""
+        """Answer searches for our names on UDP with 'here'."""
         broadcaster = core.Broadcaster(core.SERVER)
         self.udp.settimeout(0.1)
         while not self._stop.is_set():
@@ -153,7 +155,8 @@ class RawServer:
             except core.ProtocolError:
                 continue
             replies = [core.SearchResponse(self.port, "127.0.0.1", r.cid) for r in requests
-                       if isinstance(r, core.SearchRequest)]
+                       if isinstance(r, core.SearchRequest)
+                       and (self.names is None or r.name in self.names)]
             if replies:
                 self.udp.sendto(broadcaster.send(core.VersionResponse(13), *replies), address)
 

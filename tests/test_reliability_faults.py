@@ -77,3 +77,289 @@ def test_large_put_to_a_server_that_stopped_reading_stalls_nothing_else(lab, mon
     assert b.connected.wait(10)
     assert read(context, b)[0] == 2.0
     still_works(lab, context)
+
+
+# --- the server goes away and comes back ------------------------------------------------------
+
+def watch(context, channel):
+    """(connection events, monitor recorder) of a channel, recorded from now on."""
+    events = []
+    channel.connection_callbacks.append(lambda c, connected: events.append(connected))
+    recorder = Recorder()
+    context.subscribe(channel, "native", 0, DBE_VALUE, recorder)
+    assert recorder.wait_for(lambda values: values, 5), "no first monitor update"
+    return events, recorder
+
+
+def outage_checks(context, channel, events):
+    """During an outage: the channel says so, the callback said so, requests fail at once."""
+    assert wait_for(lambda: channel.state == CS_PREV_CONN, 5), "the loss went unnoticed"
+    assert wait_for(lambda: events == [False], 2), events
+    started = time.monotonic()
+    with pytest.raises(ChannelAccessError, match="not connected"):
+        context.read(channel, DOUBLE, 0)
+    with pytest.raises(ChannelAccessError, match="not connected"):
+        context.write(channel, 1.0, DOUBLE, None, notify=True)
+    assert time.monotonic() - started < 0.5
+
+
+def test_server_restarted_on_the_same_port(lab):
+    server = lab.server([PV("x", "double", 1.0)])
+    context = lab.context(server)
+    channel = connect(context, "x")
+    events, recorder = watch(context, channel)
+    server.faults.restart(downtime=1.0, wait=False)
+    outage_checks(context, channel, events)
+    assert channel.connected.wait(10), "no reconnection after the restart"
+    assert wait_for(lambda: events == [False, True], 2), events
+    server["x"].write(7.5)  # the subscription was restored on the new circuit
+    assert recorder.wait_for(lambda values: values[-1:] == [7.5], 5), recorder.values
+    write(context, channel, 8.5)
+    assert read(context, channel)[0] == 8.5
+    assert recorder.wait_for(lambda values: values[-1:] == [8.5], 5), recorder.values
+    assert len(context.circuits) == 1
+
+
+def test_server_replaced_by_one_on_another_port(lab):
+    """The IOC comes back on another port (in the address list): the client finds it."""
+    first = lab.server([PV("x", "double", 1.0), PV("y", "long", 5)])
+    second_port = lab.server([]).port  # reserve a port with a server of nothing
+    lab.servers[-1].stop()
+    context = lab.context(first, second_port)
+    x, y = connect(context, "x"), connect(context, "y")
+    events, recorder = watch(context, x)
+    first.stop()
+    outage_checks(context, x, events)
+    second = lab.server([PV("x", "double", 2.0), PV("y", "long", 6)], port=second_port)
+    assert x.connected.wait(10) and y.connected.wait(10)
+    assert x.host == y.host == f"127.0.0.1:{second_port}"
+    assert wait_for(lambda: events == [False, True], 2), events
+    assert recorder.wait_for(lambda values: values[-1:] == [2.0], 5), recorder.values
+    second["x"].write(3.0)
+    assert recorder.wait_for(lambda values: values[-1:] == [3.0], 5), recorder.values
+    assert read(context, y, core_type("LONG"))[0] == 6
+
+
+def core_type(name):
+    import caproto_core as core
+    return getattr(core.ChannelType, name)
+
+
+# --- circuits dropped in the middle of something ------------------------------------------------
+
+def test_circuit_dropped_mid_get(lab):
+    server = lab.server([PV("x", "double", 1.0)])
+    context = lab.context(server)
+    channel = connect(context, "x")
+    server.faults.delay(2.0)
+    pending = context.read(channel, DOUBLE, 0)
+    time.sleep(0.1)
+    server.faults.drop_circuits()
+    started = time.monotonic()
+    assert pending.wait(2), "the get in flight did not end with its circuit"
+    assert time.monotonic() - started < 1.0
+    assert pending.result is None and "lost" in pending.error
+    server.faults.delay(0)
+    assert channel.connected.wait(10)
+    assert read(context, channel)[0] == 1.0
+
+
+def test_circuit_dropped_mid_put_with_completion(lab):
+    server = lab.server([PV("slow", "double", 1.0, put_delay=3.0)])
+    context = lab.context(server)
+    channel = connect(context, "slow")
+    completions = []
+    pending = context.write(channel, 2.0, DOUBLE, None, notify=True,
+                            callback=lambda p: completions.append(p.error))
+    time.sleep(0.2)
+    server.faults.drop_circuits()
+    assert pending.wait(2), "the put in flight did not end with its circuit"
+    assert "lost" in pending.error
+    assert wait_for(lambda: completions, 2) and len(completions) == 1
+    assert "lost" in completions[0]
+    assert channel.connected.wait(10)
+    time.sleep(3.2)  # the server's late completion has nowhere to go: nothing breaks
+    assert completions == [completions[0]]
+    assert read(context, channel)[0] == 2.0  # the server did take the value
+    write(context, channel, 4.0, timeout=10)
+
+
+def test_circuit_dropped_mid_large_array(lab):
+    """Half of a 16 MB reply, a pause, then the end of the circuit: the read fails, the
+    I/O thread served the other circuit meanwhile, the half-filled buffer is let go."""
+    from reliability import RawServer
+    import caproto_core as core
+    other = lab.server([PV("c", "double", 3.0)])
+    raw = RawServer(["big"])
+    try:
+        context = lab.context(raw.port, other)
+        c = connect(context, "c")
+        big = context.create_channel("big")
+        sock = raw.accept()
+        circuit, _ = raw.serve_channel(sock, DOUBLE, 2_000_000)
+        assert big.connected.wait(5)
+        pending = context.read(big, DOUBLE, 0)
+        request = raw.receive_messages(
+            sock, circuit, lambda ms: any(isinstance(m, core.ReadNotifyRequest) for m in ms))
+        ioid = next(m for m in request if isinstance(m, core.ReadNotifyRequest)).ioid
+        reply = b"".join(bytes(b) for b in circuit.send(core.ReadNotifyResponse(
+            np.arange(2_000_000, dtype=">f8"), DOUBLE, ioid)))
+        sock.sendall(reply[:len(reply) // 2])
+        assert wait_for(lambda: context.circuits and any(
+            ci.large is not None for ci in context.circuits.values()), 5)
+        started = time.monotonic()
+        for _ in range(10):
+            assert read(context, c, timeout=1.0)[0] == 3.0
+        assert time.monotonic() - started < 1.0
+        assert not pending.done.is_set()
+        sock.close()
+        assert pending.wait(5) and "lost" in pending.error
+        assert wait_for(lambda: big.state == CS_PREV_CONN, 5)
+        assert all(ci.large is None for ci in context.circuits.values())
+        # It comes back and this time the whole array arrives.
+        sock = raw.accept()
+        circuit, _ = raw.serve_channel(sock, DOUBLE, 2_000_000)
+        assert big.connected.wait(5)
+        pending = context.read(big, DOUBLE, 0)
+        request = raw.receive_messages(
+            sock, circuit, lambda ms: any(isinstance(m, core.ReadNotifyRequest) for m in ms))
+        ioid = next(m for m in request if isinstance(m, core.ReadNotifyRequest)).ioid
+        sock.sendall(b"".join(bytes(b) for b in circuit.send(core.ReadNotifyResponse(
+            np.arange(2_000_000, dtype=">f8"), DOUBLE, ioid))))
+        assert pending.wait(10) and pending.error is None
+        np.testing.assert_array_equal(pending.result.data, np.arange(2_000_000.0))
+    finally:
+        raw.close()
+
+
+# --- a server that stops answering, or answers slowly -------------------------------------
+
+def test_server_that_stops_answering_is_detected_by_the_echo(lab, monkeypatch):
+    monkeypatch.setattr(engine, "ECHO_TIMEOUT", 1.0)
+    server = lab.server([PV("x", "double", 1.0)])
+    context = lab.context(server, connection_timeout=1.0)
+    channel = connect(context, "x")
+    events = []
+    channel.connection_callbacks.append(lambda c, connected: events.append(connected))
+    server.faults.hang(True)
+    pending = context.read(channel, DOUBLE, 0)
+    started = time.monotonic()
+    # Silence for connection_timeout, an echo, no reply for ECHO_TIMEOUT (checked each s).
+    assert wait_for(lambda: channel.state == CS_PREV_CONN, 6), "a hung server went unnoticed"
+    assert 1.5 < time.monotonic() - started < 5.0
+    assert pending.wait(1) and "unresponsive" in pending.error
+    assert wait_for(lambda: events == [False], 2), events
+    server.faults.hang(False)
+    assert channel.connected.wait(10)
+    assert read(context, channel)[0] == 1.0
+
+
+def test_slow_server_is_slow_but_correct(lab, monkeypatch):
+    """Every answer 1.5 s late, with echoes due after 0.5 s of silence: the circuit is
+    kept (the echo is answered, late), replies come in order, a get given less time than
+    the delay times out and the late reply is dropped without harm."""
+    monkeypatch.setattr(engine, "ECHO_TIMEOUT", 3.0)
+    server = lab.server([PV("x", "double", 1.0)])
+    context = lab.context(server, connection_timeout=0.5)
+    channel = connect(context, "x")
+    server.faults.delay(1.5)
+    impatient = context.read(channel, DOUBLE, 0)
+    assert not impatient.wait(0.3)
+    pendings = [context.write(channel, float(i), DOUBLE, None, notify=True)
+                for i in range(5)]
+    pendings.append(context.read(channel, DOUBLE, 0))
+    assert all(p.wait(5) for p in pendings)
+    assert all(p.error is None for p in pendings)
+    assert pendings[-1].result.data[0] == 4.0  # answered in the order asked
+    assert impatient.wait(0) and impatient.result.data[0] == 1.0
+    time.sleep(3.0)  # echoes go out and come back late
+    assert channel.state == CS_CONN
+    server.faults.delay(0)
+    assert read(context, channel)[0] == 4.0
+
+
+# --- beacons, refusals, access -----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["restart", "jump"])
+def test_beacon_anomaly_makes_a_searching_channel_find_the_server_at_once(lab, kind):
+    server = lab.server([PV("x", "double", 1.0)], beacon_period=0.2)
+    context = lab.context(server)
+    connect(context, "x")
+    assert wait_for(lambda: ("127.0.0.1", server.port) in context._beacons, 5), \
+        "no beacons through the repeater"
+    late = context.create_channel("late")
+    assert wait_for(lambda: late.search_attempts >= 2, 5)
+
+    def searched_long_ago():  # as if it had been searching for an hour: next try in 60 s
+        late.search_attempts = 30
+        late.next_search = time.monotonic() + 60
+    context._call_soon(searched_long_ago)
+    time.sleep(0.3)
+    server.add(PV("late", "double", 2.0))
+    assert not late.connected.wait(0.5)
+    server.faults.beacon_anomaly(kind)
+    assert late.connected.wait(2), "the beacon anomaly did not restart the search"
+    assert read(context, late)[0] == 2.0
+
+
+def test_refused_channel_is_searched_again_and_others_are_unaffected(lab, caplog):
+    server = lab.server([PV("x", "double", 1.0), PV("y", "double", 2.0)])
+    server.faults.refuse_channel("x")
+    context = lab.context(server)
+    with caplog.at_level(logging.WARNING, logger="epics_compat.context"):
+        x = context.create_channel("x")
+        y = connect(context, "y")
+        assert not x.connected.wait(1.0)
+    assert any("refused channel 'x'" in r.getMessage() for r in caplog.records)
+    assert read(context, y)[0] == 2.0
+    with pytest.raises(ChannelAccessError, match="not connected"):
+        context.read(x, DOUBLE, 0)
+    server.faults.refuse_channel("x", False)
+    assert x.connected.wait(5), "a channel refused once is never searched again"
+    assert read(context, x)[0] == 1.0
+
+
+def test_write_access_denied_sends_no_put(lab):
+    server = lab.server([PV("x", "double", 1.0)])
+    context = lab.context(server)
+    channel = connect(context, "x")
+    access = []
+    channel.access_callbacks.append(lambda c, r, w: access.append((r, w)))
+    server.faults.deny_write("x")
+    assert wait_for(lambda: access[-1:] == [(True, False)], 5), access
+    sent = []
+    circuit = channel.circuit
+    original = circuit.core.send
+    circuit.core.send = lambda *messages: (sent.extend(messages), original(*messages))[1]
+    for notify in (True, False):
+        with pytest.raises(ChannelAccessError, match="no write access to 'x'"):
+            context.write(channel, 5.0, DOUBLE, None, notify=notify)
+    assert not sent, sent
+    assert server["x"].value == 1.0
+    assert read(context, channel)[0] == 1.0  # reading is still allowed
+    server.faults.deny_write("x", False)
+    assert wait_for(lambda: access[-1:] == [(True, True)], 5), access
+    write(context, channel, 5.0)
+    assert server["x"].value == 5.0
+
+
+# --- malformed and truncated messages -------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["bad_command", "bad_type", "short_payload", "truncated"])
+def test_malformed_message_closes_the_circuit_and_the_client_goes_on(lab, caplog, kind):
+    server = lab.server([PV("x", "double", 1.0)])
+    context = lab.context(server)
+    channel = connect(context, "x")
+    events, recorder = watch(context, channel)
+    with caplog.at_level(logging.INFO, logger="epics_compat.context"):
+        assert server.faults.send_malformed(kind) == 1
+        assert wait_for(lambda: events[:1] == [False], 5), "the circuit was kept"
+        assert channel.connected.wait(10), "no reconnection"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and f"127.0.0.1:{server.port}" in errors[0], \
+        [r.getMessage() for r in caplog.records]
+    assert wait_for(lambda: events == [False, True], 2), events
+    server["x"].write(9.0)
+    assert recorder.wait_for(lambda values: values[-1:] == [9.0], 5), recorder.values
+    assert read(context, channel)[0] == 9.0
+    assert io_alive(context)
