@@ -46,6 +46,12 @@ RECEIVE_SIZE = 1 << 18
 METADATA_ALLOWANCE = 512
 #: Messages at least this large are received straight into a buffer of their own size.
 LARGE_MESSAGE = 1 << 18
+#: A circuit lost within this many seconds of connecting counts as a failure of its
+#: server: its channels search again after FIRST_RETRY_DELAY, doubling up to
+#: MAX_RETRY_DELAY with each further failure in a row (see ``Context._retry_delay``).
+YOUNG_CIRCUIT = 2.0
+FIRST_RETRY_DELAY = 0.05
+MAX_RETRY_DELAY = 10.0
 #: Seconds a caller's write may wait for a server that takes no data before the circuit
 #: is dropped (the I/O thread itself never waits: it keeps what is left for later).
 SEND_TIMEOUT = 10.0
@@ -227,6 +233,7 @@ class Circuit:
         self.last_heard = time.monotonic()
         self.echo_sent_at: float | None = None
         self.connect_deadline = time.monotonic() + CONNECT_TIMEOUT
+        self.connected_at: float | None = None
         self.name_server = False  # a circuit that only carries searches
         self.large: memoryview | None = None  # a large message being received
         self.large_filled = 0
@@ -385,6 +392,7 @@ class Context:
         self._call_soon(self._schedule, 1.0, self._check_circuits)
         self._call_soon(self._register_with_repeater)
         self._name_servers: dict[tuple, Circuit] = {}
+        self._young_losses: dict[tuple, int] = {}  # server -> circuits lost young in a row
         for address in self.config.name_servers:
             self._call_soon(self._connect_name_server, address)
 
@@ -816,7 +824,7 @@ class Context:
                               functools.partial(self._on_readable, circuit))
         with circuit.lock:
             circuit.connected = True
-            circuit.last_heard = time.monotonic()
+            circuit.last_heard = circuit.connected_at = time.monotonic()
             circuit.send(core.VersionRequest(priority=circuit.priority),
                          core.HostNameRequest(_host_name()),
                          core.ClientNameRequest(_user_name()))
@@ -866,10 +874,16 @@ class Context:
                              *circuit.address, exc)
                 self._lose_circuit(circuit, f"protocol error: {exc}")
                 return
-            for message in messages:
-                handler = self._HANDLERS.get(type(message))
-                if handler is not None:
-                    handler(self, circuit, message)
+            try:
+                for message in messages:
+                    handler = self._HANDLERS.get(type(message))
+                    if handler is not None:
+                        handler(self, circuit, message)
+            except Exception as exc:  # a message the core let through but we cannot use
+                logger.error("bad message from %s:%d, closing the circuit: %r: %s",
+                             *circuit.address, message, exc)
+                self._lose_circuit(circuit, f"bad message: {exc}")
+                return
             size = circuit.core.next_message_size()
             if size is not None and size >= LARGE_MESSAGE:
                 # The header is in and it announces a large payload (already checked
@@ -927,6 +941,9 @@ class Context:
         channel = circuit.channels.get(message.cid)
         if channel is None:
             return
+        if not 0 <= message.data_type <= core.ChannelType.DOUBLE:
+            raise core.RemoteProtocolError(f"channel {channel.name!r}: native type "
+                                           f"{message.data_type} is not one of 0..6")
         channel.native_type = message.data_type
         channel.native_count = message.data_count
         channel.state = CS_CONN
@@ -1048,8 +1065,25 @@ class Context:
         channels = list(circuit.channels.values()) + circuit.waiting
         circuit.channels.clear()
         circuit.waiting.clear()
+        retry_after = self._retry_delay(circuit)
         for channel in channels:
-            self._disconnect_channel(channel, retry_after=0.0)
+            self._disconnect_channel(channel, retry_after=retry_after)
+
+    def _retry_delay(self, circuit: Circuit) -> float:
+        """Seconds before the channels of a lost circuit search again.
+
+        None after a circuit that served for a while (a restarted IOC is found at once);
+        doubling with each circuit to the same server lost young (refused, reset or
+        garbled right away), so that such a server is not hammered: without this, a
+        server sending garbage on connection drew ~3,000 reconnections a second.
+        """
+        if circuit.connected_at is not None and \
+                time.monotonic() - circuit.connected_at >= YOUNG_CIRCUIT:
+            self._young_losses.pop(circuit.address, None)
+            return 0.0
+        losses = self._young_losses.get(circuit.address, 0) + 1
+        self._young_losses[circuit.address] = losses
+        return min(FIRST_RETRY_DELAY * 2 ** (losses - 1), MAX_RETRY_DELAY)
 
     def _close_circuit(self, circuit: Circuit) -> None:
         with circuit.lock:
