@@ -7,7 +7,8 @@ the square of ``oph:x``) and an EpicsMotor on the simulated motor record, once p
 library in a fresh process. Documents are compared without uids and times: start
 documents (plan name, arguments, motors, hints), descriptors (data keys with dtype,
 shape, units, precision, limits; configuration), events (data, plausible timestamps)
-and stop documents.
+and stop documents. Ctrl-C during a scan pauses the RunEngine and stops the motor, as it
+does on pyepics.
 """
 from __future__ import annotations
 
