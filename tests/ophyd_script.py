@@ -103,7 +103,8 @@ def ask(*command) -> str:
 def reset() -> None:
     """Put the records the scenarios write back to their initial values."""
     for name, value in (("oph:x", 0.0), ("oph:mode", 0), ("oph:count", 7),
-                        ("oph:name", "sample A"), ("oph:slow", 0)):
+                        ("oph:name", "sample A"), ("oph:slow", 0),
+                        ("oph:text", "hello ophyd"), ("oph:wave", [0.5, 1.5, 2.5])):
         epics.caput(pv(name), value, wait=True, timeout=5)
 
 
@@ -210,6 +211,23 @@ def signals() -> dict:
     took = time.monotonic() - start
     out["put complete"] = [done_at_once, status.done, status.success, 0.25 < took < 2.0,
                            plain(slow.get())]
+
+    # Values of other kinds than the record's: numpy scalars, lists, text.
+    text = EpicsSignal(pv("oph:text"), name="text_rw", string=True)
+    wave = EpicsSignal(pv("oph:wave"), name="wave_rw")
+    count = sigs["count"]
+    for sig in (text, wave):
+        sig.wait_for_connection(timeout=5)
+    puts = []
+    for sig, value in ((text, "new text"), (wave, [1, 2, 3, 4]), (wave, np.arange(5.0)),
+                       (count, np.int64(12)), (x, np.float32(1.5)), (count, 3.0),
+                       (sigs["mode"], 1), (sigs["mode str"], "Idle")):
+        status = error(lambda: sig.set(value).wait(5))
+        puts.append([status, plain(sig.get()), plain(sig.get(as_string=True)),
+                     plain(sig.describe())])
+    puts.append(plain(wave.get(count=2)))
+    puts.append(plain(wave.get(use_monitor=False)))
+    out["puts"] = puts
 
     lost = EpicsSignal(pv("oph:no_such_record"), name="lost")
     out["not connected"] = [error(lost.wait_for_connection, timeout=0.5),

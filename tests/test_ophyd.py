@@ -54,10 +54,12 @@ def test_signal_read_describe_metadata(runs, key):
 def test_signal_set_alarm_and_errors(runs):
     theirs, ours = both(runs, "signals")
     for key in ("set alarm", "set back", "rbv set", "enum set", "ro put", "ro set", "limit",
-                "put complete", "not connected", "repr"):
+                "put complete", "not connected", "repr", "puts"):
         assert ours[key] == theirs[key], key
     assert ours["set alarm"][:5] == [True, True, 35.0, "4", "1"]  # HIGH, MINOR
     assert ours["put complete"] == [False, True, True, True, 3]
+    assert [put[1] for put in ours["puts"][:2]] == [
+        "new text", {"ndarray": "float64", "values": [1.0, 2.0, 3.0, 4.0]}]
 
 
 def test_enum_put_of_unknown_string(runs):
