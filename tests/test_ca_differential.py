@@ -273,6 +273,33 @@ def test_puts_agree(softioc, record, value, wait):
 
 
 @pytest.mark.usefixtures("restore_records")
+@pytest.mark.parametrize("record, value, ftype", [
+    ("ao", "2.5", 0), ("mbbo", "Two", 0), ("long", 7.9, 6), ("ao", 3, 5),
+    ("wdouble", [1, 2], 5), ("wdouble", ["1", "2"], 0), ("str", 5, 6), ("bo", 1, 3),
+    ("ao", "x", 0), ("wchar", "abc", 0), ("wchar", [65, 66], 5),
+])
+def test_puts_with_a_forced_type_agree(softioc, record, value, ftype):
+    """put(ftype=...): the value is sent as that type and the server converts it. A
+    string the server cannot convert: both report success (put-callback status is not
+    checked by pyepics) and the record keeps its value."""
+    name = softioc.pv(record)
+    theirs = _put_and_read(pca, name, value, wait=True, ftype=ftype)
+    ours = _put_and_read(eca, name, value, wait=True, ftype=ftype)
+    assert_same_outcome(theirs[0], ours[0], f"put {value!r} as type {ftype} to {record}")
+    assert_same_outcome(theirs[1], ours[1], f"{record} read back")
+
+
+def test_put_with_a_time_type(softioc):
+    """Deliberate difference: pyepics fails on ftype=TIME_DOUBLE in put (TypeError from
+    ctypes); a write has no TIME form, so ours writes the native type."""
+    name = softioc.pv("slow:done")
+    theirs = outcome(pca.put, connected(pca, name), 1.25, wait=True, ftype=20)
+    assert theirs[0] == "raised" and isinstance(theirs[1], TypeError)
+    assert eca.put(connected(eca, name), 1.25, wait=True, ftype=20) == 1
+    assert eca.get(connected(eca, name)) == 1.25
+
+
+@pytest.mark.usefixtures("restore_records")
 def test_put_callbacks_agree(softioc):
     name = softioc.pv("ao")
     calls = {lib: [] for lib in LIBS}
@@ -391,6 +418,24 @@ def test_subscription_callbacks_agree(softioc, record, values, form):
     finally:
         for lib, ca in LIBS.items():
             ca.clear_subscription(subs[lib][2][2])
+
+
+def test_one_element_char_waveform_in_a_monitor(softioc):
+    """Deliberate difference: for a char waveform holding one element pyepics hands
+    monitor callbacks a ctypes array (its get gives a numpy array); ours gives the numpy
+    array in both places."""
+    name = softioc.pv("wchar")
+    assert pca.put(connected(pca, name), [65], wait=True) == 1
+    subs = {lib: _subscribe(ca, name) for lib, ca in LIBS.items()}
+    try:
+        assert wait_for(lambda: all(len(s[1]) >= 1 for s in subs.values()))
+    finally:
+        for lib, ca in LIBS.items():
+            ca.clear_subscription(subs[lib][2][2])
+    theirs, ours = subs["pyepics"][1][0]["value"], subs["epics_compat"][1][0]["value"]
+    assert isinstance(theirs, ctypes.Array) and list(theirs) == [65]
+    assert isinstance(ours, np.ndarray) and ours.dtype == np.uint8 and list(ours) == [65]
+    assert_same(pca.get(subs["pyepics"][0]), eca.get(subs["epics_compat"][0]))
 
 
 def test_volatile_subscription_shapes_agree(softioc):
