@@ -885,6 +885,8 @@ def get_complete_with_metadata(chid, ftype=None, count=None, timeout=None, as_st
                 entry.get_results[ftype] = [pending]
         result = [pending]
     pending = result[0]
+    if _chid_cache.get(entry.chid_int) is not entry:
+        return None  # cleared while the reply was on its way: as libca, no answer
     message = pending.result
     if pending.error is not None or message is None:
         status = message.status if message is not None else _core.EcaStatus.ECA_DISCONN
@@ -1171,6 +1173,8 @@ def create_subscription(chid, use_time=False, use_ctrl=False, ftype=None, mask=N
                     % (entry.pvname, timeout))
         ftype = field_type(chid)
     ftype = promote_fieldtype(ftype, use_time=use_time, use_ctrl=use_ctrl)
+    if count and isConnected(chid):
+        count = min(count, element_count(chid))  # as libca: no padding past NELM
     holder = [None]
     handler = functools.partial(_on_monitor, entry, holder, callback)
     subscription = entry.channel.context.subscribe(entry.channel, ftype, count or 0, mask,

@@ -244,6 +244,12 @@ AGREED_PUTS = [
 ]
 
 
+def _recorder(target: list):
+    """A callback that appends its keyword arguments to ``target`` (bound now, not when
+    called: the tests loop over the two libraries)."""
+    return lambda **kw: target.append(kw)
+
+
 def _put_and_read(ca, name, value, **kwargs):
     chid = connected(ca, name)
     with warnings.catch_warnings():
@@ -308,11 +314,11 @@ def test_put_callbacks_agree(softioc):
         chid = connected(ca, name)
         got = calls[lib]
         returned[lib] = [
-            ca.put(chid, 1.25, callback=lambda **kw: got.append(kw), callback_data="dd"),
-            ca.put(chid, 1.5, callback=lambda **kw: got.append(kw),
+            ca.put(chid, 1.25, callback=_recorder(got), callback_data="dd"),
+            ca.put(chid, 1.5, callback=_recorder(got),
                    callback_data={"a": 1, "b": [2]}),
-            ca.put(chid, 1.75, callback=lambda **kw: got.append(kw)),
-            ca.put(chid, 2.0, wait=True, callback=lambda **kw: got.append(kw),
+            ca.put(chid, 1.75, callback=_recorder(got)),
+            ca.put(chid, 2.0, wait=True, callback=_recorder(got),
                    callback_data=7),
             ca.put(chid, 2.25),
             ca.put(chid, 2.5, wait=True),
@@ -438,6 +444,55 @@ def test_one_element_char_waveform_in_a_monitor(softioc):
     assert_same(pca.get(subs["pyepics"][0]), eca.get(subs["epics_compat"][0]))
 
 
+@pytest.mark.parametrize("count", [1, 2, 10, 100])
+def test_subscription_counts_agree(softioc, count):
+    """count limits the elements of each update; past the element count libca sends the
+    element count (epics_compat used to ask the server for zero padding)."""
+    name = softioc.pv("wlong:init")
+    subs = {lib: _subscribe(ca, name, count=count) for lib, ca in LIBS.items()}
+    try:
+        assert wait_for(lambda: all(len(s[1]) >= 1 for s in subs.values()))
+    finally:
+        for lib, ca in LIBS.items():
+            ca.clear_subscription(subs[lib][2][2])
+    _compare_updates(subs["pyepics"][1], subs["epics_compat"][1],
+                     {lib: sub[0] for lib, sub in subs.items()}, f"count={count}")
+
+
+def test_subscription_before_connection_with_a_type(softioc):
+    """With an explicit ftype a subscription may be made before the channel connects."""
+    name = softioc.pv("longin.HOPR")
+    subs = {}
+    for lib, ca in LIBS.items():
+        got = []
+        chid = ca.create_channel(name)
+        subscription = ca.create_subscription(chid, ftype=ca.dbr.TIME_LONG,
+                                              callback=_recorder(got))
+        subs[lib] = (chid, got, subscription)
+    try:
+        assert wait_for(lambda: all(len(s[1]) >= 1 for s in subs.values()))
+    finally:
+        for lib, ca in LIBS.items():
+            ca.clear_subscription(subs[lib][2][2])
+    _compare_updates(subs["pyepics"][1], subs["epics_compat"][1],
+                     {lib: sub[0] for lib, sub in subs.items()}, "before connection")
+    assert subs["epics_compat"][1][0]["value"] == 1000
+
+
+def test_clear_channel_stops_its_callbacks(softioc):
+    name = softioc.pv("calc")
+    for lib, ca in LIBS.items():
+        chid, got, _ = _subscribe(ca, name)
+        assert wait_for(lambda: len(got) >= 2), lib
+        assert ca.clear_channel(chid) == 1, lib
+        seen = len(got)
+        time.sleep(0.35)
+        assert len(got) == seen, lib
+        with pytest.raises(ca.ChannelAccessException):
+            ca.state(chid)
+        assert ca.connect_channel(ca.create_channel(name), timeout=5), lib
+
+
 def test_volatile_subscription_shapes_agree(softioc):
     subs = {lib: _subscribe(ca, softioc.pv("calc"), use_time=True)
             for lib, ca in LIBS.items()}
@@ -523,10 +578,10 @@ def test_connection_callbacks_agree(softioc):
     chids = {}
     name = softioc.pv("bi.ONAM")
     for lib, ca in LIBS.items():
-        chids[lib] = ca.create_channel(name, callback=lambda **kw: calls[lib].append(kw))
+        chids[lib] = ca.create_channel(name, callback=_recorder(calls[lib]))
         assert wait_for(lambda: len(calls[lib]) == 1), lib
         # A second callback on a connected channel is called at once, inside the call.
-        ca.create_channel(name, callback=lambda **kw: again[lib].append(kw))
+        ca.create_channel(name, callback=_recorder(again[lib]))
         assert len(again[lib]) == 1, lib
     for table in (calls, again):
         for lib in LIBS:
