@@ -322,6 +322,9 @@ def lifecycle() -> dict:
     out = {}
     sig = EpicsSignal(pv("oph:slow:done"), name="done")  # no other signal uses it
     sig.wait_for_connection(timeout=5)
+    # ophyd fetches metadata in a task per connection callback (two for an EpicsSignal);
+    # destroying the signal while one runs makes it log an exception, on either library.
+    time.sleep(0.3)
     first = sig._read_pv
     sig.destroy()
     out["destroyed"] = [first.chid is None, first.context is None,
