@@ -528,7 +528,7 @@ def withConnectedCHID(fcn):
         if args:
             entry = _entry(args[0], fcn.__name__)
             args = (entry.chid,) + tuple(args[1:])
-            if not isConnected(entry.chid):
+            if entry.channel.state != CS_CONN:  # isConnected(), without its lookups
                 timeout = kwds.get('timeout', DEFAULT_CONNECTION_TIMEOUT)
                 if not connect_channel(entry.chid, timeout=timeout):
                     raise ChannelAccessException(
@@ -547,7 +547,7 @@ def withMaybeConnectedCHID(fcn):
         if args:
             entry = _entry(args[0], fcn.__name__)
             args = (entry.chid,) + tuple(args[1:])
-            if not isConnected(entry.chid):
+            if entry.channel.state != CS_CONN:  # isConnected(), without its lookups
                 connect_channel(entry.chid,
                                 timeout=kwds.get('timeout', DEFAULT_CONNECTION_TIMEOUT))
         return fcn(*args, **kwds)
