@@ -206,7 +206,7 @@ except KeyboardInterrupt:
     print("KeyboardInterrupt after %.3f s" % (time.monotonic() - start), flush=True)
 sys.stdin.readline()
 print("ok", ok.get(use_monitor=False, timeout=5), hang.get(use_monitor=False, timeout=5),
-      epics.caget(P + "ok", timeout=5), flush=True)
+      epics.caget(P + "ok", timeout=5), ok.put(2.0, wait=True, timeout=5), flush=True)
 if what.startswith("Motor"):
     motor.stop()
     print("stopped", motor.get_position(readback=True) < 20.0, flush=True)
@@ -248,7 +248,7 @@ def test_ctrl_c_in_a_blocking_call(server, what):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
-    assert out.splitlines()[0] == "ok 2.0 1.5 2.0"
+    assert out.splitlines()[0] == "ok 2.0 1.5 2.0 1"
     if what.startswith("Motor"):
         assert out.splitlines()[1] == "stopped True"
     assert "Traceback" not in err, err
