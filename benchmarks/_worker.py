@@ -364,6 +364,80 @@ def role_writer(lib, args):
     return {"writer_eps": n / (t1 - t0)}
 
 
+def role_floor(lib, args):
+    """What the server and the loopback allow: a raw socket, one thread, no decoding.
+
+    Not a client: it sends hand-made READ_NOTIFY and WRITE_NOTIFY requests and waits
+    for the replies with blocking recv (a 1M-element reply goes straight into a
+    preallocated buffer). No library can be faster than this on the same machine.
+    """
+    import os
+    import socket
+    import struct
+    header = struct.Struct(">HHHHII")
+
+    def padded(text):
+        raw = text.encode() + b"\0"
+        return raw + b"\0" * (-len(raw) % 8)
+
+    port = int(os.environ["EPICS_CA_SERVER_PORT"])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10.0)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    names = [args["prefix"] + "ao", args["prefix"] + "wbig"]
+    hello = header.pack(0, 0, 0, 13, 0, 0)
+    hello += header.pack(21, 8, 0, 0, 0, 0) + padded("bench")
+    hello += header.pack(20, 8, 0, 0, 0, 0) + padded("bench")
+    for cid, name in enumerate(names):
+        hello += header.pack(18, len(padded(name)), 0, 0, cid, 13) + padded(name)
+    sock.sendall(hello)
+    sids, buffer = {}, b""
+    while len(sids) < len(names):
+        buffer += sock.recv(65536)
+        while len(buffer) >= 16:
+            command, size, _, _, parameter1, parameter2 = header.unpack_from(buffer)
+            start = 16
+            if size == 0xFFFF:  # extended header (wbig's count is over 65535)
+                if len(buffer) < 24:
+                    break
+                size = struct.unpack_from(">I", buffer, 16)[0]
+                start = 24
+            if len(buffer) < start + size:
+                break
+            if command == 18:  # CREATE_CHAN reply: cid, sid
+                sids[parameter1] = parameter2
+            buffer = buffer[start + size:]
+
+    def round_trip(request, reply_size):
+        sock.sendall(request)
+        got = 0
+        while got < reply_size:
+            got += sock.recv_into(view[got:reply_size])
+
+    view = memoryview(bytearray(24 + WAVE_ELEMENTS * 8))
+    n = args["n"]
+    read_ao = header.pack(15, 0, 6, 1, sids[0], 1)
+    for _ in range(args["warmup"]):
+        round_trip(read_ao, 24)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        round_trip(read_ao, 24)
+    get_us = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for i in range(n // 2):
+        round_trip(header.pack(19, 8, 6, 1, sids[0], 2) + struct.pack(">d", i % 10), 16)
+    put_us = (time.perf_counter() - t0) / (n // 2) * 1e6
+    read_wave = header.pack(15, 0xFFFF, 6, 0, sids[1], 3) + struct.pack(">II", 0, WAVE_ELEMENTS)
+    round_trip(read_wave, 24 + WAVE_ELEMENTS * 8)
+    times = []
+    for _ in range(args["nwave"]):
+        t0 = time.perf_counter()
+        round_trip(read_wave, 24 + WAVE_ELEMENTS * 8)
+        times.append(time.perf_counter() - t0)
+    sock.close()
+    return {"floor_get_us": get_us, "floor_put_wait_us": put_us,
+            "floor_wave_get_mbs": WAVE_MB * len(times) / sum(times)}
+
+
 def role_setup(lib, args):
     """Before the rounds: known contents for wbig (0, 1, 2, ...)."""
     _, PV = api(lib, "PV")
@@ -384,6 +458,7 @@ SCENARIOS = {
     "wave_put": scenario_wave_put,
     "monitor": scenario_monitor,
     "writer": role_writer,
+    "floor": role_floor,
     "setup": role_setup,
 }
 

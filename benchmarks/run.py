@@ -52,7 +52,7 @@ SCENARIOS = ["import", "caget_many", "pv_connect", "get", "ca_get", "put_wait",
              "wave_get", "wave_put", "monitor"]
 
 #: Sizes of the full run and of --quick.
-FULL = dict(rounds=5, npvs=2000, n_get=2000, n_put=1000, warmup=100, nwave=5,
+FULL = dict(rounds=7, npvs=2000, n_get=2000, n_put=1000, warmup=100, nwave=5,
             nevents=20000, nstamps=300, timeout=240.0)
 QUICK = dict(rounds=1, npvs=500, n_get=300, n_put=200, warmup=30, nwave=2,
              nevents=3000, nstamps=100, timeout=60.0)
@@ -289,6 +289,31 @@ def render_table(summary: dict, metrics: list[Metric], libs: list[str]) -> str:
     return "\n".join(out)
 
 
+def floor_line(runs: list, summary: dict) -> str:
+    """The raw-socket floor (benchmarks/_worker.py role_floor) against pyepics."""
+    values = {}
+    for run in runs:
+        for key, value in run.get("metrics", {}).items():
+            values.setdefault(key, []).append(value)
+    if not values:
+        return ""
+    parts = []
+    for key, metric_key, label, unit in (
+            ("floor_get_us", "get_us", "get", "us"),
+            ("floor_put_wait_us", "put_wait_us", "put(wait=True)", "us"),
+            ("floor_wave_get_mbs", "wave_get_mbs", "1M-double get", "MB/s")):
+        if key not in values:
+            continue
+        median = statistics.median(values[key])
+        text = f"{label} {fmt(median)} {unit}"
+        base = summary.get(metric_key, {}).get("pyepics", {}).get("median")
+        if base:
+            text += f" (x{median / base:.2f})"
+        parts.append(text)
+    return ("floor, a raw socket in one thread without decoding (no client can do "
+            "better here; xN against pyepics):\n  " + "; ".join(parts))
+
+
 def machine_description() -> list[str]:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -399,7 +424,10 @@ def main(argv=None) -> int:
         "wave_put": {"prefix": prefix, "nwave": sizes["nwave"]},
         "monitor": {"prefix": prefix, "nevents": sizes["nevents"],
                     "nstamps": sizes["nstamps"]},
+        "floor": {"prefix": prefix, "n": sizes["n_get"], "warmup": sizes["warmup"],
+                  "nwave": sizes["nwave"]},
     }
+    with_floor = bool({"get", "ca_get", "put_wait", "wave_get"} & set(args.scenarios))
     scenarios = [s for s in SCENARIOS if s in args.scenarios]
     results: dict = {}
     # pip compiles an installed package's bytecode; a checkout run with
@@ -433,6 +461,10 @@ def main(argv=None) -> int:
                         f"{k}={fmt(v)}" for k, v in result["metrics"].items())
                     print(f"  round {round_index + 1} {scenario:<10} {lib:<12} {shown}",
                           flush=True)
+            if with_floor:
+                result = run_worker("raw", "floor", worker_args["floor"], env,
+                                    sizes["timeout"], log_dir / "floor.log")
+                results.setdefault(("raw", "floor"), []).append(result)
     finally:
         repeater.terminate()
         repeater.wait()
@@ -464,6 +496,9 @@ def main(argv=None) -> int:
         unavailable = {run["detail"] for run in runs if run["status"] == "unavailable"}
         for detail in sorted(unavailable):
             problems.append(f"  n/a: {lib} {scenario}: {detail}")
+    floor = floor_line(results.get(("raw", "floor"), []), summary)
+    if floor:
+        print(floor)
     if problems:
         print("\n".join(problems))
     if core_decode is not None:
