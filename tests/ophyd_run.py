@@ -22,10 +22,13 @@ LIBS = ("pyepics", "epics_compat")
 
 
 def sim_server(prefix: str):
-    """The server the scenarios need: ``prefix m1`` (a motor) and ``prefix sim``."""
+    """The server the scenarios need: motors ``prefix m1`` and ``prefix m2`` (with limit
+    switches at -1 and 1.5) and a double ``prefix sim``."""
     srv = pytest.importorskip("epics_compat.server")
     return srv.Server([srv.Motor(prefix + "m1", velocity=5.0, high_limit=10.0,
                                  low_limit=-10.0),
+                       srv.Motor(prefix + "m2", velocity=10.0, high_limit=10.0,
+                                 low_limit=-10.0, hard_limits=(-1.0, 1.5)),
                        srv.PV(prefix + "sim", "double", 1.5, units="V", precision=2)],
                       beacon_address=None)
 

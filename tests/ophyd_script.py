@@ -4,13 +4,15 @@
 
 LIB is ``pyepics`` or ``epics_compat`` (which is installed as ``epics`` before ophyd is
 imported), PREFIX the softIoc's record prefix (records ``oph:*`` of tests/db/test.db),
-SIM the prefix of what epics_compat.server serves: a simulated motor record ``SIM m1``
-and a double ``SIM sim``. Each SECTION (``signals``, ``device``, ``motor``,
-``lifecycle``, ``bluesky``) adds one entry to a JSON dict printed as the last line of
-stdout. A section that needs the server to do something prints ``@COMMAND ARGS`` and
-waits for a line on stdin (see ``ask``). The tests run this once per library and compare the dicts:
-ophyd and bluesky must see the same through either library. Values that cannot agree
-between two runs (timestamps, uids, durations) are reduced to what must hold for them.
+SIM the prefix of what epics_compat.server serves: simulated motor records ``SIM m1``
+and ``SIM m2`` (limit switches at -1 and 1.5) and a double ``SIM sim``. Each SECTION
+(``signals``, ``device``, ``motor``, ``lifecycle``, ``bluesky``) adds one entry to a
+JSON dict printed as the last line of stdout. A section that needs the server to do
+something prints ``@COMMAND ARGS`` and waits for a line on stdin (see ``ask``).
+
+The tests run this once per library and compare the dicts: ophyd and bluesky must see
+the same through either library. Values that cannot agree between two runs
+(timestamps, uids, durations) are reduced to what must hold for them.
 """
 from __future__ import annotations
 
@@ -314,6 +316,24 @@ def motor() -> dict:
     out["stopped at"] = 0.0 < m.position < 8.0
     m.set(0.0).wait(10)
     out["repr"] = repr(m).replace(MOTOR, "M")
+
+    # Into a limit switch: the move ends short, with the switch and the alarm reported.
+    m2 = EpicsMotor(SIM + "m2", name="m2")
+    m2.wait_for_connection(timeout=5)
+    m2.set(0.0).wait(10)
+    status = m2.set(3.0)
+    try:
+        status.wait(10)
+        out["hard limit"] = ["finished", status.success]
+    except Exception as exc:  # noqa: BLE001
+        out["hard limit"] = [type(exc).__name__, status.done, status.success]
+    wait_for(lambda: not m2.moving)
+    out["at switch"] = [m2.position, m2.high_limit_switch.get(), m2.low_limit_switch.get(),
+                        str(m2.user_readback.alarm_status),
+                        str(m2.user_readback.alarm_severity), plain(m2.read())]
+    m2.set(0.0).wait(10)
+    out["back from switch"] = [m2.position, m2.high_limit_switch.get(),
+                               str(m2.user_readback.alarm_severity)]
     return out
 
 

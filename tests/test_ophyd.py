@@ -91,6 +91,8 @@ def test_epics_motor(runs):
     assert ours["move"][:5] == [False, True, True, 1.0, 1.0]
     assert ours["readbacks rose"] == [True, True, 1.0]
     assert ours["beyond limits"][0] == "LimitError"
+    assert ours["hard limit"] == ["UnknownStatusFailure", True, False]
+    assert ours["at switch"][:3] == [1.5, 1, 0]
 
 
 def test_destroy_and_server_restart(runs):
