@@ -97,9 +97,9 @@ def test_forms(softioc, form, type_name, keys):
 
 
 def test_string_pv_has_no_ctrl_form(softioc):
-    pv = connected(softioc.pv("str"), form="ctrl")
+    pv = connected(softioc.pv("strin"), form="ctrl")
     assert pv.type == "time_string"
-    assert pv.get() == "hello world"
+    assert pv.get() == "read me"
 
 
 def test_get_with_metadata_form_override_and_namespace(softioc):
@@ -126,9 +126,9 @@ def test_metadata_properties(softioc):
 
 
 def test_enum_pv(softioc):
-    pv = connected(softioc.pv("mbbo"))
+    pv = connected(softioc.pv("mbbi"))
     assert pv.enum_strs == ("Zero", "One", "Two", "Three")
-    assert (pv.get(), pv.get(as_string=True), pv.char_value) == (2, "Two", "Two")
+    assert (pv.get(), pv.get(as_string=True), pv.char_value) == (1, "One", "One")
     assert pv.type == "time_enum"
 
 
@@ -141,9 +141,9 @@ def test_readonly_access(softioc):
 
 @pytest.mark.parametrize("record, value, text", [
     ("ai", 3.25, "3.2500"),
-    ("long", -123456, "-123456"),
+    ("longin", 42, "42"),
     ("int64", 1234567890123.0, "1e+12"),  # %g beyond 10**4, as pyepics
-    ("str", "hello world", "hello world"),
+    ("strin", "read me", "read me"),
     ("bi", 0, "Low"),
     ("lsi", "a long string input", "a long string input"),
 ])
@@ -181,8 +181,8 @@ def test_count_argument_limits_elements(softioc):
 
 
 def test_empty_waveform(softioc):
-    pv = connected(softioc.pv("wlong"))
-    assert pv.get().tolist() == [] and pv.count == 0 and pv.nelm == 128
+    pv = connected(softioc.pv("api:wempty"))
+    assert pv.get().tolist() == [] and pv.count == 0 and pv.nelm == 16
     assert pv.severity == 3  # never written: UDF, INVALID
 
 

@@ -63,7 +63,7 @@ def settled(pv, timeout=5.0):
 
 RECORDS = ["ai", "long", "longin", "int64", "mbbo", "bi", "str", "lsi", "disabled",
            "readonly", "wchar:init", "wdouble:init", "wlong:init", "wlong", "wstring",
-           "lstr", "ai.EGU", "ai.SCAN", "mbbo16"]
+           "lstr", "ai.EGU", "ai.SCAN", "mbbo16", "api:wempty"]
 
 
 def connect_and_get(epics, name):
@@ -219,7 +219,7 @@ def connection_callbacks(epics, prefix, record):
     return out
 
 
-@pytest.mark.parametrize("record", ["bo", "readonly"])
+@pytest.mark.parametrize("record", ["api:bo", "api:readonly"])
 def test_connection_and_access_callbacks(softioc, record):
     theirs, ours = both(connection_callbacks, softioc.prefix, record)
     assert ours == theirs
@@ -329,7 +329,7 @@ def many(epics, prefix):
     out = [plain(epics.caget_many(names, connection_timeout=0.5)),
            plain(epics.caget_many(names, as_string=True, connection_timeout=0.5)),
            plain(epics.caget_many(names[:4], as_numpy=False))]
-    writes = [prefix + n for n in ("ao", "long", "nothing")]
+    writes = [prefix + n for n in ("api:ao", "api:long", "nothing")]
     out.append(epics.caput_many(writes, [1.5, 3, 0], connection_timeout=0.3))
     out.append(epics.caput_many(writes[:2], [2.5, 4], wait="each"))
     out.append(epics.caput_many([prefix + "slow", writes[0]], [5, 3.5], wait="all"))
