@@ -51,6 +51,9 @@ RESULT_MARKER = "BENCH-RESULT "
 SCENARIOS = ["import", "caget_many", "pv_connect", "get", "ca_get", "put_wait",
              "wave_get", "wave_put", "monitor"]
 
+#: Processes per library and round, for scenarios short and noisy enough to need more.
+REPEATS = {"import": 3}
+
 #: Sizes of the full run and of --quick.
 FULL = dict(rounds=7, npvs=2000, n_get=2000, n_put=1000, warmup=100, nwave=5,
             nevents=20000, nstamps=300, timeout=240.0)
@@ -452,7 +455,7 @@ def main(argv=None) -> int:
             shift = round_index % len(args.libs)
             order = args.libs[shift:] + args.libs[:shift]
             for scenario in scenarios:
-                for lib in order:
+                for lib in order * REPEATS.get(scenario, 1):
                     result = run_worker(lib, scenario, worker_args[scenario], env,
                                         sizes["timeout"], log_dir / f"{lib}-{scenario}.log")
                     results.setdefault((lib, scenario), []).append(result)
