@@ -347,13 +347,15 @@ def machine_description() -> list[str]:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                                 capture_output=True, text=True).stdout.strip()
+        if not commit:
+            raise OSError("not a git checkout")
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
                                 "epics_compat", "caproto_core"], cwd=REPO,
                                capture_output=True, text=True).stdout.strip()
         commit = f"epics_compat at {commit}" + (" (with uncommitted changes)" if dirty
                                                 else "")
     except OSError:
-        commit = "epics_compat (no git)"
+        commit = f"epics_compat from {REPO} (not a git checkout)"
     return [
         f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} "
         f"{platform.release()}",
