@@ -34,6 +34,16 @@ _BY_IOID = (ReadNotifyResponse, WriteNotifyResponse)
 _BY_SUBSCRIPTION = (EventAddResponse, EventCancelResponse)
 
 
+def _as_update(message: EventCancelResponse) -> EventAddResponse:
+    """An empty EVENT_ADD acknowledges a cancel only when one was sent; otherwise it is
+    an update with no elements (rsrv sends one for an empty array of a native type)."""
+    update = object.__new__(EventAddResponse)
+    for slot in Message.__slots__:
+        if hasattr(message, slot):  # some slots are set only when needed
+            object.__setattr__(update, slot, getattr(message, slot))
+    return update
+
+
 class Channel:
     """One channel on a circuit, as one side sees it. Created by the circuit."""
 
@@ -134,6 +144,7 @@ class VirtualCircuit:
         self.channels_by_sid: dict[int, Channel] = {}
         self._ioids: dict[int, tuple[Channel, Message]] = {}  # pending reads and writes
         self._subscriptions: dict[int, Channel] = {}
+        self._cancelling: set[int] = set()  # subscriptionids whose cancel was sent
         self._ids = itertools.count(1)
         # The start of an incomplete message, in the chunks it arrived in: joined once
         # when complete, so a large message costs one copy, not one per chunk.
@@ -205,7 +216,11 @@ class VirtualCircuit:
             self._buffered = len(rest)
             self._wanted = message_size(rest) or len(rest) + 1
         debug = self._log(logging.DEBUG)
-        for message in messages:
+        for index, message in enumerate(messages):
+            if type(message) is EventCancelResponse \
+                    and message.subscriptionid in self._subscriptions \
+                    and message.subscriptionid not in self._cancelling:
+                message = messages[index] = _as_update(message)
             if debug:
                 logger.debug("%s << %r", self._peer, message)
             self._process(message, RemoteProtocolError)
@@ -243,6 +258,7 @@ class VirtualCircuit:
             channel.subscriptions.clear()
         self._ioids.clear()
         self._subscriptions.clear()
+        self._cancelling.clear()
         self._chunks = []
         self._buffered = 0
 
@@ -321,7 +337,10 @@ class VirtualCircuit:
         elif cls is EventAddRequest:
             channel.subscriptions[message.subscriptionid] = message
             self._subscriptions[message.subscriptionid] = channel
+        elif cls is EventCancelRequest:
+            self._cancelling.add(message.subscriptionid)
         elif cls is EventCancelResponse:
+            self._cancelling.discard(message.subscriptionid)
             channel.subscriptions.pop(message.subscriptionid, None)
             del self._subscriptions[message.subscriptionid]
         elif cls is ErrorResponse:

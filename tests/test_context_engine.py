@@ -214,3 +214,22 @@ def test_callbacks_may_read_without_deadlock(softioc, context_for):
     context.subscribe(channel, "native", 0, core.SubscriptionType.DBE_VALUE, on_update)
     assert done.wait(5)
     assert results == [3.25]
+
+
+def test_empty_array_update_is_not_taken_for_a_cancel(softioc, context_for):
+    context = context_for(softioc)
+    channel = connect(context, softioc.pv("eng:empty"))
+    updates = []
+    context.subscribe(channel, "native", 0, core.SubscriptionType.DBE_VALUE,
+                      lambda m: updates.append(list(m.data)))
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not updates:
+        time.sleep(0.02)
+    assert updates == [[]]
+    circuit = channel.circuit
+    pending = context.write(channel, [1.0, 2.0], DOUBLE, None, notify=True)
+    assert pending.wait(3) and pending.error is None
+    while time.monotonic() < deadline + 3 and len(updates) < 2:
+        time.sleep(0.02)
+    assert updates[1] == [1.0, 2.0]
+    assert channel.circuit is circuit and not circuit.closed  # the circuit was kept
