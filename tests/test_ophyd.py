@@ -38,9 +38,11 @@ def both(runs, section):
 def test_ophyd_uses_epics_compat(runs):
     assert runs["epics_compat"]["result"]["epics"] == "epics_compat"
     assert runs["pyepics"]["result"]["epics"] == "epics"
-    # No warning or logged error from either (epicscorelibs' "import me before
-    # epics.ca" warning included: install_as_epics aliases submodules lazily).
-    assert runs["epics_compat"]["stderr"] == ""
+    # No warning, and no error logged from inside epics_compat (ophyd logs the failed
+    # move into a limit switch, with either library); epicscorelibs' "import me before
+    # epics.ca" warning neither: install_as_epics aliases submodules lazily.
+    stderr = runs["epics_compat"]["stderr"]
+    assert "Warning" not in stderr and "/epics_compat/" not in stderr, stderr
 
 
 @pytest.mark.parametrize("key", ["x", "det ro", "mode str", "mode", "count", "name", "wave",
