@@ -285,7 +285,7 @@ def render_table(summary: dict, metrics: list[Metric], libs: list[str]) -> str:
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
-    out = [line, "  ".join(h.ljust(w) for h, w in zip(header, widths)), line]
+    out = [line, "  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), line]
     for cells in rows:
         out.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
     out.append(line)
