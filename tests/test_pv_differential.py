@@ -88,10 +88,35 @@ def connect_and_get(epics, name):
     return out
 
 
+def _as_libca_sees_empty_updates(theirs, ours):
+    """Deliberate difference: an empty array read in its native type (no metadata) is an
+    EVENT_ADD without payload, which libca takes for the acknowledgement of a cancel: it
+    drops that update, so a pyepics PV keeps count == nelm and formats its char_value as
+    an array of that count. epics_compat delivers the update (count 0, char_value as for
+    an empty value). Replace only entries that differ in exactly that way."""
+    kept, dropped_by_libca = [], False
+    for their, our in zip(theirs, ours):
+        same_shape = isinstance(their, tuple) and isinstance(our, tuple) \
+            and len(their) == len(our)
+        if same_shape and their[:2] == ("pv", "native"):
+            dropped_by_libca = (our[:4] == their[:4] and our[4] == 0
+                                and their[4] == their[5] and our[5:7] == their[5:7]
+                                and our[8:] == their[8:])
+            kept.append(their if dropped_by_libca else our)
+        elif same_shape and dropped_by_libca and their[0] == "get" \
+                and our[:3] == their[:3] and our[5:] == their[5:]:
+            kept.append(their)  # only as_string and char_value differ
+        else:
+            if same_shape and their[0] == "pv":
+                dropped_by_libca = False
+            kept.append(our)
+    return kept + list(ours[len(kept):])
+
+
 @pytest.mark.parametrize("record", RECORDS)
 def test_connect_and_get_every_form(softioc, record):
     theirs, ours = both(connect_and_get, softioc.pv(record))
-    assert ours == theirs
+    assert _as_libca_sees_empty_updates(theirs, ours) == theirs
 
 
 def cagets(epics, names):
