@@ -7,6 +7,8 @@ on purpose the test says so and asserts both behaviours, with the reason.
 """
 from __future__ import annotations
 
+import json
+
 import ctypes
 import math
 import threading
@@ -15,6 +17,8 @@ import warnings
 
 import numpy as np
 import pytest
+
+from ioc import run_python
 
 from ca_compare import (LIBS, assert_same, assert_same_outcome, connected, eca, outcome,
                         pca, wait_for)
@@ -642,11 +646,17 @@ def test_get_timeout_then_get_complete(softioc):
         assert value.dtype == np.float64 and np.array_equal(value, data), lib
 
 
-def test_module_settings_agree():
-    for setting in ("DEFAULT_CONNECTION_TIMEOUT", "AUTOMONITOR_MAXLENGTH",
-                    "DEFAULT_SUBSCRIPTION_MASK", "PREEMPTIVE_CALLBACK", "HAS_NUMPY",
-                    "AUTO_CLEANUP", "WITH_CA_MESSAGES", "IOENCODING"):
-        assert_same(getattr(pca, setting), getattr(eca, setting), setting)
+def test_module_settings_agree(softioc):
+    # pyepics' defaults come from a fresh process: ophyd, imported in this one by other
+    # tests, changes some of them (WITH_CA_MESSAGES) when it loads.
+    settings = ("DEFAULT_CONNECTION_TIMEOUT", "AUTOMONITOR_MAXLENGTH",
+                "DEFAULT_SUBSCRIPTION_MASK", "PREEMPTIVE_CALLBACK", "HAS_NUMPY",
+                "AUTO_CLEANUP", "WITH_CA_MESSAGES", "IOENCODING")
+    code = ("import json, epics.ca as ca\n"
+            f"print(json.dumps({{s: getattr(ca, s) for s in {settings!r}}}))\n")
+    defaults = json.loads(run_python(code, softioc.env).splitlines()[-1])
+    for setting in settings:
+        assert_same(defaults[setting], getattr(eca, setting), setting)
     for constant in ("ECA_NORMAL", "ECA_TIMEOUT", "ECA_IODONE", "ECA_ISATTACHED",
                      "ECA_BADCHID", "CS_CONN", "CS_NEVER_SEARCH", "OP_CONN_UP",
                      "OP_CONN_DOWN", "DBE_VALUE", "DBE_LOG", "DBE_ALARM", "DBE_PROPERTY",
