@@ -89,7 +89,7 @@ class _Done:
     def wait(self, timeout: float | None = None) -> bool:
         if self._set:
             return True
-        if self._lock.acquire(True, -1 if timeout is None else max(0.0, timeout)):
+        if self._lock.acquire(True, -1 if timeout is None else _bounded(timeout)):
             self._lock.release()  # pass it on to the next waiter, if any
             return True
         return self._set
@@ -135,7 +135,13 @@ class _Flag:
                 if self._set:
                     self._event.set()
             event = self._event
-        return event.wait(timeout)
+        return event.wait(None if timeout is None else _bounded(timeout))
+
+
+def _bounded(timeout: float) -> float:
+    """A timeout that locks and events accept: 0 for negative or NaN, infinity capped
+    (they raise OverflowError for it, where pyepics simply waits)."""
+    return min(timeout, threading.TIMEOUT_MAX) if timeout > 0 else 0.0
 
 
 class Pending:
@@ -507,13 +513,24 @@ class Context:
 
     def subscribe(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
                   callback: Callable) -> Subscription:
-        """A monitor; ``callback(message)`` runs on the dispatcher for every update."""
+        """A monitor; ``callback(message)`` runs on the dispatcher for every update.
+
+        Type, count and mask are checked first: a subscription kept with a value the
+        protocol cannot carry used to fail again on every reconnection of its channel.
+        """
+        _check_subscription(channel, data_type, count, mask)
         subscription = Subscription(channel, data_type, count, mask, callback)
         channel.subscriptions.append(subscription)
         circuit = channel.circuit
         if circuit is not None and channel.state == CS_CONN:
-            with circuit.lock:
-                self._send_subscription(circuit, subscription)
+            try:
+                with circuit.lock:
+                    self._send_subscription(circuit, subscription)
+            except ChannelAccessError:
+                pass  # disconnected meanwhile: it goes out on the next connection
+            except Exception:
+                channel.subscriptions.remove(subscription)
+                raise
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -949,7 +966,13 @@ class Context:
         channel.state = CS_CONN
         channel.connected.set()
         for subscription in list(channel.subscriptions):
-            self._send_subscription(circuit, subscription)
+            try:
+                self._send_subscription(circuit, subscription)
+            except (ValueError, TypeError, OverflowError, ProtocolError) as exc:
+                logger.error("dropping subscription %r of %r: %s", subscription,
+                             channel.name, exc)
+                subscription.active = False
+                channel.subscriptions.remove(subscription)
         self._notify_connection(channel, True)
         self._notify_access(channel)
 
@@ -1146,6 +1169,27 @@ class Context:
                     except ChannelAccessError:
                         pass
         self._schedule(1.0, self._check_circuits)
+
+
+def _check_subscription(channel: ClientChannel, data_type, count, mask) -> None:
+    """TypeError or ValueError, naming the channel, for what a subscription cannot carry."""
+    what = f"subscription to {channel.name!r}"
+    try:
+        if isinstance(data_type, str):
+            core.promote(core.ChannelType.DOUBLE, data_type)  # an unknown family raises
+        else:
+            core.dbr_type(data_type)  # no DBR type raises
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{what}: {exc}") from None
+    for name, value, top in (("element count", count, 0xFFFFFFFF),
+                             ("event mask", mask, 0xFFFF)):
+        if not hasattr(value, "__index__"):
+            raise TypeError(f"{what}: the {name} must be an integer, not {value!r}")
+        if not 0 <= value <= top:
+            raise ValueError(f"{what}: {name} {value} is outside 0..{top:#x}")
+    if not mask & 0xF:
+        raise ValueError(f"{what}: event mask {mask:#x} selects none of DBE_VALUE, "
+                         f"DBE_LOG, DBE_ALARM, DBE_PROPERTY")
 
 
 def _wait_writable(sock: socket.socket, timeout: float) -> None:
