@@ -132,6 +132,10 @@ class _InvalidNameError(CASeverityException, ValueError):
     """A PV name that cannot be searched for (libca's 'Invalid string')."""
 
 
+class _InvalidRequestError(CASeverityException, ValueError):
+    """A type, count or mask libca refuses (ECA_BADTYPE, ECA_BADCOUNT, ECA_BADMASK)."""
+
+
 class _LibcaStandIn:
     """What ``ca.libca`` holds here: there is no C library, only this pure-Python client."""
 
@@ -1177,8 +1181,12 @@ def create_subscription(chid, use_time=False, use_ctrl=False, ftype=None, mask=N
         count = min(count, element_count(chid))  # as libca: no padding past NELM
     holder = [None]
     handler = functools.partial(_on_monitor, entry, holder, callback)
-    subscription = entry.channel.context.subscribe(entry.channel, ftype, count or 0, mask,
-                                                   handler)
+    try:
+        subscription = entry.channel.context.subscribe(entry.channel, ftype, count or 0,
+                                                       mask, handler)
+    except (TypeError, ValueError) as exc:
+        raise _InvalidRequestError('create_subscription(%r)' % entry.pvname, str(exc)) \
+            from None
     holder[0] = subscription
     return (handler, callback, subscription)
 
