@@ -52,6 +52,12 @@ LARGE_MESSAGE = 1 << 18
 YOUNG_CIRCUIT = 2.0
 FIRST_RETRY_DELAY = 0.05
 MAX_RETRY_DELAY = 10.0
+#: Flow control, as libca's: when this many callbacks wait to run, the servers are asked
+#: to hold monitor updates (EVENTS_OFF: they keep the newest of each subscription), and
+#: to send them again (EVENTS_ON) once no more than FLOW_CONTROL_RESUME wait. A callback
+#: slower than its updates then sees the newest values, not an ever longer queue.
+FLOW_CONTROL_HOLD = 5_000
+FLOW_CONTROL_RESUME = 500
 #: Seconds a caller's write may wait for a server that takes no data before the circuit
 #: is dropped (the I/O thread itself never waits: it keeps what is left for later).
 SEND_TIMEOUT = 10.0
@@ -399,6 +405,7 @@ class Context:
         self._call_soon(self._register_with_repeater)
         self._name_servers: dict[tuple, Circuit] = {}
         self._young_losses: dict[tuple, int] = {}  # server -> circuits lost young in a row
+        self.events_held = False  # flow control: servers asked to hold monitor updates
         for address in self.config.name_servers:
             self._call_soon(self._connect_name_server, address)
 
@@ -845,6 +852,8 @@ class Context:
             circuit.send(core.VersionRequest(priority=circuit.priority),
                          core.HostNameRequest(_host_name()),
                          core.ClientNameRequest(_user_name()))
+            if self.events_held and not circuit.name_server:
+                circuit.send(core.EventsOffRequest())
             waiting, circuit.waiting = circuit.waiting, []
             for channel in waiting:
                 self._create_on_circuit(circuit, channel)
@@ -901,6 +910,8 @@ class Context:
                              *circuit.address, message, exc)
                 self._lose_circuit(circuit, f"bad message: {exc}")
                 return
+            if not self.events_held and self.dispatcher.backlog() > FLOW_CONTROL_HOLD:
+                self._hold_events()
             size = circuit.core.next_message_size()
             if size is not None and size >= LARGE_MESSAGE:
                 # The header is in and it announces a large payload (already checked
@@ -924,6 +935,31 @@ class Context:
             circuit.large_filled += count
         circuit.large = None
         return buffer
+
+    def _hold_events(self) -> None:
+        """Callbacks are behind: ask every server to hold monitor updates until they
+        catch up (libca's flow control), so that memory does not grow without bound."""
+        self.events_held = True
+        logger.info("%d callbacks waiting: asking servers to hold monitor updates",
+                    self.dispatcher.backlog())
+        self._send_to_all(core.EventsOffRequest())
+        self.dispatcher.notify_below(FLOW_CONTROL_RESUME,
+                                     lambda: self._call_soon(self._resume_events))
+
+    def _resume_events(self) -> None:
+        if self.events_held:
+            self.events_held = False
+            logger.info("callbacks caught up: asking servers for monitor updates again")
+            self._send_to_all(core.EventsOnRequest())
+
+    def _send_to_all(self, message: core.Message) -> None:
+        for circuit in list(self.circuits.values()):
+            if circuit.connected and not circuit.closed:
+                with circuit.lock:
+                    try:
+                        circuit.send(message)
+                    except (ChannelAccessError, ProtocolError) as exc:
+                        logger.debug("%r: %s", circuit, exc)
 
     def _on_closed_by_server(self, circuit: Circuit) -> None:
         """End of stream: normal between messages, an error in the middle of one."""

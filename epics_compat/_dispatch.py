@@ -17,11 +17,21 @@ class Dispatcher:
 
     def __init__(self, name: str):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._below: tuple | None = None  # (count, function): see notify_below
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def call(self, function, *args, **kwargs) -> None:
         self._queue.put((function, args, kwargs))
+
+    def backlog(self) -> int:
+        """How many calls are queued and not yet run."""
+        return self._queue.qsize()
+
+    def notify_below(self, count: int, function) -> None:
+        """Call ``function()`` once, on this thread, when at most ``count`` calls wait."""
+        self._below = (count, function)
+        self._queue.put((_nothing, (), {}))  # so that the check runs even if idle now
 
     def in_dispatch_thread(self) -> bool:
         return threading.current_thread() is self._thread
@@ -49,3 +59,13 @@ class Dispatcher:
                 function(*args, **kwargs)
             except Exception:
                 logger.exception("callback %r raised", function)
+            if self._below is not None and self._queue.qsize() <= self._below[0]:
+                below, self._below = self._below, None
+                try:
+                    below[1]()
+                except Exception:
+                    logger.exception("%r raised", below[1])
+
+
+def _nothing() -> None:
+    pass

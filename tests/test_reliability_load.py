@@ -353,3 +353,53 @@ def test_context_cycles_keep_threads_sockets_and_memory_stable(softioc):
     assert rss_bytes() - rss < 8_000_000
     assert list(ca._contexts) == [initial]
     assert epics.caget(softioc.pv("ai")) == 3.25  # the initial context is untouched
+
+
+def test_a_slow_callback_gets_the_newest_values_in_bounded_memory(lab, monkeypatch):
+    """A callback slower than its updates (1 ms each, against a counter posted as fast as
+    the server can): the context asks the server to hold updates while callbacks are
+    behind (flow control, as libca's EVENTS_OFF/ON), so the queue of waiting callbacks
+    stays bounded instead of growing by ~5,000 a second, and the callback sees the values
+    in order and, in the end, the newest."""
+    import epics_compat._context as engine
+    monkeypatch.setattr(engine, "FLOW_CONTROL_HOLD", 1_000)
+    monkeypatch.setattr(engine, "FLOW_CONTROL_RESUME", 100)
+    server = lab.server([PV("counter", "long", 0)])
+    context = lab.context(server)
+    channel = connect(context, "counter")
+    seen = []
+
+    def slow(message):
+        seen.append(int(message.data[0]))
+        time.sleep(0.001)
+    context.subscribe(channel, "native", 0, core.SubscriptionType.DBE_VALUE, slow)
+    stop = threading.Event()
+    posted = []
+
+    def post():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            server["counter"].write(i)
+            if i % 20 == 0:
+                time.sleep(0.0005)  # leave the client's threads some of the GIL
+        posted.append(i)
+    poster = threading.Thread(target=post, daemon=True)
+    poster.start()
+    backlog, held, rss = [], [], rss_bytes()
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        backlog.append(context.dispatcher.backlog())
+        held.append(context.events_held)
+        time.sleep(0.05)
+    stop.set()
+    poster.join(5)
+    assert any(held), "flow control never started"
+    assert max(backlog) < 3_000, max(backlog)
+    assert rss_bytes() - rss < 30_000_000
+    assert wait_for(lambda: seen and seen[-1] == posted[0], 15), (seen[-1], posted)
+    assert all(b > a for a, b in zip(seen, seen[1:])), "updates out of order"
+    assert len(seen) < posted[0]  # some were merged by the server: the point of it
+    assert wait_for(lambda: not context.events_held, 5)
+    server["counter"].write(-1)
+    assert wait_for(lambda: seen[-1] == -1, 5)
