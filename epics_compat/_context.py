@@ -37,6 +37,11 @@ CS_NEVER_CONN, CS_PREV_CONN, CS_CONN, CS_CLOSED = 0, 1, 2, 3
 
 #: First search retry delay; it doubles up to the configured maximum period.
 FIRST_SEARCH_DELAY = 0.02
+#: Beacon anomalies restart the searches at most once in this many seconds (a later one
+#: is put off, not lost): a flood of beacons must not become a flood of searches.
+BEACON_RESTART_INTERVAL = 0.5
+#: Servers whose beacons are remembered; past this the oldest are forgotten.
+MAX_BEACON_SERVERS = 4096
 #: Seconds to wait for an echo reply before declaring a silent circuit dead.
 ECHO_TIMEOUT = 5.0
 #: Seconds to wait for a TCP connection to a server that answered a search.
@@ -399,6 +404,8 @@ class Context:
                                         daemon=True)
         self._thread.start()
         self._beacons: dict[tuple, tuple[int, float]] = {}  # server -> (id, time)
+        self._search_restarted = -BEACON_RESTART_INTERVAL  # when beacons last did it
+        self._search_restart_due = False
         self._repeater_confirmed = False
         self._repeater_attempts = 0
         self._call_soon(self._schedule, 1.0, self._check_circuits)
@@ -781,11 +788,28 @@ class Context:
             else beacon.address
         server = (host, beacon.server_port)
         previous = self._beacons.get(server)
+        if previous is None and len(self._beacons) >= MAX_BEACON_SERVERS:
+            for old in sorted(self._beacons, key=lambda s: self._beacons[s][1])[
+                    :MAX_BEACON_SERVERS // 4]:
+                del self._beacons[old]  # anyone can send beacons: keep the table bounded
         self._beacons[server] = (beacon.beacon_id, time.monotonic())
         if previous is not None and beacon.beacon_id == (previous[0] + 1) & 0xFFFFFFFF:
             return  # the regular beat of a server we know
         if previous is not None or self._searching:
             logger.debug("beacon anomaly from %s:%d: searching again", *server)
+        if not self._searching or self._search_restart_due:
+            return
+        wait = self._search_restarted + BEACON_RESTART_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._search_restart_due = True
+            self._schedule(wait, self._restart_searches)
+        else:
+            self._restart_searches()
+
+    def _restart_searches(self) -> None:
+        """Search for every channel not found yet now, and from the first delay on."""
+        self._search_restarted = time.monotonic()
+        self._search_restart_due = False
         for channel in self._searching.values():
             channel.search_attempts = 0
             channel.next_search = 0.0

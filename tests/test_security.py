@@ -434,3 +434,49 @@ def test_answers_to_searches_nobody_made_are_ignored(lab):
     assert not context.circuits
     assert io_alive(context)
     assert read(context, connect(context, "x"))[0] == 1.0
+
+
+# --- beacons: anyone can send them --------------------------------------------------------------
+
+def send_beacons(context, count, ports=None, seconds=1.0):
+    """``count`` beacons with random ids to the context's UDP port, over ``seconds``."""
+    port = context._udp.getsockname()[1]
+    rng = random.Random(7)
+    broadcaster = core.Broadcaster(core.SERVER)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for i in range(count):
+            server_port = 5064 + (i % 50) if ports is None else ports(i)
+            sock.sendto(broadcaster.send(core.RsrvIsUpResponse(
+                13, server_port, rng.randrange(2 ** 32), "127.0.0.1")), ("127.0.0.1", port))
+            if i % 10 == 0:
+                time.sleep(seconds / count * 10)
+
+
+def test_a_beacon_flood_is_not_turned_into_a_search_flood(lab):
+    """Every anomalous beacon used to restart the search of every channel not found: 500
+    beacons a second (16 bytes each) drew ~3,500 search datagrams (~9 kB each beacon)
+    for 300 such channels. Restarts now come at most every BEACON_RESTART_INTERVAL."""
+    context = lab.context(9)
+    udp = record_udp(context)
+    channels = [context.create_channel(f"nowhere:{i}") for i in range(300)]
+    assert wait_for(lambda: all(c.search_attempts >= 8 for c in channels), 10)
+    before = len(udp.sent)
+    send_beacons(context, 500)
+    time.sleep(0.2)
+    per_batch = len(core.Broadcaster(core.CLIENT).search_datagrams(
+        [core.SearchRequest(c.name, c.chid) for c in channels]))
+    batches = (len(udp.sent) - before) / per_batch
+    # Each restart searches again from the first delay (20 ms, doubling): ~6 batches in
+    # BEACON_RESTART_INTERVAL. It was one batch per beacon: ~500.
+    assert batches < 40, batches
+    assert io_alive(context)
+
+
+def test_the_beacon_table_stays_bounded(lab):
+    """Beacons from 20,000 made-up servers: the context remembers at most
+    MAX_BEACON_SERVERS of them (it used to keep every one, for ever)."""
+    context = lab.context(9)
+    send_beacons(context, 20_000, ports=lambda i: 1024 + i, seconds=1.0)
+    assert wait_for(lambda: len(context._beacons) >= engine.MAX_BEACON_SERVERS // 2, 5)
+    time.sleep(0.3)
+    assert len(context._beacons) <= engine.MAX_BEACON_SERVERS
