@@ -396,6 +396,8 @@ class Context:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
+        self._resolved: dict[str, str] = {}  # host in the address list -> IPv4 or ''
+        self._search_targets()  # names are resolved now, on the caller's thread
         self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}")
         self._running = True
         self._unflushed: set[Circuit] = set()  # circuits with queued bytes (I/O thread)
@@ -723,7 +725,7 @@ class Context:
             self._search_sequence = (self._search_sequence + 1) & 0xFFFFFFFF
             requests = [core.SearchRequest(c.name, c.chid) for c in due]
             datagrams = self._broadcaster.search_datagrams(requests, self._search_sequence)
-            for address in self.config.search_addresses():
+            for address in self._search_targets():
                 for datagram in datagrams:
                     try:
                         self._udp.sendto(datagram, address)
@@ -743,6 +745,19 @@ class Context:
         if self._searching:
             soonest = min(c.next_search for c in self._searching.values())
             self._plan_search_tick(max(0.0, soonest - now))
+
+    def _search_targets(self) -> list[tuple[str, int]]:
+        """Where searches go, host names resolved once each (as libca does): given a
+        name, ``sendto`` asked the resolver at every search, and a slow resolver stalled
+        the I/O thread and every circuit with it."""
+        targets = []
+        for host, port in self.config.search_addresses():
+            ip = self._resolved.get(host)
+            if ip is None:
+                ip = self._resolved[host] = _resolve(host)
+            if ip:
+                targets.append((ip, port))
+        return targets
 
     def _on_datagram(self, sock, mask) -> None:
         while True:
@@ -1276,6 +1291,21 @@ def _start_repeater(port: int) -> None:
                          stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     except OSError as exc:
         logger.warning("could not start a CA repeater (beacons will not be seen): %s", exc)
+
+
+def _resolve(host: str) -> str:
+    """The IPv4 address of a host name or address; '' (logged) if there is none."""
+    try:
+        socket.inet_aton(host)
+        return host
+    except OSError:
+        pass
+    try:
+        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
+    except (OSError, IndexError) as exc:
+        logger.warning("cannot resolve %r in the CA address list (no searches go "
+                       "there): %s", host, exc)
+        return ""
 
 
 def _host_name() -> str:

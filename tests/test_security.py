@@ -480,3 +480,26 @@ def test_the_beacon_table_stays_bounded(lab):
     assert wait_for(lambda: len(context._beacons) >= engine.MAX_BEACON_SERVERS // 2, 5)
     time.sleep(0.3)
     assert len(context._beacons) <= engine.MAX_BEACON_SERVERS
+
+
+def test_host_names_in_the_address_list_are_resolved_once(lab, monkeypatch, caplog):
+    """A name in EPICS_CA_ADDR_LIST is resolved when the context starts, not by every
+    sendto of every search (a slow resolver stalled the I/O thread each time); a name
+    that does not resolve is reported once and the other addresses are searched."""
+    server = lab.server([PV("x", "double", 1.0)])
+    calls = []
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: (
+        calls.append(host), real(host, *args, **kwargs))[1])
+    with caplog.at_level(logging.WARNING, logger="epics_compat.context"):
+        context = lab.context(addr_list=[("localhost", server.port),
+                                         ("no-such-host.invalid", 5)],
+                              server_port=server.port)
+    udp = record_udp(context)
+    channels = [context.create_channel(f"nowhere:{i}") for i in range(3)]
+    assert read(context, connect(context, "x"))[0] == 1.0
+    assert wait_for(lambda: all(c.search_attempts >= 5 for c in channels), 5)
+    assert udp.searched() == {("127.0.0.1", server.port)}
+    assert sorted(calls) == ["localhost", "no-such-host.invalid"]
+    warnings = [r.getMessage() for r in caplog.records if "no-such-host" in r.getMessage()]
+    assert len(warnings) == 1, warnings
