@@ -240,8 +240,10 @@ def test_top_level_non_ascii_and_long_names_time_out_like_pyepics(softioc, call,
 def test_caget_many_and_caput_many_with_bad_entries(softioc):
     names = [softioc.pv("ai"), softioc.pv("never:there"), softioc.pv("longin")]
     for epics in TOP.values():
-        assert epics.caget_many(names, timeout=0.5) == [3.25, None, 42]
-    ours = outcome(eepics.caget_many, [softioc.pv("ai"), None], timeout=0.5)
+        assert epics.caget_many(names, timeout=0.5, connection_timeout=0.5) == \
+            [3.25, None, 42]
+    ours = outcome(eepics.caget_many, [softioc.pv("ai"), None], timeout=0.5,
+                   connection_timeout=0.5)
     assert ours[0] == "raised" and isinstance(ours[1], TypeError)
     for epics in TOP.values():
         result = outcome(epics.caput_many, [softioc.pv("ao"), softioc.pv("long")], [1.0])

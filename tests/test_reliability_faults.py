@@ -165,7 +165,7 @@ def test_circuit_dropped_mid_get(lab):
 
 
 def test_circuit_dropped_mid_put_with_completion(lab):
-    server = lab.server([PV("slow", "double", 1.0, put_delay=3.0)])
+    server = lab.server([PV("slow", "double", 1.0, put_delay=1.0)])
     context = lab.context(server)
     channel = connect(context, "slow")
     completions = []
@@ -178,7 +178,7 @@ def test_circuit_dropped_mid_put_with_completion(lab):
     assert wait_for(lambda: completions, 2) and len(completions) == 1
     assert "lost" in completions[0]
     assert channel.connected.wait(10)
-    time.sleep(3.2)  # the server's late completion has nowhere to go: nothing breaks
+    time.sleep(1.2)  # the server's late completion has nowhere to go: nothing breaks
     assert completions == [completions[0]]
     assert read(context, channel)[0] == 2.0  # the server did take the value
     write(context, channel, 4.0, timeout=10)
@@ -272,7 +272,7 @@ def test_slow_server_is_slow_but_correct(lab, monkeypatch):
     assert all(p.error is None for p in pendings)
     assert pendings[-1].result.data[0] == 4.0  # answered in the order asked
     assert impatient.wait(0) and impatient.result.data[0] == 1.0
-    time.sleep(3.0)  # echoes go out and come back late
+    time.sleep(2.5)  # echoes go out and come back late
     assert channel.state == CS_CONN
     server.faults.delay(0)
     assert read(context, channel)[0] == 4.0
@@ -363,3 +363,102 @@ def test_malformed_message_closes_the_circuit_and_the_client_goes_on(lab, caplog
     assert recorder.wait_for(lambda values: values[-1:] == [9.0], 5), recorder.values
     assert read(context, channel)[0] == 9.0
     assert io_alive(context)
+
+
+# --- the same outage through the pyepics API ----------------------------------------------------
+
+OUTAGE = r"""
+import json, sys, time
+import epics_compat as epics
+
+def wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return predicate()
+
+def step(**result):
+    print(json.dumps(result), flush=True)
+    return sys.stdin.readline().strip()
+
+conns, values = [], []
+pv = epics.PV("x", callback=lambda value=None, **kw: values.append(value),
+              connection_callback=lambda conn=None, **kw: conns.append(conn))
+step(connected=bool(pv.wait_for_connection(5) and wait_for(lambda: values, 5)),
+     value=pv.get())
+# The server is gone now.
+lost = wait_for(lambda: conns[-1:] == [False], 5)
+started = time.monotonic()
+during = pv.get(timeout=1.0)
+get_time = time.monotonic() - started
+started = time.monotonic()
+caget = epics.caget("x", timeout=0.5, connection_timeout=0.5)
+caget_time = time.monotonic() - started
+step(lost=lost, connected=pv.connected, during=during, get_time=get_time, caget=caget,
+     caget_time=caget_time)
+# Another server serves x on another port of the address list now.
+back = bool(wait_for(lambda: conns[-1:] == [True], 10)
+            and wait_for(lambda: values[-1] == 2.0, 5))
+step(back=back, value=pv.get(timeout=5), host=pv.host)
+# ...and has written 3.0.
+step(updated=wait_for(lambda: values[-1] == 3.0, 5), conns=conns,
+     caget=epics.caget("x", timeout=5, use_monitor=False),
+     put=pv.put(4.0, wait=True, timeout=5))
+"""
+
+
+def test_server_moves_to_another_port_as_pv_objects_see_it(lab):
+    """Through the pyepics API, in a process of its own: a PV whose server dies sees
+    conn=False; get() then returns None after its timeout and caget() None after its
+    connection timeout; when a server on another port of EPICS_CA_ADDR_LIST serves the
+    PV, conn=True, the monitor resumes without being made again, put works."""
+    import json
+    import os
+    import subprocess
+    import sys
+    first = lab.server([PV("x", "double", 1.0)])
+    second_port = lab.server([]).port
+    lab.servers[-1].stop()
+    env = {**os.environ, **first.client_env,
+           "EPICS_CA_ADDR_LIST": f"127.0.0.1:{first.port} 127.0.0.1:{second_port}",
+           "EPICS_CA_REPEATER_PORT": str(lab.repeater.port)}
+    proc = subprocess.Popen([sys.executable, "-c", OUTAGE], env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+    def step(answer="go"):
+        line = proc.stdout.readline()
+        while line and not line.startswith("{"):  # caget prints 'cannot connect to x'
+            line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        if answer is not None:
+            proc.stdin.write(answer + "\n")
+            proc.stdin.flush()
+        return json.loads(line)
+    try:
+        assert step(None) == {"connected": True, "value": 1.0}
+        first.stop()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        outage = step(None)
+        assert outage["lost"] and not outage["connected"], outage
+        assert outage["during"] is None and 0.9 < outage["get_time"] < 1.5, outage
+        assert outage["caget"] is None and outage["caget_time"] < 1.5, outage
+        second = lab.server([PV("x", "double", 2.0)], port=second_port)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        back = step(None)
+        assert back == {"back": True, "value": 2.0, "host": f"127.0.0.1:{second_port}"}
+        second["x"].write(3.0)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        final = step(None)
+        assert final == {"updated": True, "conns": [True, False, True], "caget": 3.0,
+                         "put": 1}, final
+        assert second["x"].value == 4.0
+        proc.stdin.close()
+        assert proc.wait(10) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
