@@ -103,6 +103,12 @@ class Repeater:
 
     def handle(self, data: bytes, sender: tuple[str, int]) -> None:
         if not data or self._is_registration(data):
+            if not _is_local(sender[0]):
+                # As EPICS base's caRepeater: clients are on this host. Anyone else could
+                # register any address (forged) and have every beacon sent on to it.
+                logger.warning("ignoring a registration from %s:%d, not on this host",
+                               *sender)
+                return
             self.clients.add(sender)
             self._send(bytes(RepeaterConfirmResponse(sender[0])), sender)
             logger.debug("client %s:%d registered", *sender)
@@ -145,6 +151,20 @@ class Repeater:
             self._sock.sendto(data, client)
         except OSError:  # the client went away
             self.clients.discard(client)
+
+
+def _is_local(address: str) -> bool:
+    """Whether ``address`` is one of this host's (it can be bound here)."""
+    if address.startswith("127."):
+        return True
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((address, 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def main(argv=None) -> None:

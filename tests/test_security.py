@@ -503,3 +503,29 @@ def test_host_names_in_the_address_list_are_resolved_once(lab, monkeypatch, capl
     assert sorted(calls) == ["localhost", "no-such-host.invalid"]
     warnings = [r.getMessage() for r in caplog.records if "no-such-host" in r.getMessage()]
     assert len(warnings) == 1, warnings
+
+
+def test_the_repeater_serves_only_clients_on_this_host():
+    """Anyone may send the repeater datagrams (beacons come from other hosts), but only a
+    client on this host may register: a registration from elsewhere (its source address
+    may be forged) used to be accepted, and every datagram the repeater received was then
+    sent on to that address. EPICS base's caRepeater refuses them too."""
+    from epics_compat.repeater import Repeater
+    repeater = Repeater(0).bind()
+    sent = []
+    repeater._send = lambda data, client: sent.append(client)  # as on a routed network
+    try:
+        register = bytes(core.RepeaterRegisterRequest("0.0.0.0"))
+        repeater.handle(register, ("192.0.2.77", 5000))  # TEST-NET: never this host
+        repeater.handle(b"", ("198.51.100.9", 6000))
+        own = socket.gethostbyname(socket.gethostname())
+        repeater.handle(register, ("127.0.0.1", 7000))
+        repeater.handle(b"", (own, 7001))
+        assert repeater.clients == {("127.0.0.1", 7000), (own, 7001)}
+        sent.clear()
+        beacon = core.Broadcaster(core.SERVER).send(
+            core.RsrvIsUpResponse(13, 5064, 1, "203.0.113.5"))
+        repeater.handle(beacon, ("203.0.113.5", 5065))
+        assert sorted(sent) == [("127.0.0.1", 7000), (own, 7001)]
+    finally:
+        repeater._sock.close()
