@@ -342,3 +342,93 @@ def test_pv_callbacks_that_are_not_callable_are_ignored(softioc):
     assert outcome(pv.remove_callback, index=12345)[0] == "ok"
     assert outcome(pv.run_callback, 12345)[0] == "ok"
     pv.disconnect()
+
+
+# --- every public function, every kind of junk -----------------------------------------------
+
+#: Not called: they end or empty the process-wide context other tests use, or start
+#: processes (CAPool(10**12) would try to start 10**12 of them).
+NOT_SWEPT = {"finalize_libca", "context_destroy", "destroy_context", "clear_cache",
+             "register_clear_cache", "install_as_epics", "CAThread", "Empty", "CAPool",
+             "CAProcess"}
+#: Wait as long as they are told: called with small numbers only.
+WAIT_AS_TOLD = {"pend_event", "pend_io", "poll", "sg_block"}
+
+
+def junk_arguments(chid, name):
+    return [(), (None,), ("junk",), (NAN,), (-1,), (10 ** 12,), (b"\xff\xfe",),
+            (object(),), ([1, 2],), ({},), (chid, None), (chid, "junk"), (chid, NAN),
+            (chid, -1), (chid, 10 ** 12), (name, None), (name, NAN), (name, -1)]
+
+
+def sweep(functions, chid, name, deadline=20.0):
+    """Call every function with every junk argument tuple, all at once, each on a thread
+    of its own. (hung calls, calls that raised something other than an Exception)."""
+    results = {}
+    threads = []
+    for fname, function in functions.items():
+        for args in junk_arguments(chid, name):
+            if fname in WAIT_AS_TOLD and any(isinstance(a, (int, float)) and not
+                                            isinstance(a, bool) and a > 1 for a in args):
+                continue
+            key = f"{fname}{args!r}"[:120]
+
+            def call(function=function, args=args, key=key):
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        function(*args)
+                    results[key] = "ok"
+                except Exception as exc:  # noqa: BLE001 -- any clear exception will do
+                    results[key] = type(exc).__name__
+                except BaseException as exc:
+                    results[key] = f"BaseException {exc!r}"
+            thread = threading.Thread(target=call, daemon=True, name=key)
+            threads.append(thread)
+    end = time.monotonic() + deadline
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
+    hung = [t.name for t in threads if t.is_alive()]
+    base = {k: v for k, v in results.items() if v.startswith("BaseException")}
+    return hung, base, len(threads)
+
+
+def test_every_ca_function_with_junk_arguments(softioc, capsys):
+    """Each public function of epics_compat.ca, called with None, junk strings, NaN,
+    -1, 10**12, bytes, objects and so on (also after a valid chid or name): each call
+    returns or raises an Exception within the deadline (many wait their connection
+    timeout); the context works afterwards (checked by the fixture)."""
+    functions = {name: getattr(eca, name) for name in dir(eca)
+                 if not name.startswith("_") and name not in NOT_SWEPT
+                 and callable(getattr(eca, name))
+                 and getattr(getattr(eca, name), "__module__", "") == eca.__name__
+                 and not isinstance(getattr(eca, name), type)}
+    assert len(functions) > 60
+    hung, base, calls = sweep(functions, connected(eca, softioc.pv("ao")),
+                              softioc.pv("longin"))
+    capsys.readouterr()  # what show_cache, write and friends printed
+    assert not hung, hung
+    assert not base, base
+    assert calls > 1000
+
+
+def test_every_top_level_function_with_junk_arguments(softioc, capsys):
+    """The same for the top level (caget, caput, cainfo, camonitor, get_pv, PV, Device,
+    Motor, Alarm, ...) and PV.get/PV.put. The PV given is one only test_cli writes;
+    what the calls write to it is undone."""
+    name = softioc.pv("cli:ao")
+    functions = {fname: getattr(eepics, fname) for fname in eepics.__all__
+                 if fname not in NOT_SWEPT and callable(getattr(eepics, fname))}
+    functions["PV.get"] = lambda *args: eepics.PV(name).get(*args)
+    functions["PV.put"] = lambda *args: eepics.PV(name).put(*args)
+    try:
+        hung, base, calls = sweep(functions, name, name)
+    finally:
+        eepics.camonitor_clear(name)
+        eepics.caput(name, 1.5, wait=True)
+    capsys.readouterr()
+    assert not hung, hung
+    assert not base, base
+    assert calls > 200
