@@ -201,8 +201,11 @@ def test_status_messages_agree_with_libca(softioc):
     code = ("import json, epics.ca as ca\n"
             f"print(json.dumps([ca.message(s) for s in {STATUSES!r}]))\n")
     libca_texts = json.loads(run_python(code, softioc.env).splitlines()[-1])
+    # libca releases differ in one spelling ("specifed", fixed in newer EPICS base);
+    # which libca pyepics loads depends on whether epicscorelibs was imported first.
     for status, text in zip(STATUSES, libca_texts):
-        assert eca.message(status) == text, status
+        assert eca.message(status).replace("specifed", "specified") == \
+            text.replace("specifed", "specified"), status
 
 
 def test_pend_poll_flush_and_test_io():
