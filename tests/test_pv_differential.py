@@ -223,6 +223,9 @@ def test_puts_with_completion_and_callbacks(softioc):
 # --- connection and access callbacks, get_pv's cache --------------------------------------
 
 def connection_callbacks(epics, prefix, record):
+    # get_pv's cache is per context: other tests in this process may have left the main
+    # thread on another pyepics context, which would make get_pv build a new PV here.
+    epics.ca.use_initial_context()
     name = prefix + record
     conns, access, access2, conns2 = [], [], [], []
     pv = epics.PV(name, connection_callback=lambda **kw: conns.append(sorted(kw)),
