@@ -44,6 +44,10 @@ EPICS_EPOCH = 631152000.0
 REPR_TIMESTAMP = re.compile(r"timestamp=[-+0-9.e]+")
 
 
+
+#: Generous: on a loaded 2-core machine libca's first connection has taken over 5 s.
+CONNECT_TIMEOUT = 20
+
 def pv(name: str) -> str:
     return PREFIX + name
 
@@ -143,7 +147,7 @@ def signals() -> dict:
         "monitored": EpicsSignal(pv("oph:x_RBV"), name="mon", auto_monitor=True),
     }
     for sig in sigs.values():
-        sig.wait_for_connection(timeout=5)
+        sig.wait_for_connection(timeout=CONNECT_TIMEOUT)
     for key, sig in sigs.items():
         out[key] = signal_report(sig)
 
@@ -174,7 +178,7 @@ def signals() -> dict:
     out["ro set"] = error(ro.set, 1.0)
 
     limited = EpicsSignal(pv("oph:x"), name="lim", limits=True)
-    limited.wait_for_connection(timeout=5)
+    limited.wait_for_connection(timeout=CONNECT_TIMEOUT)
     out["limit"] = [plain(limited.limits), error(limited.put, 100.0),
                     error(limited.check_value, 100.0)]
 
@@ -205,7 +209,7 @@ def signals() -> dict:
     out["meta subscribe"] = meta_seen[:1]
 
     slow = EpicsSignal(pv("oph:slow"), name="slow", put_complete=True)
-    slow.wait_for_connection(timeout=5)
+    slow.wait_for_connection(timeout=CONNECT_TIMEOUT)
     start = time.monotonic()
     status = slow.set(3)
     done_at_once = status.done
@@ -219,7 +223,7 @@ def signals() -> dict:
     wave = EpicsSignal(pv("oph:wave"), name="wave_rw")
     count = sigs["count"]
     for sig in (text, wave):
-        sig.wait_for_connection(timeout=5)
+        sig.wait_for_connection(timeout=CONNECT_TIMEOUT)
     puts = []
     for sig, value in ((text, "new text"), (wave, [1, 2, 3, 4]), (wave, np.arange(5.0)),
                        (count, np.int64(12)), (x, np.float32(1.5)), (count, 3.0),
@@ -248,7 +252,7 @@ class Stage(Device):
 
 def device() -> dict:
     stage = Stage(PREFIX, name="stage")
-    stage.wait_for_connection(timeout=5)
+    stage.wait_for_connection(timeout=CONNECT_TIMEOUT)
     out = {
         "read": plain(stage.read()),
         "describe": plain(stage.describe()),
@@ -268,7 +272,7 @@ def device() -> dict:
 
 def motor() -> dict:
     m = EpicsMotor(MOTOR, name="m")
-    m.wait_for_connection(timeout=5)
+    m.wait_for_connection(timeout=CONNECT_TIMEOUT)
     m.set(0.0).wait(10)
     out = {
         "read": plain(m.read()),
@@ -319,7 +323,7 @@ def motor() -> dict:
 
     # Into a limit switch: the move ends short, with the switch and the alarm reported.
     m2 = EpicsMotor(SIM + "m2", name="m2")
-    m2.wait_for_connection(timeout=5)
+    m2.wait_for_connection(timeout=CONNECT_TIMEOUT)
     m2.set(0.0).wait(10)
     status = m2.set(3.0)
     try:
@@ -341,7 +345,7 @@ def lifecycle() -> dict:
     """Destroy and re-create a signal; a server restart as a signal sees it."""
     out = {}
     sig = EpicsSignal(pv("oph:slow:done"), name="done")  # no other signal uses it
-    sig.wait_for_connection(timeout=5)
+    sig.wait_for_connection(timeout=CONNECT_TIMEOUT)
     # ophyd fetches metadata in a task per connection callback (two for an EpicsSignal);
     # destroying the signal while one runs makes it log an exception, on either library.
     time.sleep(0.3)
@@ -350,13 +354,13 @@ def lifecycle() -> dict:
     out["destroyed"] = [first.chid is None, first.context is None,
                         any(p is first for p in epics.pv._PVcache_.values())]
     again = EpicsSignal(pv("oph:slow:done"), name="done")
-    again.wait_for_connection(timeout=5)
+    again.wait_for_connection(timeout=CONNECT_TIMEOUT)
     out["recreated"] = [again._read_pv is not first, plain(again.get()),
                         plain(again.read())]
 
     ask("write", "sim", 1.5)
     sim = EpicsSignal(SIM + "sim", name="sim", auto_monitor=True)
-    sim.wait_for_connection(timeout=5)
+    sim.wait_for_connection(timeout=CONNECT_TIMEOUT)
     states, values = [], []
     sim.subscribe(lambda connected=None, **kw: states.append(connected),
                   event_type=sim.SUB_META, run=True)
@@ -393,7 +397,7 @@ def bluesky_docs() -> dict:
     wave = EpicsSignalRO(pv("oph:wave"), name="wave")
     text = EpicsSignalRO(pv("oph:text"), name="text", string=True)
     for dev in (stage, m, det, x, wave, text):
-        dev.wait_for_connection(timeout=5)
+        dev.wait_for_connection(timeout=CONNECT_TIMEOUT)
     m.set(0.0).wait(10)
     x.set(0.0).wait(5)
 
