@@ -42,9 +42,6 @@ START = time.time()
 EPICS_EPOCH = 631152000.0
 #: A timestamp inside a repr (ophyd's signal reprs show one).
 REPR_TIMESTAMP = re.compile(r"timestamp=[-+0-9.e]+")
-
-
-
 #: Generous: on a loaded 2-core machine libca's first connection has taken over 5 s.
 CONNECT_TIMEOUT = 20
 
