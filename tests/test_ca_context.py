@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 
@@ -201,11 +202,13 @@ def test_status_messages_agree_with_libca(softioc):
     code = ("import json, epics.ca as ca\n"
             f"print(json.dumps([ca.message(s) for s in {STATUSES!r}]))\n")
     libca_texts = json.loads(run_python(code, softioc.env).splitlines()[-1])
-    # libca releases differ in one spelling ("specifed", fixed in newer EPICS base);
-    # which libca pyepics loads depends on whether epicscorelibs was imported first.
+    # libca releases differ in spelling and punctuation ("specifed", "isnt"), and which
+    # libca pyepics loads depends on whether epicscorelibs was imported first: compare
+    # the words.
+    def words(text):
+        return re.sub(r"[^a-z0-9 ]", "", text.lower().replace("specifed", "specified"))
     for status, text in zip(STATUSES, libca_texts):
-        assert eca.message(status).replace("specifed", "specified") == \
-            text.replace("specifed", "specified"), status
+        assert words(eca.message(status)) == words(text), status
 
 
 def test_pend_poll_flush_and_test_io():
