@@ -199,7 +199,13 @@ STATUSES = list(range(0, 700)) + [-1, 0xFFFF, 2 ** 31 - 1]
 def test_status_messages_agree_with_libca(softioc):
     # libca's texts come from a fresh process: other tests import ophyd in this one, and
     # what they do to the pyepics module must not decide this comparison.
-    code = ("import json, epics.ca as ca\n"
+    # Pin the libca that pyepics ships: which one it loads otherwise depends on the
+    # environment earlier tests leave (epicscorelibs ships a newer, respelled one).
+    code = ("import os, importlib.resources\n"
+            "from epics.utils import clib_search_path\n"
+            "os.environ['PYEPICS_LIBCA'] = str(importlib.resources.files('epics.clibs')\n"
+            "                                  / clib_search_path('ca'))\n"
+            "import json, epics.ca as ca\n"
             f"print(json.dumps([ca.message(s) for s in {STATUSES!r}]))\n")
     libca_texts = json.loads(run_python(code, softioc.env).splitlines()[-1])
     # libca releases differ in spelling and punctuation ("specifed", "isnt"), and which

@@ -203,7 +203,7 @@ def puts(epics, prefix):
                 enum.put("2", wait=True), enum.get(use_monitor=False)))
     string = settled(epics.PV(prefix + "str"))
     out.append(("string", string.put("text", wait=True), string.get(use_monitor=False)))
-    chars = settled(epics.PV(prefix + "wchar"))
+    chars = settled(epics.PV(prefix + "api:chars"))
     out.append(("chars", chars.put("char text", wait=True),
                 chars.get(as_string=True, use_monitor=False)))
     readonly = settled(epics.PV(prefix + "readonly"))
@@ -267,6 +267,9 @@ def test_connection_and_access_callbacks(softioc, record):
 # --- Device save/restore, Alarm trips -----------------------------------------------------
 
 def device_state(epics, prefix, tmp_path):
+    # A known, non-empty value: an empty char array differs between the libraries
+    # (libca drops its empty update), and other tests leave wchar as they like.
+    epics.caput(prefix + "wchar", "device", wait=True)
     epics.caput(prefix + "ao", 1.5, wait=True)
     epics.caput(prefix + "str", "state", wait=True)
     dev = epics.Device(prefix, attrs=("ao", "long", "str", "mbbo", "readonly", "wchar"),

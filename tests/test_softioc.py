@@ -47,7 +47,9 @@ def test_caput_and_read_back(softioc, name, value, initial):
     # The IOC lives for the whole session: put the initial value back for later tests.
     try:
         assert epics.caput(softioc.pv(name), value, wait=True, timeout=5) == 1
-        assert epics.caget(softioc.pv(name), timeout=5) == value
+        # use_monitor=False: a cached monitor may not have the new value yet (pyepics
+        # can return the older value right after a put with wait).
+        assert epics.caget(softioc.pv(name), timeout=5, use_monitor=False) == value
     finally:
         epics.caput(softioc.pv(name), initial, wait=True, timeout=5)
 
