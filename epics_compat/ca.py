@@ -767,8 +767,12 @@ def _unpack(chid, data, count=None, ftype=None, as_numpy=True):
     return _unpack_values(values, count, ftype, elem_count, as_numpy)
 
 
-def _unpack_values(values, count, ftype, elem_count, as_numpy):
-    """_unpack's work once the values, type and native element count are known."""
+def _unpack_values(values, count, ftype, elem_count, as_numpy, shared=True):
+    """_unpack's work once the values, type and native element count are known.
+
+    ``shared``: others may be handed ``values`` too, so an array comes back copied
+    (a message decodes once, and one caller's changes must not reach the others).
+    """
     if values is None:
         return None
     length = len(values)
@@ -777,19 +781,21 @@ def _unpack_values(values, count, ftype, elem_count, as_numpy):
     if ntype == dbr.STRING:
         out = [value.rstrip() for value in values[:count]]
         return out[0] if len(out) == 1 and elem_count == 1 else out
+    if count < length:  # a slice only when needed: _array copies a view
+        values = values[:count]
     if ntype == dbr.CHAR and elem_count > 1:
-        return _array(values[:count], as_numpy)
+        return _array(values, as_numpy, shared)
     if count == 1:
         return _scalar(values[0])
-    return _array(values[:count], as_numpy and count != 1)
+    return _array(values, as_numpy, shared)
 
 
-def _array(values, as_numpy):
+def _array(values, as_numpy, shared=True):
     if HAS_NUMPY and as_numpy:
         if isinstance(values, numpy.ndarray):
-            # Own the data: the message buffer it may view is the receiver's.
-            return values.copy() if values.base is not None and not values.flags.owndata \
-                else values
+            # A view (of the message's buffer) is read-only: the caller gets its own.
+            # Copying 8 MB costs as much as receiving it, so sole owners skip it.
+            return values.copy() if shared or not values.flags.owndata else values
         return numpy.asarray(values)
     return list(values.tolist() if hasattr(values, 'tolist') else values)
 
@@ -830,37 +836,14 @@ def get_with_metadata(chid, ftype=None, count=None, wait=True, timeout=None,
 
     None if the channel is not connected, with ``wait=False``, or on timeout.
     """
-    if ftype is None:
-        ftype = field_type(chid)
-    if ftype in (None, -1):
-        return None
-    count = 0 if count is None else min(count, element_count(chid))
-    entry = _entry(chid, 'get')
-    with entry.lock:
-        last = entry.get_results[ftype]
-        # GET_PENDING means in flight: one that ended (failed with its circuit, say)
-        # must not keep later gets from asking again.
-        if last[0] is not GET_PENDING or last[1].done.is_set():
-            try:
-                pending = entry.channel.context.read(entry.channel, ftype, count,
-                                                     defer=not wait)
-            except ChannelAccessError:
-                # As libca's ca_array_get_callback on a disconnected channel.
-                raise CASeverityException('get(%r)' % entry.pvname,
-                                          message(_core.EcaStatus.ECA_DISCONN)) from None
-            entry.get_results[ftype] = [GET_PENDING, pending]
-    if wait:
-        return get_complete_with_metadata(chid, count=count, ftype=ftype, timeout=timeout,
-                                          as_string=as_string, as_numpy=as_numpy)
-    return None
+    return _get(_entry(chid, 'get'), ftype, count, wait, timeout, as_string, as_numpy)
 
 
 @withMaybeConnectedCHID
 def get(chid, ftype=None, count=None, wait=True, timeout=None, as_string=False,
         as_numpy=True):
     """The value of a channel (None if not connected, with ``wait=False`` or on timeout)."""
-    info = get_with_metadata(chid, ftype=ftype, count=count, wait=wait, timeout=timeout,
-                             as_string=as_string, as_numpy=as_numpy)
+    info = _get(_entry(chid, 'get'), ftype, count, wait, timeout, as_string, as_numpy)
     return info['value'] if info is not None else None
 
 
@@ -868,16 +851,58 @@ def get(chid, ftype=None, count=None, wait=True, timeout=None, as_string=False,
 def get_complete_with_metadata(chid, ftype=None, count=None, timeout=None, as_string=False,
                                as_numpy=True):
     """Complete an earlier get that returned None; the value and metadata dict."""
+    return _get_complete(_entry(chid, 'get_complete'), ftype, count, timeout, as_string,
+                         as_numpy)
+
+
+@withMaybeConnectedCHID
+def get_complete(chid, ftype=None, count=None, timeout=None, as_string=False,
+                 as_numpy=True):
+    """Complete an earlier get that returned None; the value."""
+    info = _get_complete(_entry(chid, 'get_complete'), ftype, count, timeout, as_string,
+                         as_numpy)
+    return info['value'] if info is not None else None
+
+
+def _get(entry, ftype, count, wait, timeout, as_string, as_numpy):
+    """get_with_metadata's work on a cache entry (looked up once: a get is a hot path)."""
+    channel = entry.channel
     if ftype is None:
-        ftype = field_type(chid)
-    count = element_count(chid) if count is None else min(count, element_count(chid))
-    entry = _entry(chid, 'get_complete')
+        ftype = channel.native_type if channel.state == CS_CONN else -1
+    if ftype in (None, -1):
+        return None
+    count = 0 if count is None else min(count, channel.native_count)
+    with entry.lock:
+        last = entry.get_results[ftype]
+        # GET_PENDING means in flight: one that ended (failed with its circuit, say)
+        # must not keep later gets from asking again.
+        if last[0] is not GET_PENDING or last[1].done.is_set():
+            try:
+                pending = channel.context.read(channel, ftype, count, defer=not wait)
+            except ChannelAccessError:
+                # As libca's ca_array_get_callback on a disconnected channel.
+                raise CASeverityException('get(%r)' % entry.pvname,
+                                          message(_core.EcaStatus.ECA_DISCONN)) from None
+            entry.get_results[ftype] = [GET_PENDING, pending]
+    if wait:
+        return _get_complete(entry, ftype, count, timeout, as_string, as_numpy)
+    return None
+
+
+def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
+    """get_complete_with_metadata's work on a cache entry."""
+    channel = entry.channel
+    if ftype is None:
+        ftype = channel.native_type if channel.state == CS_CONN else -1
+    native_count = channel.native_count
+    count = native_count if count is None else min(count, native_count)
     result = entry.get_results[ftype]
     if result[0] is None:
         warnings.warn('get_complete without initial get() call')
         return None
     if timeout is None:
         timeout = 1.0 + log10(max(1, count))
+    shared = True  # the first to complete a get has the decoded reply to itself
     if result[0] is GET_PENDING:
         pending: Pending = result[1]
         if not pending.wait(max(0.0, timeout)):
@@ -887,35 +912,31 @@ def get_complete_with_metadata(chid, ftype=None, count=None, timeout=None, as_st
         with entry.lock:
             if entry.get_results[ftype] is result:
                 entry.get_results[ftype] = [pending]
+                shared = False
         result = [pending]
     pending = result[0]
     if _chid_cache.get(entry.chid_int) is not entry:
         return None  # cleared while the reply was on its way: as libca, no answer
-    message = pending.result
-    if pending.error is not None or message is None:
-        status = message.status if message is not None else _core.EcaStatus.ECA_DISCONN
+    reply = pending.result
+    if pending.error is not None or reply is None:
+        status = reply.status if reply is not None else _core.EcaStatus.ECA_DISCONN
         raise ChannelAccessGetFailure('Get failed; status code: %d (%s: %s)'
                                       % (status, entry.pvname, pending.error),
                                       chid=entry.chid, status=status)
     try:
-        metadata = _unpack_metadata(ftype, message)
-        value = _unpack(chid, message, count=count, ftype=ftype, as_numpy=as_numpy)
+        metadata = _unpack_metadata(ftype, reply)
+        values = reply.data
+        if shared:  # the reply's own decoding went to its first taker: decode anew
+            values = _core.decode_payload(reply.data_type, reply.payload,
+                                          reply.data_count)[1]
+        value = _unpack_values(values, count, ftype, native_count, as_numpy, shared=False)
     except _core.ProtocolError as exc:
         raise ChannelAccessGetFailure('Get failed; %s: %s' % (entry.pvname, exc),
-                                      chid=entry.chid, status=message.status) from None
+                                      chid=entry.chid, status=reply.status) from None
     if as_string:
-        value = _as_string(value, chid, count, ftype)
+        value = _as_string(value, entry.chid, count, ftype)
     metadata['value'] = value
     return metadata
-
-
-@withMaybeConnectedCHID
-def get_complete(chid, ftype=None, count=None, timeout=None, as_string=False,
-                 as_numpy=True):
-    """Complete an earlier get that returned None; the value."""
-    info = get_complete_with_metadata(chid, ftype=ftype, count=count, timeout=timeout,
-                                      as_string=as_string, as_numpy=as_numpy)
-    return info['value'] if info is not None else None
 
 
 def _as_string(val, chid, count, ftype):
@@ -1148,7 +1169,7 @@ def _on_monitor(entry, subscription_ref, callback, message):
         # The entry is known: skip _unpack's chid checks (a profile of monitor updates
         # had them at a tenth of the callback thread's time).
         value = _unpack_values(message.data, count, ftype, entry.channel.native_count,
-                               True)
+                               True, shared=False)
     except _core.ProtocolError as exc:
         logger.error("bad monitor update for %s: %s", entry.pvname, exc)
         return

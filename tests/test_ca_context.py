@@ -578,6 +578,22 @@ def test_million_element_round_trip(softioc):
         eca.clear_subscription(subscription[2])
 
 
+def test_every_get_hands_out_an_array_of_its_own(softioc):
+    """A reply decodes once; the first get keeps that array uncopied (8 MB), so later
+    completions of the same get must copy: changing one result never changes another."""
+    chid = connected(eca, softioc.pv("wdouble:init"))
+    first = eca.get(chid, ftype=eca.dbr.DOUBLE, count=3, wait=False)
+    assert first is None
+    ours = eca.get_complete(chid, ftype=eca.dbr.DOUBLE, timeout=5)
+    again = eca.get_complete(chid, ftype=eca.dbr.DOUBLE, timeout=5)
+    assert list(ours[:3]) == list(again[:3]) == [0.5, -1.25, 1e10]
+    ours[:] = 0.0
+    assert list(again[:3]) == [0.5, -1.25, 1e10]
+    assert list(eca.get_complete(chid, ftype=eca.dbr.DOUBLE, timeout=5)[:3]) == \
+        [0.5, -1.25, 1e10]
+    assert list(eca.get(chid)[:3]) == [0.5, -1.25, 1e10]
+
+
 MAX_ARRAY_BYTES_SCENARIO = r'''
 import importlib, os
 ca = importlib.import_module(LIB)
