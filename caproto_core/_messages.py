@@ -348,6 +348,10 @@ class CreateChanResponse(Message):
         super().__init__(data_type, data_count, cid, sid)
 
 
+#: Every value of AccessRights, made once: building an IntFlag costs microseconds.
+_ACCESS_RIGHTS = tuple(AccessRights(bits) for bits in range(AccessRights.READ_WRITE + 1))
+
+
 class AccessRightsResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.ACCESS_RIGHTS, SERVER
@@ -359,7 +363,7 @@ class AccessRightsResponse(Message):
 
     @property
     def access_rights(self) -> AccessRights:
-        return AccessRights(self.parameter2 & AccessRights.READ_WRITE)
+        return _ACCESS_RIGHTS[self.parameter2 & AccessRights.READ_WRITE]
 
 
 class CreateChFailResponse(Message):
