@@ -501,11 +501,18 @@ def _chid_to_int(chid):
 
 def _entry(chid, fname):
     """The cache entry of a chid argument, or ChannelAccessException."""
-    if isinstance(chid, int) and not isinstance(chid, bool):
-        chid = dbr.chid_t(chid)
-    if not isinstance(chid, dbr.chid_t):
+    kind = type(chid)  # exact types first: this runs several times per ca call
+    if kind is dbr.chid_t:
+        key = chid.value
+    elif kind is int:
+        key = chid
+    elif isinstance(chid, dbr.chid_t):
+        key = chid.value
+    elif isinstance(chid, int) and not isinstance(chid, bool):
+        key = int(chid)
+    else:
         raise ChannelAccessException("%s: not a valid chid %r %s" % (fname, chid, type(chid)))
-    entry = _chid_cache.get(chid.value)
+    entry = _chid_cache.get(key)
     if entry is None:
         raise ChannelAccessException('Unexpected channel ID')
     return entry
