@@ -1083,8 +1083,8 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
     entry = _entry(chid, 'put')
     channel = entry.channel
     if ftype is None:
-        ftype = field_type(chid)
-    nativecount = element_count(chid)
+        ftype = channel.native_type if channel.state == CS_CONN else -1
+    nativecount = channel.native_count
     try:
         data, count = _encode_for_put(entry, value, ftype, nativecount)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -1095,14 +1095,14 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
     def completed(pending):
         if pending.error is not None:
             logger.warning("put to %s failed: %s", pvname, pending.error)
-        if callable(callback):
-            kwargs = callback_data if isinstance(callback_data, dict) \
-                else {'data': callback_data}
-            callback(pvname=pvname, **kwargs)
+        kwargs = callback_data if isinstance(callback_data, dict) else {'data': callback_data}
+        callback(pvname=pvname, **kwargs)
 
     try:
+        # Without a callback, a waiting put learns of its completion here: no call on
+        # the dispatcher thread (a thread wake-up per put) just to log a failure.
         pending = channel.context.write(channel, data, dbr.native_type(ftype), count, notify,
-                                        completed if notify else None)
+                                        completed if callable(callback) else None)
     except ChannelAccessError as exc:
         if 'write access' in str(exc):
             raise CASeverityException('put(%r)' % pvname,
@@ -1114,6 +1114,8 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
     # The I/O thread marks completion, so this also works inside a callback.
     if wait and not pending.wait(max(0.0, timeout)):
         ret = -ret
+    if notify and pending.error is not None and not callable(callback):
+        logger.warning("put to %s failed: %s", pvname, pending.error)
     return ret
 
 
