@@ -1,10 +1,13 @@
 """The client context: one I/O thread that resolves names and runs every TCP circuit.
 
 Threads that call get/put write their request to the circuit's socket themselves (under
-the circuit's lock) and wait on an event that the I/O thread sets when the answer
-arrives: one request, one response, no polling. Everything the I/O thread learns that
-concerns user code (connections, monitor updates, put completions) goes to the
-dispatcher thread, so a slow callback never stalls the socket reader.
+the circuit's lock). While one waits for its reply, it receives on that circuit itself
+if nobody else is (the I/O thread stops watching the socket meanwhile): one request, one
+response, no thread hand-off. It handles only replies and monitor updates; anything
+else goes to the I/O thread with the circuit, in order. A waiter that cannot receive
+waits on an event set by whoever handles its reply. Everything that concerns user code
+(connections, monitor updates, put completions) goes to the dispatcher thread, so a
+slow callback never stalls a socket reader.
 """
 from __future__ import annotations
 
@@ -161,8 +164,8 @@ def _bounded(timeout: float) -> float:
 
 
 class Pending:
-    """A request in flight: the I/O thread fills ``result`` and sets ``done``."""
-    __slots__ = ("done", "result", "error", "callback", "channel", "request")
+    """A request in flight: whoever receives the reply fills ``result`` and sets ``done``."""
+    __slots__ = ("done", "result", "error", "callback", "channel", "request", "circuit")
 
     def __init__(self, channel: ClientChannel, callback: Callable | None = None):
         self.done = _Done()
@@ -171,9 +174,12 @@ class Pending:
         self.callback = callback
         self.channel = channel
         self.request = None
+        self.circuit: Circuit | None = None  # set when the request is sent
 
     def wait(self, timeout: float | None) -> bool:
-        return self.done.wait(timeout)
+        if self.done.is_set() or self.circuit is None:
+            return self.done.wait(timeout)
+        return self.channel.context.wait_for(self, timeout)
 
 
 class Subscription:
@@ -245,6 +251,16 @@ class Circuit:
         self.outgoing: list[bytes] = []
         self.queue_lock = threading.Lock()
         self.want_write = False  # the I/O thread watches for writability (bytes left)
+        #: Whoever holds ``reader`` receives and handles this circuit's messages: the I/O
+        #: thread, or a caller receiving its own reply (``Context.wait_for``).
+        self.reader = threading.Lock()
+        #: Guards ``caller_reading`` and what the selector watches on the socket, which
+        #: callers change too; a socket closed while a caller reads it is closed by the
+        #: caller (see ``Context._stop_reading``).
+        self.io_lock = threading.Lock()
+        self.caller_reading = False  # the I/O thread does not watch for replies meanwhile
+        self.on_event: Callable | None = None  # the selector's callback for the socket
+        self.poller = None  # a caller's poll object for the socket (one reader at a time)
         self.sock: socket.socket | None = None
         self.connected = False
         self.closed = False
@@ -479,6 +495,7 @@ class Context:
         with circuit.lock:
             request = self._core_channel(channel, circuit).read(data_type, count)
             pending.request = request
+            pending.circuit = circuit
             circuit.pending[request.ioid] = pending
             try:
                 data = circuit.prepare(request)
@@ -506,6 +523,7 @@ class Context:
                                                                  notify=notify)
             if pending is not None:
                 pending.request = request
+                pending.circuit = circuit
                 circuit.pending[request.ioid] = pending
             try:
                 circuit.queue(circuit.prepare(request))
@@ -660,14 +678,32 @@ class Context:
     def _flush(self, circuit: Circuit) -> None:
         """Write what the circuit has queued, as far as the socket takes it now."""
         left = circuit.flush()
-        if left != circuit.want_write and not circuit.closed and circuit.sock is not None:
-            circuit.want_write = left
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if left else 0)
-            try:
-                self._selector.modify(circuit.sock, events,
-                                      functools.partial(self._on_readable, circuit))
-            except (KeyError, ValueError):  # not registered (yet, or any more)
-                pass
+        if left != circuit.want_write and circuit.connected:
+            with circuit.io_lock:
+                circuit.want_write = left
+                self._set_interest(circuit)
+
+    def _set_interest(self, circuit: Circuit) -> None:
+        """Watch the circuit's socket for what is needed now; the caller holds io_lock.
+
+        Replies are left to a caller that receives them itself; writability is watched
+        while queued bytes wait. Any thread may call this: selectors keep their map in a
+        dict, and the kernel's poller may be changed while another thread waits on it.
+        """
+        if circuit.closed or circuit.sock is None or circuit.on_event is None:
+            return
+        events = (0 if circuit.caller_reading else selectors.EVENT_READ) | \
+            (selectors.EVENT_WRITE if circuit.want_write else 0)
+        try:
+            if not events:
+                self._selector.unregister(circuit.sock)
+            else:
+                try:
+                    self._selector.modify(circuit.sock, events, circuit.on_event)
+                except KeyError:  # not watched while a caller read and nothing was queued
+                    self._selector.register(circuit.sock, events, circuit.on_event)
+        except (KeyError, ValueError, OSError):  # closed meanwhile
+            pass
 
     def _run_calls(self) -> None:
         with self._calls_lock:
@@ -888,8 +924,8 @@ class Context:
             return
         # The socket stays non-blocking: the I/O thread never waits for it, and caller
         # threads wait for writability themselves (Circuit.write_queued).
-        self._selector.modify(sock, selectors.EVENT_READ,
-                              functools.partial(self._on_readable, circuit))
+        circuit.on_event = functools.partial(self._on_readable, circuit)
+        self._selector.modify(sock, selectors.EVENT_READ, circuit.on_event)
         with circuit.lock:
             circuit.connected = True
             circuit.last_heard = circuit.connected_at = time.monotonic()
@@ -917,23 +953,114 @@ class Context:
     def _on_readable(self, circuit: Circuit, sock, mask) -> None:
         if mask & selectors.EVENT_WRITE:
             self._flush(circuit)
-            if not mask & selectors.EVENT_READ:
-                return
+        if not mask & selectors.EVENT_READ:
+            return
+        if not circuit.reader.acquire(blocking=False):
+            return  # a caller is receiving on this circuit (it stopped our watch)
+        try:
+            self._receive(circuit, sock, on_io_thread=True)
+        finally:
+            circuit.reader.release()
+
+    def wait_for(self, pending: Pending, timeout: float | None) -> bool:
+        """Wait for a request's reply; True once it came, False after ``timeout``.
+
+        The waiting thread receives the reply itself when nobody else is receiving on
+        the circuit: handing each reply over from the I/O thread cost two thread
+        wake-ups, half of a ``get`` round trip. Messages that only set results or queue
+        callbacks are handled here; the first other one (and all after it) goes to the
+        I/O thread, in order, together with the circuit.
+        """
+        done, circuit = pending.done, pending.circuit
+        deadline = None if timeout is None else time.monotonic() + _bounded(timeout)
+        if threading.get_ident() == self.io_thread_id or \
+                not circuit.reader.acquire(blocking=False):
+            return done.wait(timeout)
+        with circuit.io_lock:
+            usable = not circuit.closed and circuit.on_event is not None
+            if usable:
+                circuit.caller_reading = True
+                self._set_interest(circuit)
+        if not usable:
+            circuit.reader.release()
+            return done.wait(timeout)
+        reading = True
+        try:
+            while not done.is_set():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                if not _readable(circuit, remaining):
+                    continue
+                try:
+                    reading = self._receive(circuit, circuit.sock, on_io_thread=False)
+                except BaseException:
+                    # A KeyboardInterrupt (or a bug) halfway through handling what was
+                    # received: the messages in it cannot be accounted for, so the circuit
+                    # starts afresh (requests on it fail, subscriptions are renewed).
+                    reading = self._hand_over(circuit, self._lose_circuit, circuit,
+                                              "interrupted while receiving")
+                    raise
+                if not reading:
+                    break  # the I/O thread has the circuit (and the rest) now
+        finally:
+            if reading:
+                self._stop_reading(circuit)
+        if done.is_set():
+            return True
+        return done.wait(None if deadline is None else deadline - time.monotonic())
+
+    def _stop_reading(self, circuit: Circuit) -> None:
+        """A caller is done receiving: the I/O thread watches the socket again."""
+        with circuit.io_lock:
+            circuit.caller_reading = False
+            if circuit.closed:
+                circuit.sock.close()  # closed by the I/O thread while we read
+            else:
+                self._set_interest(circuit)
+        circuit.reader.release()
+
+    def _hand_over(self, circuit: Circuit, function, *args) -> bool:
+        """From a reading caller: the I/O thread runs ``function(*args)``, then takes the
+        circuit back (the caller stops reading; the reader lock goes along). False."""
+        def run():
+            try:
+                function(*args)
+            finally:
+                self._stop_reading(circuit)
+        self._call_soon(run)
+        return False
+
+    def _handle(self, circuit: Circuit, messages: list) -> None:
+        """On the I/O thread: handle messages that a reading caller passed on."""
+        with circuit.lock:
+            if not circuit.closed:
+                self._dispatch(circuit, messages, on_io_thread=True)
+
+    def _receive(self, circuit: Circuit, sock, on_io_thread: bool) -> bool:
+        """Receive what the socket holds and handle it; the caller holds circuit.reader.
+
+        On a caller thread, whatever only the I/O thread may do (losing the circuit, a
+        message that changes channels or circuits) is handed over to it: then False.
+        """
+        lose = self._lose_circuit if on_io_thread else \
+            functools.partial(self._hand_over, circuit, self._lose_circuit)
         try:
             if circuit.large is not None:
                 data = self._receive_large(circuit, sock)
                 if data is None:
-                    return
+                    return True
             else:
                 data = sock.recv(RECEIVE_SIZE)
-                if not data:
-                    self._on_closed_by_server(circuit)
-                    return
         except (BlockingIOError, InterruptedError, socket.timeout):
-            return
+            return True
         except OSError as exc:
-            self._lose_circuit(circuit, f"receive failed: {exc}")
-            return
+            return lose(circuit, f"receive failed: {exc}") is None
+        if not data:
+            if on_io_thread:
+                self._on_closed_by_server(circuit)
+                return True
+            return self._hand_over(circuit, self._on_closed_by_server, circuit)
         circuit.last_heard = time.monotonic()
         circuit.echo_sent_at = None
         with circuit.lock:
@@ -942,20 +1069,8 @@ class Context:
             except ProtocolError as exc:
                 logger.error("protocol error from %s:%d, closing the circuit: %s",
                              *circuit.address, exc)
-                self._lose_circuit(circuit, f"protocol error: {exc}")
-                return
-            try:
-                for message in messages:
-                    handler = self._HANDLERS.get(type(message))
-                    if handler is not None:
-                        handler(self, circuit, message)
-            except Exception as exc:  # a message the core let through but we cannot use
-                logger.error("bad message from %s:%d, closing the circuit: %r: %s",
-                             *circuit.address, message, exc)
-                self._lose_circuit(circuit, f"bad message: {exc}")
-                return
-            if not self.events_held and self.dispatcher.backlog() > FLOW_CONTROL_HOLD:
-                self._hold_events()
+                return lose(circuit, f"protocol error: {exc}") is None
+            handled = self._dispatch(circuit, messages, on_io_thread)
             size = circuit.core.next_message_size()
             if size is not None and size >= LARGE_MESSAGE:
                 # The header is in and it announces a large payload (already checked
@@ -964,9 +1079,39 @@ class Context:
                 circuit.large = memoryview(bytearray(size))
                 circuit.large[:len(partial)] = partial
                 circuit.large_filled = len(partial)
+        if not self.events_held and self.dispatcher.backlog() > FLOW_CONTROL_HOLD:
+            if on_io_thread:
+                self._hold_events()
+            else:
+                self._call_soon(self._hold_events)
+        if handled is None:  # a bad message: the circuit is lost
+            return lose(circuit, "bad message") is None
+        if handled < len(messages):
+            return self._hand_over(circuit, self._handle, circuit, messages[handled:])
+        return True
 
-    def _receive_large(self, circuit: Circuit, sock) -> memoryview | None:
-        """Fill the large message's buffer; return it once complete, else None."""
+    def _dispatch(self, circuit: Circuit, messages: list, on_io_thread: bool) -> int | None:
+        """Run the handlers of messages in order (the caller holds circuit.lock); how many
+        ran. A caller thread stops at the first that only the I/O thread may handle.
+        None: a message the core let through could not be used."""
+        handlers = self._HANDLERS if on_io_thread else self._CALLER_HANDLERS
+        for index, message in enumerate(messages):
+            handler = handlers.get(type(message))
+            if handler is None:
+                if on_io_thread or type(message) not in self._HANDLERS:
+                    continue  # nothing to do for it
+                return index
+            try:
+                handler(self, circuit, message)
+            except Exception as exc:
+                logger.error("bad message from %s:%d, closing the circuit: %r: %s",
+                             *circuit.address, message, exc)
+                return None
+        return len(messages)
+
+    def _receive_large(self, circuit: Circuit, sock) -> memoryview | bytes | None:
+        """Fill the large message's buffer; return it once complete, b"" at the end of
+        the stream, else None."""
         buffer = circuit.large
         while circuit.large_filled < len(buffer):
             try:
@@ -974,8 +1119,7 @@ class Context:
             except BlockingIOError:
                 return None
             if not count:
-                self._on_closed_by_server(circuit)
-                return None
+                return b""
             circuit.large_filled += count
         circuit.large = None
         return buffer
@@ -983,6 +1127,8 @@ class Context:
     def _hold_events(self) -> None:
         """Callbacks are behind: ask every server to hold monitor updates until they
         catch up (libca's flow control), so that memory does not grow without bound."""
+        if self.events_held:
+            return
         self.events_held = True
         logger.info("%d callbacks waiting: asking servers to hold monitor updates",
                     self.dispatcher.backlog())
@@ -1127,6 +1273,16 @@ class Context:
         core.EchoResponse: _on_echo,
         core.SearchResponse: _on_tcp_search_response,
     }
+    #: What a caller receiving its own reply may handle itself: results and callbacks
+    #: to queue. The rest changes channels, circuits or timers: the I/O thread's work.
+    _CALLER_HANDLERS = {
+        core.ReadNotifyResponse: _on_data,
+        core.WriteNotifyResponse: _on_data,
+        core.EventAddResponse: _on_event,
+        core.AccessRightsResponse: _on_access_rights,
+        core.ErrorResponse: _on_error,
+        core.EchoResponse: _on_echo,
+    }
 
     # --- losing things ---------------------------------------------------------------------
 
@@ -1192,11 +1348,15 @@ class Context:
             if self.circuits.get((circuit.address, circuit.priority)) is circuit:
                 del self.circuits[(circuit.address, circuit.priority)]
             if circuit.sock is not None:
-                try:
-                    self._selector.unregister(circuit.sock)
-                except (KeyError, ValueError):
-                    pass
-                circuit.sock.close()
+                with circuit.io_lock:
+                    try:
+                        self._selector.unregister(circuit.sock)
+                    except (KeyError, ValueError):
+                        pass
+                    if circuit.caller_reading:
+                        _shutdown(circuit.sock)  # wakes the caller, who closes it
+                    else:
+                        circuit.sock.close()
             if circuit.core.state is not core.CircuitState.DISCONNECTED:
                 circuit.core.disconnect()
 
@@ -1288,6 +1448,26 @@ def _check_subscription(channel: ClientChannel, data_type, count, mask) -> None:
     if not mask & 0xF:
         raise ValueError(f"{what}: event mask {mask:#x} selects none of DBE_VALUE, "
                          f"DBE_LOG, DBE_ALARM, DBE_PROPERTY")
+
+
+def _readable(circuit: Circuit, timeout: float | None) -> bool:
+    """Wait until the circuit's socket has data (or ``timeout`` passes); poll has no fd
+    limit, and the poll object is kept for the next reader of the circuit."""
+    if timeout is not None:
+        timeout = min(timeout, 3600.0)  # poll and select refuse huge timeouts; loop
+    if hasattr(select, "poll"):
+        if circuit.poller is None:
+            circuit.poller = select.poll()
+            circuit.poller.register(circuit.sock, select.POLLIN)
+        return bool(circuit.poller.poll(None if timeout is None else timeout * 1000.0))
+    return bool(select.select([circuit.sock], [], [], timeout)[0])
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _wait_writable(sock: socket.socket, timeout: float) -> None:

@@ -578,8 +578,11 @@ class PV:
         if (not use_monitor or not self.auto_monitor or ftype != self.ftype
                 or self._args['value'] is None or self._unconfirmed_put
                 or (count is not None and count > cached_length)):
-            if count is None and self._args['count'] != self._args['nelm']:
-                count = self._args['count']
+            if count is None:
+                # The count the PV was made with, as for its subscription. (pyepics takes
+                # the element count of the last update: an array that has just grown came
+                # back cut to its old length when the update was still on its way.)
+                count = self._user_max_count
             metad = ca.get_with_metadata(self.chid, ftype=ftype, count=count,
                                          timeout=timeout, as_numpy=as_numpy)
             if metad is None:
