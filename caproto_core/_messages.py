@@ -94,11 +94,42 @@ class Message:
     def __init__(self, data_type: int = 0, data_count: int = 0, parameter1: int = 0,
                  parameter2: int = 0, payload: bytes = b""):
         # Checked here, so that a value that does not fit its header field is reported by
-        # the code that made it, not as a struct.error when the message is written.
-        for slot, value, limit in (("data_type", data_type, _U16),
-                                   ("data_count", data_count, _U32),
-                                   ("parameter1", parameter1, _U32),
-                                   ("parameter2", parameter2, _U32)):
+        # the code that made it, not as a struct.error when the message is written. Ints
+        # in range (nearly all) pass one test: a client makes thousands per second.
+        try:
+            if type(data_type) is not int:
+                data_type = index(data_type)  # an IntEnum, say: kept as a plain int
+            if type(data_count) is not int:
+                data_count = index(data_count)
+            if type(parameter1) is not int:
+                parameter1 = index(parameter1)
+            if type(parameter2) is not int:
+                parameter2 = index(parameter2)
+            fits = 0 <= data_type <= _U16 and 0 <= data_count <= _U32 and \
+                0 <= parameter1 <= _U32 and 0 <= parameter2 <= _U32
+        except TypeError:
+            fits = False
+        if not fits:
+            data_type, data_count, parameter1, parameter2 = self._checked_header(
+                data_type, data_count, parameter1, parameter2)
+        size = len(payload)
+        if size > _U32:
+            raise ValueError(f"{type(self).__name__}: payload of {size} bytes is "
+                             f"more than a header can announce")
+        _set_data_type(self, data_type)
+        _set_data_count(self, data_count)
+        _set_parameter1(self, parameter1)
+        _set_parameter2(self, parameter2)
+        _set_payload(self, payload)
+        _set_extended(self, size >= EXTENDED_THRESHOLD or data_count >= EXTENDED_THRESHOLD)
+        _set_decoded(self, None)
+
+    def _checked_header(self, *values) -> tuple:
+        """The header fields as ints; TypeError or ValueError naming the one that is not
+        an integer or does not fit."""
+        checked = []
+        for slot, value, limit in zip(("data_type", "data_count", "parameter1", "parameter2"),
+                                      values, (_U16, _U32, _U32, _U32)):
             try:
                 value = index(value)
             except TypeError:
@@ -107,14 +138,8 @@ class Message:
             if not 0 <= value <= limit:
                 raise ValueError(f"{type(self).__name__}: {_slot_meaning(type(self), slot)} "
                                  f"{value!r} does not fit its header field (0..{limit:#x})")
-            _set(self, slot, value)
-        if len(payload) > _U32:
-            raise ValueError(f"{type(self).__name__}: payload of {len(payload)} bytes is "
-                             f"more than a header can announce")
-        _set(self, "payload", payload)
-        _set(self, "extended",
-             len(payload) >= EXTENDED_THRESHOLD or data_count >= EXTENDED_THRESHOLD)
-        _set(self, "_decoded", None)
+            checked.append(value)
+        return tuple(checked)
 
     def __setattr__(self, name, value):
         # Immutable: the readers and __init__ set the slots with object.__setattr__.
@@ -264,6 +289,16 @@ class VersionResponse(_Version):
 
 
 # --- name resolution ---------------------------------------------------------------------
+
+# The slots' own setters: faster than object.__setattr__ by name, which __setattr__ refuses.
+_set_data_type = Message.data_type.__set__
+_set_data_count = Message.data_count.__set__
+_set_parameter1 = Message.parameter1.__set__
+_set_parameter2 = Message.parameter2.__set__
+_set_payload = Message.payload.__set__
+_set_extended = Message.extended.__set__
+_set_decoded = Message._decoded.__set__
+
 
 class _NameMessage(Message):
     """A message whose payload is a NUL-terminated name padded to 8 bytes."""
