@@ -14,18 +14,13 @@ from ._dbr import DBR_TYPES, _ELEMENTS
 from ._errors import RemoteProtocolError
 from ._messages import CLIENT, DATA_MESSAGES, EXTENDED_SIZES, HEADER, REQUESTS, RESPONSES, \
     SERVER, EventAddResponse, EventCancelResponse, Message, Role
+# The reader fills a message's slots without __init__ (and without the immutable
+# __setattr__), for speed.
+from ._messages import _set_data_count, _set_data_type, _set_decoded, _set_extended, \
+    _set_parameter1, _set_parameter2, _set_payload
 
 _new = object.__new__
 _set = object.__setattr__
-# The slot setters of Message, fetched once: the reader fills slots without __init__
-# (and without going through the immutable __setattr__), for speed.
-_set_data_type = Message.data_type.__set__
-_set_data_count = Message.data_count.__set__
-_set_parameter1 = Message.parameter1.__set__
-_set_parameter2 = Message.parameter2.__set__
-_set_payload = Message.payload.__set__
-_set_extended = Message.extended.__set__
-_set_decoded = Message._decoded.__set__
 _HEADER_SIZE = HEADER.size
 _EXTENDED_HEADER_SIZE = HEADER.size + EXTENDED_SIZES.size
 #: (metadata size, element size) of each DBR type, for the payload check of data messages.
