@@ -460,8 +460,10 @@ class PV:
         """Stop monitoring: get() asks the server from now on."""
         self.auto_monitor = False
 
-    def __on_changes(self, value=None, **kwd):
-        """Monitor updates: keep value and metadata, then run the user callbacks."""
+    @ca._takes_keywords_dict
+    def __on_changes(self, value, kwd):
+        """Monitor updates: keep value and metadata (the keyword arguments of a monitor
+        callback, as a dict), then run the user callbacks."""
         args = self._args
         args.update(kwd)
         args['value'] = value
