@@ -57,11 +57,17 @@ LARGE_MESSAGE = 1 << 18
 YOUNG_CIRCUIT = 2.0
 FIRST_RETRY_DELAY = 0.05
 MAX_RETRY_DELAY = 10.0
-#: Flow control, as libca's: when this many callbacks wait to run, the servers are asked
-#: to hold monitor updates (EVENTS_OFF: they keep the newest of each subscription), and
-#: to send them again (EVENTS_ON) once no more than FLOW_CONTROL_RESUME wait. A callback
-#: slower than its updates then sees the newest values, not an ever longer queue.
+#: Flow control, as libca's: when this many callbacks wait to run, and the callback thread
+#: is FLOW_CONTROL_LAG seconds or more behind (libca, too, holds only when it stays behind,
+#: not for a burst that it works off soon), the servers are asked to hold monitor updates
+#: (EVENTS_OFF: they keep the newest of each subscription, and drop the others), and to
+#: send them again (EVENTS_ON) once no more than FLOW_CONTROL_RESUME wait. A callback
+#: slower than its updates then sees the newest values, not an ever longer queue. Past
+#: FLOW_CONTROL_MAX waiting callbacks, updates are held however fast they are worked off
+#: (memory: ~0.4 kB each).
 FLOW_CONTROL_HOLD = 5_000
+FLOW_CONTROL_LAG = 0.25
+FLOW_CONTROL_MAX = 50_000
 FLOW_CONTROL_RESUME = 500
 #: Seconds a caller's write may wait for a server that takes no data before the circuit
 #: is dropped (the I/O thread itself never waits: it keeps what is left for later).
@@ -970,8 +976,11 @@ class Context:
                 return
             if updates:
                 self.dispatcher.call_batch(updates)
-            if not self.events_held and self.dispatcher.backlog() > FLOW_CONTROL_HOLD:
-                self._hold_events()
+            if not self.events_held:
+                backlog = self.dispatcher.backlog()
+                if backlog > FLOW_CONTROL_HOLD and (self.dispatcher.lag() >= FLOW_CONTROL_LAG
+                                                    or backlog > FLOW_CONTROL_MAX):
+                    self._hold_events()
             size = circuit.core.next_message_size()
             if size is not None and size >= LARGE_MESSAGE:
                 # The header is in and it announces a large payload (already checked

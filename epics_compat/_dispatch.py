@@ -1,9 +1,11 @@
 """The callback thread: user callbacks run here, never on the socket reader."""
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
+import time
 
 logger = logging.getLogger("epics_compat.dispatch")
 
@@ -25,6 +27,10 @@ class Dispatcher:
         # counter has a single writer, so neither needs a lock.
         self._batched_in = 0
         self._batched_out = 0
+        # When each batch was queued, in queue order (same single writer and reader), and
+        # when the one running now was: see lag.
+        self._batch_times: collections.deque = collections.deque()
+        self._running_since: float | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -41,11 +47,18 @@ class Dispatcher:
         """
         if calls:
             self._batched_in += len(calls) - 1
+            self._batch_times.append(time.monotonic())
             self._queue.put(calls)
 
     def backlog(self) -> int:
         """How many calls are queued and not yet run (each call of a batch counts)."""
         return self._queue.qsize() + self._batched_in - self._batched_out
+
+    def lag(self) -> float:
+        """Seconds since the batch running now was queued (0.0 between batches): how far
+        behind its updates this thread is."""
+        since = self._running_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def notify_below(self, count: int, function) -> None:
         """Call ``function()`` once, on this thread, when at most ``count`` calls wait."""
@@ -90,6 +103,7 @@ class Dispatcher:
         # call, once started, stops counting (as a single call does once taken from the
         # queue). After the last, the len(calls) - 1 that call_batch added are taken off.
         self._batched_out -= 1
+        self._running_since = self._batch_times.popleft()
         for function, argument in calls:
             self._batched_out += 1
             try:
@@ -98,6 +112,7 @@ class Dispatcher:
                 logger.exception("callback %r raised", function)
             if self._below is not None:
                 self._check_below()
+        self._running_since = None
 
     def _check_below(self) -> None:
         below = self._below

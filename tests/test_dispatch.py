@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import time
 
 import pytest
 
@@ -89,6 +90,25 @@ def test_backlog_counts_every_call_of_a_batch(dispatcher):
     gate.set()
     assert dispatcher.wait_idle(5)
     assert dispatcher.backlog() == 0
+
+
+def test_lag_is_the_age_of_the_running_batch(dispatcher):
+    """Flow control holds updates only when callbacks are behind in time: lag() is how
+    long ago the batch running now was queued, and 0.0 between batches."""
+    assert dispatcher.lag() == 0.0
+    entered, release = threading.Event(), threading.Event()
+
+    def wait(_):
+        entered.set()
+        release.wait(10)
+    queued = time.monotonic()
+    dispatcher.call_batch([(wait, None), (len, "x")])
+    assert entered.wait(5)
+    time.sleep(0.05)
+    assert dispatcher.lag() >= time.monotonic() - queued - 0.001 >= 0.049
+    release.set()
+    assert dispatcher.wait_idle(5)
+    assert dispatcher.lag() == 0.0
 
 
 def test_notify_below_fires_in_the_middle_of_a_batch(dispatcher):
