@@ -140,6 +140,11 @@ class VirtualCircuit:
         self._peer = ":".join(str(part) for part in tuple(address)[:2])
         self._channel_tables = CHANNEL_TRANSITIONS[our_role]
         self._circuit_tables = CIRCUIT_TRANSITIONS[our_role]
+        # Channel states in which a received monitor update is legal and leaves the
+        # channel where it is (see recv).
+        self._update_states = frozenset(
+            state for state, table in self._channel_tables.items()
+            if table.get(EventAddResponse) is state)
         self.channels: dict[int, Channel] = {}  # by cid
         self.channels_by_sid: dict[int, Channel] = {}
         self._ioids: dict[int, tuple[Channel, Message]] = {}  # pending reads and writes
@@ -216,9 +221,23 @@ class VirtualCircuit:
             self._buffered = len(rest)
             self._wanted = message_size(rest) or len(rest) + 1
         debug = self._log(logging.DEBUG)
+        subscriptions = self._subscriptions
+        update_states = self._update_states
+        connected = CircuitState.CONNECTED
         for index, message in enumerate(messages):
-            if type(message) is EventCancelResponse \
-                    and message.subscriptionid in self._subscriptions \
+            cls = type(message)
+            if cls is EventAddResponse:
+                # The bulk of a busy circuit: an update of a live subscription is legal
+                # and changes no state, so it needs none of _process's bookkeeping. (Any
+                # other goes through _process, which says what is wrong with it.)
+                channel = subscriptions.get(message.parameter2)  # the subscriptionid
+                if channel is not None and channel.state in update_states \
+                        and self.state is connected:
+                    if debug:
+                        logger.debug("%s << %r", self._peer, message)
+                    continue
+            elif cls is EventCancelResponse \
+                    and message.subscriptionid in subscriptions \
                     and message.subscriptionid not in self._cancelling:
                 message = messages[index] = _as_update(message)
             if debug:

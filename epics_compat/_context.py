@@ -37,6 +37,7 @@ from ._dispatch import Dispatcher
 logger = logging.getLogger("epics_compat.context")
 
 _WHITESPACE = re.compile(r"\s")
+_UPDATE = core.EventAddResponse
 #: Access rights as plain ints: IntFlag arithmetic costs microseconds per channel.
 _READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
 
@@ -65,11 +66,17 @@ LARGE_MESSAGE = 1 << 18
 YOUNG_CIRCUIT = 2.0
 FIRST_RETRY_DELAY = 0.05
 MAX_RETRY_DELAY = 10.0
-#: Flow control, as libca's: when this many callbacks wait to run, the servers are asked
-#: to hold monitor updates (EVENTS_OFF: they keep the newest of each subscription), and
-#: to send them again (EVENTS_ON) once no more than FLOW_CONTROL_RESUME wait. A callback
-#: slower than its updates then sees the newest values, not an ever longer queue.
+#: Flow control, as libca's: when this many callbacks wait to run, and the callback thread
+#: is FLOW_CONTROL_LAG seconds or more behind (libca, too, holds only when it stays behind,
+#: not for a burst that it works off soon), the servers are asked to hold monitor updates
+#: (EVENTS_OFF: they keep the newest of each subscription, and drop the others), and to
+#: send them again (EVENTS_ON) once no more than FLOW_CONTROL_RESUME wait. A callback
+#: slower than its updates then sees the newest values, not an ever longer queue. Past
+#: FLOW_CONTROL_MAX waiting callbacks, updates are held however fast they are worked off
+#: (memory: ~0.4 kB each).
 FLOW_CONTROL_HOLD = 5_000
+FLOW_CONTROL_LAG = 0.25
+FLOW_CONTROL_MAX = 50_000
 FLOW_CONTROL_RESUME = 500
 #: Seconds a caller's write may wait for a server that takes no data before the circuit
 #: is dropped (the I/O thread itself never waits: it keeps what is left for later).
@@ -1079,11 +1086,14 @@ class Context:
                 circuit.large = _uninitialized(size)
                 circuit.large[:len(partial)] = partial
                 circuit.large_filled = len(partial)
-        if not self.events_held and self.dispatcher.backlog() > FLOW_CONTROL_HOLD:
-            if on_io_thread:
-                self._hold_events()
-            else:
-                self._call_soon(self._hold_events)
+        if not self.events_held:
+            backlog = self.dispatcher.backlog()
+            if backlog > FLOW_CONTROL_HOLD and (self.dispatcher.lag() >= FLOW_CONTROL_LAG
+                                                or backlog > FLOW_CONTROL_MAX):
+                if on_io_thread:
+                    self._hold_events()
+                else:
+                    self._call_soon(self._hold_events)
         if handled is None:  # a bad message: the circuit is lost
             return lose(circuit, "bad message") is None
         if handled < len(messages):
@@ -1095,19 +1105,38 @@ class Context:
         ran. A caller thread stops at the first that only the I/O thread may handle.
         None: a message the core let through could not be used."""
         handlers = self._HANDLERS if on_io_thread else self._CALLER_HANDLERS
-        for index, message in enumerate(messages):
-            handler = handlers.get(type(message))
-            if handler is None:
-                if on_io_thread or type(message) not in self._HANDLERS:
-                    continue  # nothing to do for it
-                return index
-            try:
-                handler(self, circuit, message)
-            except Exception as exc:
-                logger.error("bad message from %s:%d, closing the circuit: %r: %s",
-                             *circuit.address, message, exc)
-                return None
-        return len(messages)
+        # Monitor updates go to the dispatcher in one batch (one queue operation, one
+        # wake-up), handed over before any other callback these messages bring, so that
+        # callbacks keep the order of their messages.
+        updates = []
+        subscriptions = circuit.subscriptions
+        try:
+            for index, message in enumerate(messages):
+                cls = type(message)
+                if cls is _UPDATE:
+                    # parameter2 is the subscriptionid (the slot, without the property)
+                    subscription = subscriptions.get(message.parameter2)
+                    if subscription is not None and subscription.active:
+                        updates.append((subscription.callback, message))
+                    continue
+                handler = handlers.get(cls)
+                if handler is None:
+                    if on_io_thread or cls not in self._HANDLERS:
+                        continue  # nothing to do for it
+                    return index
+                if updates:
+                    self.dispatcher.call_batch(updates)
+                    updates = []
+                try:
+                    handler(self, circuit, message)
+                except Exception as exc:
+                    logger.error("bad message from %s:%d, closing the circuit: %r: %s",
+                                 *circuit.address, message, exc)
+                    return None
+            return len(messages)
+        finally:
+            if updates:
+                self.dispatcher.call_batch(updates)
 
     def _receive_large(self, circuit: Circuit, sock) -> memoryview | bytes | None:
         """Fill the large message's buffer; return it once complete, b"" at the end of
@@ -1236,11 +1265,6 @@ class Context:
         if pending.callback is not None:
             self.dispatcher.call(pending.callback, pending)
 
-    def _on_event(self, circuit: Circuit, message) -> None:
-        subscription = circuit.subscriptions.get(message.subscriptionid)
-        if subscription is not None and subscription.active:
-            self.dispatcher.call(subscription.callback, message)
-
     def _on_error(self, circuit: Circuit, message) -> None:
         failed = message.original_request
         text = message.error_message or core.eca_message(message.status)
@@ -1268,7 +1292,6 @@ class Context:
         core.ServerDisconnResponse: _on_server_disconnect,
         core.ReadNotifyResponse: _on_data,
         core.WriteNotifyResponse: _on_data,
-        core.EventAddResponse: _on_event,
         core.ErrorResponse: _on_error,
         core.EchoResponse: _on_echo,
         core.SearchResponse: _on_tcp_search_response,
@@ -1278,7 +1301,6 @@ class Context:
     _CALLER_HANDLERS = {
         core.ReadNotifyResponse: _on_data,
         core.WriteNotifyResponse: _on_data,
-        core.EventAddResponse: _on_event,
         core.AccessRightsResponse: _on_access_rights,
         core.ErrorResponse: _on_error,
         core.EchoResponse: _on_echo,

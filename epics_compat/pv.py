@@ -12,7 +12,6 @@ place, so waiting inside a callback never deadlocks.
 """
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import threading
@@ -461,17 +460,27 @@ class PV:
         """Stop monitoring: get() asks the server from now on."""
         self.auto_monitor = False
 
-    def __on_changes(self, value=None, **kwd):
-        """Monitor updates: keep value and metadata, then run the user callbacks."""
-        self._args.update(kwd)
-        self._args['value'] = value
-        self._args['timestamp'] = kwd.get('timestamp', time.time())
-        self._args['posixseconds'] = kwd.get('posixseconds', 0)
-        self._args['nanoseconds'] = kwd.get('nanoseconds', 0)
+    @ca._takes_keywords_dict
+    def __on_changes(self, value, kwd):
+        """Monitor updates: keep value and metadata (the keyword arguments of a monitor
+        callback, as a dict), then run the user callbacks."""
+        args = self._args
+        args.update(kwd)
+        args['value'] = value
+        # Without TIME metadata: now, and pyepics' zeros.
+        if 'timestamp' not in kwd:
+            args['timestamp'] = time.time()
+        if 'posixseconds' not in kwd:
+            args['posixseconds'] = 0
+        if 'nanoseconds' not in kwd:
+            args['nanoseconds'] = 0
         self._set_charval(value, call_ca=False)
         self._updates += 1
         self._unconfirmed_put = False
-        self._first_update.set()  # only now: a waiting get() must see this update done
+        # Only now: a waiting get() must see this update done. Event.set takes a lock
+        # even when set already (every update after the first): skip that.
+        if not self._first_update.is_set():
+            self._first_update.set()
         if self.verbose:
             ca.write(f"{self.pvname}: {self._args['char_value']} "
                      f"({fmt_time(self._args['timestamp'])})")
@@ -482,17 +491,26 @@ class PV:
     @_ensure_context
     def run_callbacks(self):
         """Run every user callback, in index order, with the current data."""
-        for index in sorted(self.callbacks):
-            self.run_callback(index)
+        if type(self).run_callback is PV.run_callback:
+            # The context is ours already: skip run_callback's check of it, a wrapper
+            # call and a context lookup per callback and monitor update.
+            for index in sorted(self.callbacks):
+                self._run_callback(index)
+        else:  # a subclass's run_callback is called, as pyepics' run_callbacks does
+            for index in sorted(self.callbacks):
+                self.run_callback(index)
 
     @_ensure_context
     def run_callback(self, index):
         """Run one user callback with ``_args``, its own keywords and cb_info=(index, pv)."""
+        self._run_callback(index)
+
+    def _run_callback(self, index):
         try:
             func, extra = self.callbacks[index]
         except KeyError:
             return
-        kwds = copy.copy(self._args)
+        kwds = self._args.copy()  # what copy.copy does for a dict, without its dispatch
         kwds.update(extra)
         kwds['cb_info'] = (index, self)
         if callable(func):
@@ -697,7 +715,6 @@ class PV:
             self._args['char_value'] = cval
             return cval
 
-        cval = repr(val)
         if self.count > 1:
             try:
                 length = len(val)
@@ -707,12 +724,17 @@ class PV:
         elif ntype in (dbr.FLOAT, dbr.DOUBLE):
             if call_ca and self._args['precision'] is None:
                 self.get_ctrlvars()
-            try:
-                precision = self._args['precision']
-                style = 'g' if 4 < abs(int(log10(abs(val + 1.e-9)))) else 'f'
-                cval = ('%%.%d%s' % (precision, style)) % val
-            except (ValueError, TypeError, ArithmeticError):
+            precision = self._args['precision']
+            if precision is None:
+                # What the formatting below ends in, without raising and catching a
+                # TypeError at every monitor update of a PV whose CTRL data is unknown.
                 cval = str(val)
+            else:
+                try:
+                    style = 'g' if 4 < abs(int(log10(abs(val + 1.e-9)))) else 'f'
+                    cval = ('%%.%d%s' % (precision, style)) % val
+                except (ValueError, TypeError, ArithmeticError):
+                    cval = str(val)
         elif ntype == dbr.ENUM:
             if call_ca and self._args['enum_strs'] in ([], None):
                 self.get_ctrlvars()
@@ -720,6 +742,8 @@ class PV:
                 cval = self._args['enum_strs'][val]
             except (TypeError, KeyError, IndexError):
                 cval = str(val)
+        else:
+            cval = repr(val)
         self._args['char_value'] = cval
         return cval
 

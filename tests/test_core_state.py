@@ -135,6 +135,43 @@ def test_a_channel_from_create_to_clear():
     assert pair.client.channels_by_sid == pair.server.channels_by_sid == {}
 
 
+def test_monitor_updates_in_every_channel_state():
+    """Updates (which recv checks on a shorter path than other messages) are legal while
+    the subscription lives, also while the channel closes, and refused with a reason once
+    the channel, its subscription or the circuit is gone."""
+    pair = Pair()
+    channel, _ = pair.connect("cap:ao")
+    subscribe = channel.subscribe()
+    pair.to_server(subscribe)
+    update = cc.EventAddResponse(1.0, subscribe.data_type, subscribe.subscriptionid)
+    pair.to_client(update, update)
+    assert channel.state is S.CONNECTED
+    pair.to_server(channel.clear())
+    pair.to_client(update)
+    assert channel.state is S.CLOSING
+    pair.to_client(cc.ClearChannelResponse(42, channel.cid))
+    with pytest.raises(cc.RemoteProtocolError, match=r"EventAddResponse names no known "
+                       rf"channel or request: subscriptionid {subscribe.subscriptionid}"):
+        pair.client.recv(bytes(update))
+
+    pair = Pair()
+    channel, _ = pair.connect("cap:ao")
+    pair.to_server(subscribe := channel.subscribe())
+    update = cc.EventAddResponse(2.0, subscribe.data_type, subscribe.subscriptionid)
+    pair.to_client(cc.ServerDisconnResponse(channel.cid))
+    with pytest.raises(cc.RemoteProtocolError, match=r"subscriptionid"):
+        pair.client.recv(bytes(update))
+
+    pair = Pair()
+    channel, _ = pair.connect("cap:ao")
+    pair.to_server(subscribe := channel.subscribe())
+    update = cc.EventAddResponse(3.0, subscribe.data_type, subscribe.subscriptionid)
+    pair.client.disconnect()
+    with pytest.raises(cc.RemoteProtocolError, match=r"EventAddResponse on the circuit to "
+                       r".*'disconnected'"):
+        pair.client.recv(bytes(update))
+
+
 def test_server_disconnects_a_channel():
     pair = Pair()
     channel, peer = pair.connect("cap:ao")

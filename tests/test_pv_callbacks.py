@@ -102,6 +102,27 @@ def test_several_callbacks_indices_and_extra_keywords(softioc):
     assert pv.callbacks == {}
 
 
+def test_a_subclass_run_callback_is_used_for_monitor_updates(softioc):
+    """As in pyepics, run_callbacks goes through run_callback, so that a subclass that
+    overrides it sees every update (the PV's own skips that call when not overridden)."""
+    seen = []
+
+    class Filtered(epics.PV):
+        def run_callback(self, index):
+            if self._args["value"] != 13:  # hold back one value
+                seen.append((index, self._args["value"]))
+                super().run_callback(index)
+    rec = Recorder()
+    pv = Filtered(softioc.pv("long"), callback=rec)
+    assert pv.wait_for_connection(5)
+    assert wait_for(lambda: rec.calls)
+    for value in (13, 14):
+        pv.put(value, wait=True)
+    assert wait_for(lambda: 14 in rec.values())
+    assert 13 not in rec.values() and (0, 14) in seen
+    assert rec.calls[-1]["cb_info"] == (0, pv)
+
+
 def test_add_callback_run_now(softioc):
     pv = epics.PV(softioc.pv("longin"))
     pv.wait_for_connection(5)
