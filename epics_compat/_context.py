@@ -114,7 +114,7 @@ class _Flag:
 
     An Event (a Condition, its lock and a deque) costs about 1 kB: with one per channel
     it was an eighth of the memory of 2,000 connected PVs, though most channels are
-    connected before anybody waits for them.
+    connected before anybody waits for them. PV objects use it for the same reason.
     """
     __slots__ = ("_set", "_event")
 
@@ -126,6 +126,8 @@ class _Flag:
         return self._set
 
     def set(self) -> None:
+        if self._set:
+            return  # already set (a monitor sets its flag on every update): no lock
         with _flag_lock:
             self._set = True
             if self._event is not None:

@@ -22,6 +22,7 @@ from math import log10
 from types import SimpleNamespace
 
 from . import ca, dbr
+from ._context import _Flag
 
 logger = logging.getLogger("epics_compat.pv")
 
@@ -211,8 +212,9 @@ class PV:
     def __init__(self, pvname, callback=None, form='time', verbose=False,
                  auto_monitor=None, count=None, connection_callback=None,
                  connection_timeout=None, access_callback=None, monitor_delta=None):
-        self._conn_event = threading.Event()
-        self._first_update = threading.Event()  # set by the monitor's updates
+        # Flags, not threading.Events: two Events cost ~2 kB a PV, most never waited on.
+        self._conn_event = _Flag()
+        self._first_update = _Flag()  # set by the monitor's updates
         self._updates = 0  # monitor updates received
         # True after a put(wait=True) that completed before its monitor update came:
         # the next get() asks the server instead of trusting the cached value.
