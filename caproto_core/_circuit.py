@@ -46,6 +46,8 @@ def _as_update(message: EventCancelResponse) -> EventAddResponse:
 
 class Channel:
     """One channel on a circuit, as one side sees it. Created by the circuit."""
+    __slots__ = ("circuit", "name", "cid", "sid", "native_data_type", "native_data_count",
+                 "access_rights", "state", "subscriptions")
 
     def __init__(self, circuit: VirtualCircuit, name: str, cid: int):
         self.circuit = circuit

@@ -175,6 +175,8 @@ class Pending:
 
 class Subscription:
     """A monitor that survives reconnections: re-sent on every new circuit."""
+    __slots__ = ("channel", "data_type", "count", "mask", "callback", "subscriptionid",
+                 "active")
 
     def __init__(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
                  callback: Callable):
@@ -192,7 +194,14 @@ class Subscription:
 
 
 class ClientChannel:
-    """A named channel of the context, across searches, connections and reconnections."""
+    """A named channel of the context, across searches, connections and reconnections.
+
+    Slotted, as are the other objects made per channel: thousands of them are common.
+    """
+    __slots__ = ("context", "name", "chid", "priority", "state", "circuit", "core",
+                 "native_type", "native_count", "access_rights", "connected",
+                 "connection_callbacks", "access_callbacks", "subscriptions",
+                 "search_attempts", "next_search")
 
     def __init__(self, context: Context, name: str, chid: int, priority: int):
         self.context = context
@@ -214,9 +223,10 @@ class ClientChannel:
 
     @property
     def host(self) -> str:
-        if self.circuit is None:
+        circuit = self.circuit
+        if circuit is None:
             return "<disconnected>"
-        return f"{self.circuit.address[0]}:{self.circuit.address[1]}"
+        return circuit.host
 
     def __repr__(self) -> str:
         return f"<ClientChannel {self.name!r} chid={self.chid} state={self.state}>"
@@ -228,6 +238,8 @@ class Circuit:
     def __init__(self, context: Context, address: tuple[str, int], priority: int):
         self.context = context
         self.address = address
+        #: "host:port", made once: every channel's PV keeps it (pyepics' ``host``).
+        self.host = f"{address[0]}:{address[1]}"
         self.priority = priority
         # The limit is on array bytes; a payload adds its metadata structure and padding.
         self.core = core.VirtualCircuit(
@@ -442,10 +454,11 @@ class Context:
             raise ValueError(f"priority {priority} for {name!r} is outside 0..99")
         with self._lock:
             channel = ClientChannel(self, name, next(self._chids), priority)
+            # Lists of exactly one, not appended to (which leaves room for four).
             if connection_callback is not None:
-                channel.connection_callbacks.append(connection_callback)
+                channel.connection_callbacks = [connection_callback]
             if access_callback is not None:
-                channel.access_callbacks.append(access_callback)
+                channel.access_callbacks = [access_callback]
             self.channels[channel.chid] = channel
         self._call_soon(self._start_search, channel)
         return channel
