@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import sys
 import threading
 import time
 import warnings
@@ -174,6 +175,12 @@ def clear_pvcache():
 ca.register_clear_cache(clear_pvcache)
 
 
+@functools.lru_cache(maxsize=None)
+def _type_name(ftype) -> str:
+    """'time_double' for dbr.TIME_DOUBLE...: one string shared by every PV of a type."""
+    return dbr.Name(ftype).lower()
+
+
 def _metadata_property(name: str, doc: str) -> property:
     """A read-only property for one entry of ``PV._args``, fetched when still unknown."""
     def getter(self):
@@ -221,7 +228,7 @@ class PV:
         self._unconfirmed_put = False
         self._conn_done_inline = False
         self.pvname = pvname.strip()
-        self.form = form.lower()
+        self.form = sys.intern(form.lower())  # one string for all PVs of a form
         self.verbose = verbose
         self._auto_monitor = auto_monitor
         self.ftype = None
@@ -261,7 +268,7 @@ class PV:
         ca.replace_access_rights_event(self.chid, callback=self.__on_access_rights_event)
         self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl',
                                      use_time=self.form == 'time')
-        self._args['type'] = dbr.Name(self.ftype).lower()
+        self._args['type'] = _type_name(self.ftype)
 
     # --- connection -------------------------------------------------------------------
 
@@ -317,15 +324,17 @@ class PV:
         if pvname is not None and self.pvname is None:
             self.pvname = pvname
         if conn:
-            self.chid = self._args['chid'] = dbr.chid_t(chid.value if hasattr(chid, 'value')
-                                                        else chid)
+            number = chid.value if hasattr(chid, 'value') else chid
+            if not (isinstance(self.chid, dbr.chid_t) and self.chid.value == number):
+                self.chid = dbr.chid_t(number)  # else keep it: a ctypes long is 136 bytes
+            self._args['chid'] = self.chid
             nelm = ca.element_count(self.chid)
             self._args['nelm'] = nelm
             self._args['count'] = min(nelm, self._user_max_count or nelm)
             self._args['host'] = ca.host_name(self.chid)
             self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl',
                                          use_time=self.form == 'time')
-            typename = dbr.Name(self.ftype).lower()
+            typename = _type_name(self.ftype)
             self._args['type'] = typename
             self._args['typefull'] = typename
             self._args['ftype'] = dbr.Name(typename, reverse=True)
