@@ -181,6 +181,33 @@ def _type_name(ftype) -> str:
     return dbr.Name(ftype).lower()
 
 
+_made_lock = threading.Lock()
+
+
+def _made_when_used(attr: str, factory, doc: str) -> property:
+    """A property for a container of a PV kept in ``attr``, made at its first use.
+
+    Most PVs never get value, connection or access callbacks: three empty containers
+    each were ~0.18 kB a PV. Reading or assigning works as with a plain attribute
+    (pyepics' are plain attributes); the PV's own code reads ``attr`` directly, so
+    that running no callbacks makes no container.
+    """
+    def getter(self):
+        value = getattr(self, attr, None)
+        if value is None:
+            with _made_lock:  # two threads adding the first callback: one container
+                value = getattr(self, attr, None)
+                if value is None:
+                    value = factory()
+                    setattr(self, attr, value)
+        return value
+
+    def setter(self, value):
+        setattr(self, attr, value)
+
+    return property(getter, setter, None, doc)
+
+
 def _metadata_property(name: str, doc: str) -> property:
     """A read-only property for one entry of ``PV._args``, fetched when still unknown."""
     def getter(self):
@@ -242,16 +269,18 @@ class PV:
         self._args.update(pvname=self.pvname, count=count, nelm=-1, type='unknown',
                           typefull='unknown', access='unknown', monitor_delta=monitor_delta)
 
-        self.connection_callbacks = [connection_callback] \
-            if connection_callback is not None else []
-        self.access_callbacks = [access_callback] if access_callback is not None else []
-        self.callbacks = {}
+        # The callback containers are made when first used (see _made_when_used).
+        self._connection_callbacks = [connection_callback] \
+            if connection_callback is not None else None
+        self._access_callbacks = [access_callback] if access_callback is not None else None
+        callbacks = {}
         if isinstance(callback, (tuple, list)):
             for index, func in enumerate(callback):
                 if callable(func):
-                    self.callbacks[index] = (func, {})
+                    callbacks[index] = (func, {})
         elif callable(callback):
-            self.callbacks[0] = (callback, {})
+            callbacks[0] = (callback, {})
+        self._callbacks = callbacks or None
 
         self._put_complete = None
         self._monref = None  # what ca.create_subscription returned for the auto-monitor
@@ -307,7 +336,7 @@ class PV:
         self._args['read_access'] = read_access
         self._args['write_access'] = write_access
         self._args['access'] = _ACCESS_STRINGS[read_access + 2 * write_access]
-        for func in list(self.access_callbacks):
+        for func in list(self._access_callbacks or ()):
             if callable(func):
                 func(read_access, write_access, pv=self)
 
@@ -339,7 +368,7 @@ class PV:
             self._args['typefull'] = typename
             self._args['ftype'] = dbr.Name(typename, reverse=True)
 
-        for func in list(self.connection_callbacks):
+        for func in list(self._connection_callbacks or ()):
             if callable(func):
                 func(pvname=self.pvname, conn=conn, pv=self)
             elif not conn and self.verbose:
@@ -493,15 +522,17 @@ class PV:
     @_ensure_context
     def run_callbacks(self):
         """Run every user callback, in index order, with the current data."""
-        for index in sorted(self.callbacks):
-            self.run_callback(index)
+        callbacks = self._callbacks
+        if callbacks:
+            for index in sorted(callbacks):
+                self.run_callback(index)
 
     @_ensure_context
     def run_callback(self, index):
         """Run one user callback with ``_args``, its own keywords and cb_info=(index, pv)."""
         try:
-            func, extra = self.callbacks[index]
-        except KeyError:
+            func, extra = self._callbacks[index]
+        except (KeyError, TypeError):  # TypeError: no callbacks at all (None)
             return
         kwds = copy.copy(self._args)
         kwds.update(extra)
@@ -532,17 +563,19 @@ class PV:
     @_ensure_context
     def remove_callback(self, index=None):
         """Remove the callback of index ``index``."""
-        if index in self.callbacks:
-            self.callbacks.pop(index)
+        callbacks = self._callbacks
+        if callbacks and index in callbacks:
+            callbacks.pop(index)
             ca.poll()
 
     def clear_callbacks(self, with_access_callback=False, with_connect_callback=False):
         """Remove every value callback (and optionally access and connection ones)."""
-        self.callbacks.clear()
+        if self._callbacks:
+            self._callbacks.clear()
         if with_access_callback:
-            self.access_callbacks = []
+            self._access_callbacks = None  # a new empty list when next used
         if with_connect_callback:
-            self.connection_callbacks = []
+            self._connection_callbacks = None
 
     # --- values -----------------------------------------------------------------------
 
@@ -831,6 +864,15 @@ class PV:
         return '\n'.join(lines)
 
     # --- properties -------------------------------------------------------------------
+
+    callbacks = _made_when_used(
+        '_callbacks', dict, "index -> (function, keywords) of the value-change callbacks.")
+    connection_callbacks = _made_when_used(
+        '_connection_callbacks', list, "Functions called as f(pvname=, conn=, pv=) on "
+                                       "connection changes.")
+    access_callbacks = _made_when_used(
+        '_access_callbacks', list, "Functions called as f(read_access, write_access, "
+                                   "pv=) on access rights changes.")
 
     def __getval__(self):
         return self._getarg('value')
