@@ -201,7 +201,7 @@ class ClientChannel:
     __slots__ = ("context", "name", "chid", "priority", "state", "circuit", "core",
                  "native_type", "native_count", "access_rights", "connected",
                  "connection_callbacks", "access_callbacks", "subscriptions",
-                 "search_attempts", "next_search")
+                 "search_attempts", "next_search", "owner")
 
     def __init__(self, context: Context, name: str, chid: int, priority: int):
         self.context = context
@@ -220,6 +220,7 @@ class ClientChannel:
         self.subscriptions: list[Subscription] = []
         self.search_attempts = 0
         self.next_search = 0.0
+        self.owner = None  # what the caller keeps for this channel; never used here
 
     @property
     def host(self) -> str:
@@ -440,11 +441,14 @@ class Context:
 
     def create_channel(self, name: str, priority: int = 0, *,
                        connection_callback: Callable | None = None,
-                       access_callback: Callable | None = None) -> ClientChannel:
+                       access_callback: Callable | None = None,
+                       owner: object = None) -> ClientChannel:
         """A new channel for ``name``; its search starts at once.
 
         Callbacks given here are in place before the search starts: one added after
-        this returns can miss a connection that completed meanwhile.
+        this returns can miss a connection that completed meanwhile. ``owner`` becomes
+        ``channel.owner`` before then too: callbacks shared by many channels find the
+        caller's object for each there (no bound method or partial per channel).
         """
         if not isinstance(name, str) or not name or len(name.encode()) > 1024 \
                 or any(c.isspace() for c in name):
@@ -454,6 +458,7 @@ class Context:
             raise ValueError(f"priority {priority} for {name!r} is outside 0..99")
         with self._lock:
             channel = ClientChannel(self, name, next(self._chids), priority)
+            channel.owner = owner
             # Lists of exactly one, not appended to (which leaves room for four).
             if connection_callback is not None:
                 channel.connection_callbacks = [connection_callback]

@@ -198,14 +198,6 @@ class _CacheItem:
             if callable(callback):
                 callback(ra, wa)
 
-    def _on_channel_connection(self, channel, connected):
-        """The context's connection handler for this entry's channel."""
-        self.run_connection_callbacks(conn=connected, timestamp=time.time())
-
-    def _on_channel_access(self, channel, read, write):
-        """The context's access-rights handler for this entry's channel."""
-        self.run_access_event_callbacks(read, write)
-
     def run_connection_callbacks(self, conn, timestamp):
         with self.lock:
             self.conn = conn
@@ -596,6 +588,16 @@ def withInitialContext(fcn):
     return wrapper
 
 
+def _on_channel_connection(channel, connected):
+    """The context's connection handler of every channel made here (owner: the entry)."""
+    channel.owner.run_connection_callbacks(conn=connected, timestamp=time.time())
+
+
+def _on_channel_access(channel, read, write):
+    """The context's access-rights handler of every channel made here."""
+    channel.owner.run_access_event_callbacks(read, write)
+
+
 @withCA
 def create_channel(pvname, connect=False, auto_cb=True, callback=None):
     """Create (or reuse) the channel for ``pvname``; returns its chid.
@@ -627,8 +629,8 @@ def create_channel(pvname, connect=False, auto_cb=True, callback=None):
             with entry.lock:
                 channel = _context_object(context_id).create_channel(
                     pvname,
-                    connection_callback=entry._on_channel_connection,
-                    access_callback=entry._on_channel_access)
+                    connection_callback=_on_channel_connection,
+                    access_callback=_on_channel_access, owner=entry)
                 entry.chid = dbr.chid_t(channel.chid)
                 entry.channel = channel
                 context_cache[pvname] = entry
