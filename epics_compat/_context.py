@@ -200,8 +200,8 @@ class ClientChannel:
     """
     __slots__ = ("context", "name", "chid", "priority", "state", "circuit", "core",
                  "native_type", "native_count", "access_rights", "connected",
-                 "connection_callbacks", "access_callbacks", "subscriptions",
-                 "search_attempts", "next_search", "owner")
+                 "_connection_callbacks", "_access_callbacks", "subscriptions",
+                 "search_attempts", "next_search", "listener")
 
     def __init__(self, context: Context, name: str, chid: int, priority: int):
         self.context = context
@@ -215,12 +215,34 @@ class ClientChannel:
         self.native_count = 0
         self.access_rights = core.AccessRights.NO_ACCESS
         self.connected = _Flag()
-        self.connection_callbacks: list[Callable] = []  # called as f(channel, connected)
-        self.access_callbacks: list[Callable] = []  # called as f(channel, read, write)
+        # Made when first used (see the properties): most channels have a listener only.
+        self._connection_callbacks: list[Callable] | None = None
+        self._access_callbacks: list[Callable] | None = None
         self.subscriptions: list[Subscription] = []
         self.search_attempts = 0
         self.next_search = 0.0
-        self.owner = None  # what the caller keeps for this channel; never used here
+        #: Told of connection and access changes before the callbacks: an object with
+        #: ``channel_connection(channel, connected)`` and ``channel_access(channel, read,
+        #: write)`` (the ca module's cache entry), or None.
+        self.listener = None
+
+    @property
+    def connection_callbacks(self) -> list[Callable]:
+        """Functions called as f(channel, connected) on the callback thread."""
+        if self._connection_callbacks is None:
+            with _flag_lock:
+                if self._connection_callbacks is None:
+                    self._connection_callbacks = []
+        return self._connection_callbacks
+
+    @property
+    def access_callbacks(self) -> list[Callable]:
+        """Functions called as f(channel, read, write) on the callback thread."""
+        if self._access_callbacks is None:
+            with _flag_lock:
+                if self._access_callbacks is None:
+                    self._access_callbacks = []
+        return self._access_callbacks
 
     @property
     def host(self) -> str:
@@ -442,13 +464,13 @@ class Context:
     def create_channel(self, name: str, priority: int = 0, *,
                        connection_callback: Callable | None = None,
                        access_callback: Callable | None = None,
-                       owner: object = None) -> ClientChannel:
+                       listener: object = None) -> ClientChannel:
         """A new channel for ``name``; its search starts at once.
 
-        Callbacks given here are in place before the search starts: one added after
-        this returns can miss a connection that completed meanwhile. ``owner`` becomes
-        ``channel.owner`` before then too: callbacks shared by many channels find the
-        caller's object for each there (no bound method or partial per channel).
+        Callbacks and the listener given here are in place before the search starts:
+        one added after this returns can miss a connection that completed meanwhile.
+        A listener (see ``ClientChannel.listener``) costs nothing per channel beyond
+        itself, where callbacks are a list and, often, a bound method or a partial.
         """
         if not isinstance(name, str) or not name or len(name.encode()) > 1024 \
                 or any(c.isspace() for c in name):
@@ -458,12 +480,12 @@ class Context:
             raise ValueError(f"priority {priority} for {name!r} is outside 0..99")
         with self._lock:
             channel = ClientChannel(self, name, next(self._chids), priority)
-            channel.owner = owner
+            channel.listener = listener
             # Lists of exactly one, not appended to (which leaves room for four).
             if connection_callback is not None:
-                channel.connection_callbacks = [connection_callback]
+                channel._connection_callbacks = [connection_callback]
             if access_callback is not None:
-                channel.access_callbacks = [access_callback]
+                channel._access_callbacks = [access_callback]
             self.channels[channel.chid] = channel
         self._call_soon(self._start_search, channel)
         return channel
@@ -474,8 +496,8 @@ class Context:
             self.channels.pop(channel.chid, None)
         channel.state = CS_CLOSED
         channel.subscriptions.clear()
-        channel.connection_callbacks.clear()
-        channel.access_callbacks.clear()
+        channel.listener = None
+        channel._connection_callbacks = channel._access_callbacks = None
         self._call_soon(self._clear_on_server, channel)
 
     def wait_for_connection(self, channel: ClientChannel, timeout: float | None) -> bool:
@@ -1046,7 +1068,10 @@ class Context:
     def _notify_access(self, channel: ClientChannel) -> None:
         read = bool(channel.access_rights & core.AccessRights.READ)
         write = bool(channel.access_rights & core.AccessRights.WRITE)
-        for callback in list(channel.access_callbacks):
+        listener = channel.listener
+        if listener is not None:
+            self.dispatcher.call(listener.channel_access, channel, read, write)
+        for callback in list(channel._access_callbacks or ()):
             self.dispatcher.call(callback, channel, read, write)
 
     def _on_create_response(self, circuit: Circuit, message) -> None:
@@ -1072,7 +1097,10 @@ class Context:
         self._notify_access(channel)
 
     def _notify_connection(self, channel: ClientChannel, connected: bool) -> None:
-        for callback in list(channel.connection_callbacks):
+        listener = channel.listener
+        if listener is not None:
+            self.dispatcher.call(listener.channel_connection, channel, connected)
+        for callback in list(channel._connection_callbacks or ()):
             self.dispatcher.call(callback, channel, connected)
 
     def _send_subscription(self, circuit: Circuit, subscription: Subscription) -> None:

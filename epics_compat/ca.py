@@ -198,6 +198,14 @@ class _CacheItem:
             if callable(callback):
                 callback(ra, wa)
 
+    # The context tells the entry (the listener of its channel) of changes.
+
+    def channel_connection(self, channel, connected):
+        self.run_connection_callbacks(conn=connected, timestamp=time.time())
+
+    def channel_access(self, channel, read, write):
+        self.run_access_event_callbacks(read, write)
+
     def run_connection_callbacks(self, conn, timestamp):
         with self.lock:
             self.conn = conn
@@ -588,16 +596,6 @@ def withInitialContext(fcn):
     return wrapper
 
 
-def _on_channel_connection(channel, connected):
-    """The context's connection handler of every channel made here (owner: the entry)."""
-    channel.owner.run_connection_callbacks(conn=connected, timestamp=time.time())
-
-
-def _on_channel_access(channel, read, write):
-    """The context's access-rights handler of every channel made here."""
-    channel.owner.run_access_event_callbacks(read, write)
-
-
 @withCA
 def create_channel(pvname, connect=False, auto_cb=True, callback=None):
     """Create (or reuse) the channel for ``pvname``; returns its chid.
@@ -623,14 +621,12 @@ def create_channel(pvname, connect=False, auto_cb=True, callback=None):
         if is_new:
             entry = _CacheItem(None, pvname, None,
                                callbacks=[callback] if callable(callback) else None)
-            # The handlers go in with the channel, before its search: the connection
-            # may complete before create_channel returns. Holding entry.lock makes the
+            # The entry listens from the start, before the search: the connection
+            # may complete before create_channel returns. Holding entry.lock makes its
             # connection handler (which takes it) wait for the chid.
             with entry.lock:
                 channel = _context_object(context_id).create_channel(
-                    pvname,
-                    connection_callback=_on_channel_connection,
-                    access_callback=_on_channel_access, owner=entry)
+                    pvname, listener=entry)
                 entry.chid = dbr.chid_t(channel.chid)
                 entry.channel = channel
                 context_cache[pvname] = entry
