@@ -877,6 +877,7 @@ class Context:
         channel = self._searching.pop(response.cid, None)
         if channel is None:
             return  # answered already, or cleared meanwhile
+        channel.next_search = 0.0  # not a float of its own per channel from now on
         host = sender[0] if response.parameter1 == core.ADDRESS_OF_SENDER else response.ip
         self._attach(channel, (host, response.port))
 

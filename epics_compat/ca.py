@@ -1170,7 +1170,7 @@ class _MonitorHandler:
         if message.status != dbr.ECA_NORMAL:
             return
         entry = self.entry
-        chid = entry.chid.value
+        chid = entry.channel.chid  # the same number, not a new int at each update
         if _chid_cache.get(chid) is not entry:
             return  # the channel was cleared (or the library finalized at exit) meanwhile
         ftype = message.data_type
