@@ -106,7 +106,10 @@ class _Done:
         return self._set
 
 
-_flag_lock = threading.Lock()
+#: Reentrant: making the Event for a waiter (or setting it) allocates, and allocating
+#: can run the garbage collector and with it ``PV.__del__``, which clears the flag of
+#: the PV being collected. With a plain lock that thread waited for itself forever.
+_flag_lock = threading.RLock()
 
 
 class _Flag:

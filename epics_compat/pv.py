@@ -181,7 +181,9 @@ def _type_name(ftype) -> str:
     return dbr.Name(ftype).lower()
 
 
-_made_lock = threading.Lock()
+#: Reentrant, as _context._flag_lock and for the same reason: the factory allocates,
+#: which can run PV.__del__ (ophyd's clear_callbacks uses these properties).
+_made_lock = threading.RLock()
 
 
 def _made_when_used(attr: str, factory, doc: str) -> property:
