@@ -46,6 +46,8 @@ def _as_update(message: EventCancelResponse) -> EventAddResponse:
 
 class Channel:
     """One channel on a circuit, as one side sees it. Created by the circuit."""
+    __slots__ = ("circuit", "name", "cid", "sid", "native_data_type", "native_data_count",
+                 "access_rights", "state", "_subscription_ids")
 
     def __init__(self, circuit: VirtualCircuit, name: str, cid: int):
         self.circuit = circuit
@@ -57,11 +59,22 @@ class Channel:
         self.access_rights = AccessRights.NO_ACCESS
         self.state = (ChannelState.SEND_CREATE_CHAN_REQUEST if circuit.our_role is CLIENT
                       else ChannelState.AWAIT_CREATE_CHAN_REQUEST)
-        #: subscriptionid -> the EventAddRequest that opened it, while it is active
-        self.subscriptions: dict[int, EventAddRequest] = {}
+        # The ids of its active subscriptions; their requests are kept by the circuit.
+        # A tuple, not a dict per channel: 0.2 kB less for each monitored channel.
+        self._subscription_ids: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
         return f"<Channel {self.name!r} cid={self.cid} sid={self.sid} {self.state.value}>"
+
+    @property
+    def subscriptions(self) -> dict[int, EventAddRequest]:
+        """subscriptionid -> the EventAddRequest that opened it, for the active ones.
+
+        A new dict at each call: changing it changes nothing.
+        """
+        requests = self.circuit._subscriptions
+        return {subscriptionid: requests[subscriptionid]
+                for subscriptionid in self._subscription_ids}
 
     # Messages a client sends for this channel; ids come from the circuit.
 
@@ -91,7 +104,8 @@ class Channel:
         return EventAddRequest(data_type, self._count(data_count), sid, subscriptionid, mask)
 
     def unsubscribe(self, subscriptionid: int) -> EventCancelRequest:
-        request = self.subscriptions.get(subscriptionid)
+        request = self.circuit._subscriptions.get(subscriptionid) \
+            if subscriptionid in self._subscription_ids else None
         if request is None:
             raise LocalProtocolError(f"cannot send EventCancelRequest: channel {self.name!r} "
                                      f"has no subscription {subscriptionid} (state: "
@@ -148,7 +162,9 @@ class VirtualCircuit:
         self.channels: dict[int, Channel] = {}  # by cid
         self.channels_by_sid: dict[int, Channel] = {}
         self._ioids: dict[int, tuple[Channel, Message]] = {}  # pending reads and writes
-        self._subscriptions: dict[int, Channel] = {}
+        #: subscriptionid -> the EventAddRequest that opened it (its sid names the
+        #: channel), while it is active
+        self._subscriptions: dict[int, EventAddRequest] = {}
         self._cancelling: set[int] = set()  # subscriptionids whose cancel was sent
         self._ids = itertools.count(1)
         # The start of an incomplete message, in the chunks it arrived in: joined once
@@ -222,6 +238,7 @@ class VirtualCircuit:
             self._wanted = message_size(rest) or len(rest) + 1
         debug = self._log(logging.DEBUG)
         subscriptions = self._subscriptions
+        by_sid = self.channels_by_sid
         update_states = self._update_states
         connected = CircuitState.CONNECTED
         for index, message in enumerate(messages):
@@ -230,7 +247,9 @@ class VirtualCircuit:
                 # The bulk of a busy circuit: an update of a live subscription is legal
                 # and changes no state, so it needs none of _process's bookkeeping. (Any
                 # other goes through _process, which says what is wrong with it.)
-                channel = subscriptions.get(message.parameter2)  # the subscriptionid
+                request = subscriptions.get(message.parameter2)  # the subscriptionid
+                # parameter1 of the request is the channel's sid (slots, not properties)
+                channel = None if request is None else by_sid.get(request.parameter1)
                 if channel is not None and channel.state in update_states \
                         and self.state is connected:
                     if debug:
@@ -274,7 +293,7 @@ class VirtualCircuit:
         for channel in self.channels.values():
             if channel.state not in (ChannelState.CLOSED, ChannelState.FAILED):
                 channel.state = ChannelState.DISCONNECTED
-            channel.subscriptions.clear()
+            channel._subscription_ids = ()
         self._ioids.clear()
         self._subscriptions.clear()
         self._cancelling.clear()
@@ -331,7 +350,11 @@ class VirtualCircuit:
             found = pending[0] if pending else None
             what = f"ioid {message.ioid} is no pending read or write"
         else:
-            found = self._subscriptions.get(message.subscriptionid)
+            request = self._subscriptions.get(message.subscriptionid)
+            # parameter1 is the request's sid; the slot is faster than the property, and
+            # this runs for every monitor update.
+            found = self.channels_by_sid.get(request.parameter1) if request is not None \
+                else None
             what = f"subscriptionid {message.subscriptionid} is no active subscription"
         if found is None:
             raise error(f"{cls.__name__} names no known channel or request: {what} on the "
@@ -354,14 +377,12 @@ class VirtualCircuit:
         elif cls is ReadNotifyResponse or cls is WriteNotifyResponse:
             del self._ioids[message.ioid]
         elif cls is EventAddRequest:
-            channel.subscriptions[message.subscriptionid] = message
-            self._subscriptions[message.subscriptionid] = channel
+            self._add_subscription(channel, message)
         elif cls is EventCancelRequest:
             self._cancelling.add(message.subscriptionid)
         elif cls is EventCancelResponse:
             self._cancelling.discard(message.subscriptionid)
-            channel.subscriptions.pop(message.subscriptionid, None)
-            del self._subscriptions[message.subscriptionid]
+            self._drop_subscription(channel, message.subscriptionid)
         elif cls is ErrorResponse:
             self._drop_failed_request(channel, message)
         elif channel.state in (ChannelState.CLOSED, ChannelState.FAILED,
@@ -374,8 +395,7 @@ class VirtualCircuit:
         if isinstance(failed, (ReadNotifyRequest, WriteNotifyRequest)):
             self._ioids.pop(failed.ioid, None)
         elif isinstance(failed, EventAddRequest):
-            channel.subscriptions.pop(failed.subscriptionid, None)
-            self._subscriptions.pop(failed.subscriptionid, None)
+            self._drop_subscription(channel, failed.subscriptionid)
 
     def _forget(self, channel: Channel) -> None:
         self.channels.pop(channel.cid, None)
@@ -383,9 +403,25 @@ class VirtualCircuit:
             self.channels_by_sid.pop(channel.sid, None)
         for ioid in [i for i, (owner, _) in self._ioids.items() if owner is channel]:
             del self._ioids[ioid]
-        for subscriptionid in channel.subscriptions:
+        for subscriptionid in channel._subscription_ids:
             self._subscriptions.pop(subscriptionid, None)
-        channel.subscriptions.clear()
+        channel._subscription_ids = ()
+
+    def _add_subscription(self, channel: Channel, request: EventAddRequest) -> None:
+        subscriptionid = request.subscriptionid
+        previous = self._subscriptions.get(subscriptionid)
+        if previous is not None:  # the id is reused: it no longer names the old one
+            owner = self.channels_by_sid.get(previous.sid)
+            if owner is not None:
+                self._drop_subscription(owner, subscriptionid)
+        self._subscriptions[subscriptionid] = request
+        channel._subscription_ids += (subscriptionid,)
+
+    def _drop_subscription(self, channel: Channel, subscriptionid: int) -> None:
+        self._subscriptions.pop(subscriptionid, None)
+        if subscriptionid in channel._subscription_ids:
+            channel._subscription_ids = tuple(i for i in channel._subscription_ids
+                                              if i != subscriptionid)
 
     # --- server side helpers -------------------------------------------------------------------
 

@@ -121,7 +121,10 @@ class _Done:
         return self._set
 
 
-_flag_lock = threading.Lock()
+#: Reentrant: making the Event for a waiter (or setting it) allocates, and allocating
+#: can run the garbage collector and with it ``PV.__del__``, which clears the flag of
+#: the PV being collected. With a plain lock that thread waited for itself forever.
+_flag_lock = threading.RLock()
 
 
 class _Flag:
@@ -129,7 +132,7 @@ class _Flag:
 
     An Event (a Condition, its lock and a deque) costs about 1 kB: with one per channel
     it was an eighth of the memory of 2,000 connected PVs, though most channels are
-    connected before anybody waits for them.
+    connected before anybody waits for them. PV objects use it for the same reason.
     """
     __slots__ = ("_set", "_event")
 
@@ -141,6 +144,8 @@ class _Flag:
         return self._set
 
     def set(self) -> None:
+        if self._set:
+            return  # already set (a monitor sets its flag on every update): no lock
         with _flag_lock:
             self._set = True
             if self._event is not None:
@@ -191,6 +196,8 @@ class Pending:
 
 class Subscription:
     """A monitor that survives reconnections: re-sent on every new circuit."""
+    __slots__ = ("channel", "data_type", "count", "mask", "callback", "subscriptionid",
+                 "active")
 
     def __init__(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
                  callback: Callable):
@@ -208,7 +215,14 @@ class Subscription:
 
 
 class ClientChannel:
-    """A named channel of the context, across searches, connections and reconnections."""
+    """A named channel of the context, across searches, connections and reconnections.
+
+    Slotted, as are the other objects made per channel: thousands of them are common.
+    """
+    __slots__ = ("context", "name", "chid", "priority", "state", "circuit", "core",
+                 "native_type", "native_count", "access_rights", "connected",
+                 "_connection_callbacks", "_access_callbacks", "subscriptions",
+                 "search_attempts", "next_search", "listener")
 
     def __init__(self, context: Context, name: str, chid: int, priority: int):
         self.context = context
@@ -222,17 +236,41 @@ class ClientChannel:
         self.native_count = 0
         self.access_rights = 0  # AccessRights bits, as a plain int
         self.connected = _Flag()
-        self.connection_callbacks: list[Callable] = []  # called as f(channel, connected)
-        self.access_callbacks: list[Callable] = []  # called as f(channel, read, write)
+        # Made when first used (see the properties): most channels have a listener only.
+        self._connection_callbacks: list[Callable] | None = None
+        self._access_callbacks: list[Callable] | None = None
         self.subscriptions: list[Subscription] = []
         self.search_attempts = 0
         self.next_search = 0.0
+        #: Told of connection and access changes before the callbacks: an object with
+        #: ``channel_connection(channel, connected)`` and ``channel_access(channel, read,
+        #: write)`` (the ca module's cache entry), or None.
+        self.listener = None
+
+    @property
+    def connection_callbacks(self) -> list[Callable]:
+        """Functions called as f(channel, connected) on the callback thread."""
+        if self._connection_callbacks is None:
+            with _flag_lock:
+                if self._connection_callbacks is None:
+                    self._connection_callbacks = []
+        return self._connection_callbacks
+
+    @property
+    def access_callbacks(self) -> list[Callable]:
+        """Functions called as f(channel, read, write) on the callback thread."""
+        if self._access_callbacks is None:
+            with _flag_lock:
+                if self._access_callbacks is None:
+                    self._access_callbacks = []
+        return self._access_callbacks
 
     @property
     def host(self) -> str:
-        if self.circuit is None:
+        circuit = self.circuit
+        if circuit is None:
             return "<disconnected>"
-        return f"{self.circuit.address[0]}:{self.circuit.address[1]}"
+        return circuit.host
 
     def __repr__(self) -> str:
         return f"<ClientChannel {self.name!r} chid={self.chid} state={self.state}>"
@@ -244,6 +282,8 @@ class Circuit:
     def __init__(self, context: Context, address: tuple[str, int], priority: int):
         self.context = context
         self.address = address
+        #: "host:port", made once: every channel's PV keeps it (pyepics' ``host``).
+        self.host = f"{address[0]}:{address[1]}"
         self.priority = priority
         # The limit is on array bytes; a payload adds its metadata structure and padding.
         self.core = core.VirtualCircuit(
@@ -454,11 +494,14 @@ class Context:
 
     def create_channel(self, name: str, priority: int = 0, *,
                        connection_callback: Callable | None = None,
-                       access_callback: Callable | None = None) -> ClientChannel:
+                       access_callback: Callable | None = None,
+                       listener: object = None) -> ClientChannel:
         """A new channel for ``name``; its search starts at once.
 
-        Callbacks given here are in place before the search starts: one added after
-        this returns can miss a connection that completed meanwhile.
+        Callbacks and the listener given here are in place before the search starts:
+        one added after this returns can miss a connection that completed meanwhile.
+        A listener (see ``ClientChannel.listener``) costs nothing per channel beyond
+        itself, where callbacks are a list and, often, a bound method or a partial.
         """
         if not isinstance(name, str) or not name or len(name.encode()) > 1024 \
                 or _WHITESPACE.search(name):
@@ -468,10 +511,12 @@ class Context:
             raise ValueError(f"priority {priority} for {name!r} is outside 0..99")
         with self._lock:
             channel = ClientChannel(self, name, next(self._chids), priority)
+            channel.listener = listener
+            # Lists of exactly one, not appended to (which leaves room for four).
             if connection_callback is not None:
-                channel.connection_callbacks.append(connection_callback)
+                channel._connection_callbacks = [connection_callback]
             if access_callback is not None:
-                channel.access_callbacks.append(access_callback)
+                channel._access_callbacks = [access_callback]
             self.channels[channel.chid] = channel
         self._call_soon(self._start_search, channel)
         return channel
@@ -482,8 +527,8 @@ class Context:
             self.channels.pop(channel.chid, None)
         channel.state = CS_CLOSED
         channel.subscriptions.clear()
-        channel.connection_callbacks.clear()
-        channel.access_callbacks.clear()
+        channel.listener = None
+        channel._connection_callbacks = channel._access_callbacks = None
         self._call_soon(self._clear_on_server, channel)
 
     def wait_for_connection(self, channel: ClientChannel, timeout: float | None) -> bool:
@@ -883,6 +928,7 @@ class Context:
         channel = self._searching.pop(response.cid, None)
         if channel is None:
             return  # answered already, or cleared meanwhile
+        channel.next_search = 0.0  # not a float of its own per channel from now on
         host = sender[0] if response.parameter1 == core.ADDRESS_OF_SENDER else response.ip
         self._attach(channel, (host, response.port))
 
@@ -1200,7 +1246,7 @@ class Context:
         if channel is None:
             return
         channel.access_rights = message.parameter2 & (_READ | _WRITE)  # without an IntFlag
-        if channel.state == CS_CONN and channel.access_callbacks:
+        if channel.state == CS_CONN and _has_listeners(channel):
             self.dispatcher.call(_run_access_callbacks, channel)
 
     def _on_create_response(self, circuit: Circuit, message) -> None:
@@ -1222,12 +1268,12 @@ class Context:
                              channel.name, exc)
                 subscription.active = False
                 channel.subscriptions.remove(subscription)
-        if channel.connection_callbacks or channel.access_callbacks:
+        if _has_listeners(channel):
             # One call for both: half the hand-offs when 2,000 channels connect at once.
             self.dispatcher.call(_run_connection_callbacks, channel, True, True)
 
     def _notify_connection(self, channel: ClientChannel, connected: bool) -> None:
-        if channel.connection_callbacks:
+        if _has_listeners(channel):
             self.dispatcher.call(_run_connection_callbacks, channel, connected, False)
 
     def _send_subscription(self, circuit: Circuit, subscription: Subscription) -> None:
@@ -1428,11 +1474,20 @@ class Context:
         self._schedule(1.0, self._check_circuits)
 
 
+def _has_listeners(channel: ClientChannel) -> bool:
+    """Whether anybody is told of the channel's connection and access changes (without
+    making the callback lists, as the properties would)."""
+    return channel.listener is not None or bool(channel._connection_callbacks) or \
+        bool(channel._access_callbacks)
+
+
 def _run_connection_callbacks(channel: ClientChannel, connected: bool,
                               with_access: bool) -> None:
-    """On the dispatcher: a channel's connection callbacks, then (on connection) its
-    access callbacks; one raising does not keep the others from running."""
-    for callback in list(channel.connection_callbacks):
+    """On the dispatcher: a channel's listener and connection callbacks, then (on
+    connection) its access callbacks; one raising does not keep the others from running."""
+    listener = channel.listener
+    for callback in ([listener.channel_connection] if listener is not None else []) + \
+            list(channel._connection_callbacks or ()):
         try:
             callback(channel, connected)
         except Exception:
@@ -1444,7 +1499,9 @@ def _run_connection_callbacks(channel: ClientChannel, connected: bool,
 def _run_access_callbacks(channel: ClientChannel) -> None:
     read = bool(channel.access_rights & _READ)
     write = bool(channel.access_rights & _WRITE)
-    for callback in list(channel.access_callbacks):
+    listener = channel.listener
+    for callback in ([listener.channel_access] if listener is not None else []) + \
+            list(channel._access_callbacks or ()):
         try:
             callback(channel, read, write)
         except Exception:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 import time
 import warnings
@@ -21,6 +22,7 @@ from math import log10
 from types import SimpleNamespace
 
 from . import ca, dbr
+from ._context import _Flag
 
 logger = logging.getLogger("epics_compat.pv")
 
@@ -172,6 +174,41 @@ def clear_pvcache():
 ca.register_clear_cache(clear_pvcache)
 
 
+@functools.lru_cache(maxsize=None)
+def _type_name(ftype) -> str:
+    """'time_double' for dbr.TIME_DOUBLE...: one string shared by every PV of a type."""
+    return dbr.Name(ftype).lower()
+
+
+#: Reentrant, as _context._flag_lock and for the same reason: the factory allocates,
+#: which can run PV.__del__ (ophyd's clear_callbacks uses these properties).
+_made_lock = threading.RLock()
+
+
+def _made_when_used(attr: str, factory, doc: str) -> property:
+    """A property for a container of a PV kept in ``attr``, made at its first use.
+
+    Most PVs never get value, connection or access callbacks: three empty containers
+    each were ~0.18 kB a PV. Reading or assigning works as with a plain attribute
+    (pyepics' are plain attributes); the PV's own code reads ``attr`` directly, so
+    that running no callbacks makes no container.
+    """
+    def getter(self):
+        value = getattr(self, attr, None)
+        if value is None:
+            with _made_lock:  # two threads adding the first callback: one container
+                value = getattr(self, attr, None)
+                if value is None:
+                    value = factory()
+                    setattr(self, attr, value)
+        return value
+
+    def setter(self, value):
+        setattr(self, attr, value)
+
+    return property(getter, setter, None, doc)
+
+
 def _metadata_property(name: str, doc: str) -> property:
     """A read-only property for one entry of ``PV._args``, fetched when still unknown."""
     def getter(self):
@@ -210,15 +247,16 @@ class PV:
     def __init__(self, pvname, callback=None, form='time', verbose=False,
                  auto_monitor=None, count=None, connection_callback=None,
                  connection_timeout=None, access_callback=None, monitor_delta=None):
-        self._conn_event = threading.Event()
-        self._first_update = threading.Event()  # set by the monitor's updates
+        # Flags, not threading.Events: two Events cost ~2 kB a PV, most never waited on.
+        self._conn_event = _Flag()
+        self._first_update = _Flag()  # set by the monitor's updates
         self._updates = 0  # monitor updates received
         # True after a put(wait=True) that completed before its monitor update came:
         # the next get() asks the server instead of trusting the cached value.
         self._unconfirmed_put = False
         self._conn_done_inline = False
         self.pvname = pvname.strip()
-        self.form = form.lower()
+        self.form = sys.intern(form.lower())  # one string for all PVs of a form
         self.verbose = verbose
         self._auto_monitor = auto_monitor
         self.ftype = None
@@ -232,16 +270,18 @@ class PV:
         self._args.update(pvname=self.pvname, count=count, nelm=-1, type='unknown',
                           typefull='unknown', access='unknown', monitor_delta=monitor_delta)
 
-        self.connection_callbacks = [connection_callback] \
-            if connection_callback is not None else []
-        self.access_callbacks = [access_callback] if access_callback is not None else []
-        self.callbacks = {}
+        # The callback containers are made when first used (see _made_when_used).
+        self._connection_callbacks = [connection_callback] \
+            if connection_callback is not None else None
+        self._access_callbacks = [access_callback] if access_callback is not None else None
+        callbacks = {}
         if isinstance(callback, (tuple, list)):
             for index, func in enumerate(callback):
                 if callable(func):
-                    self.callbacks[index] = (func, {})
+                    callbacks[index] = (func, {})
         elif callable(callback):
-            self.callbacks[0] = (callback, {})
+            callbacks[0] = (callback, {})
+        self._callbacks = callbacks or None
 
         self._put_complete = None
         self._monref = None  # what ca.create_subscription returned for the auto-monitor
@@ -258,7 +298,7 @@ class PV:
         ca.replace_access_rights_event(self.chid, callback=self.__on_access_rights_event)
         self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl',
                                      use_time=self.form == 'time')
-        self._args['type'] = dbr.Name(self.ftype).lower()
+        self._args['type'] = _type_name(self.ftype)
 
     # --- connection -------------------------------------------------------------------
 
@@ -297,7 +337,7 @@ class PV:
         self._args['read_access'] = read_access
         self._args['write_access'] = write_access
         self._args['access'] = _ACCESS_STRINGS[read_access + 2 * write_access]
-        for func in list(self.access_callbacks):
+        for func in list(self._access_callbacks or ()):
             if callable(func):
                 func(read_access, write_access, pv=self)
 
@@ -314,20 +354,22 @@ class PV:
         if pvname is not None and self.pvname is None:
             self.pvname = pvname
         if conn:
-            self.chid = self._args['chid'] = dbr.chid_t(chid.value if hasattr(chid, 'value')
-                                                        else chid)
+            number = chid.value if hasattr(chid, 'value') else chid
+            if not (isinstance(self.chid, dbr.chid_t) and self.chid.value == number):
+                self.chid = dbr.chid_t(number)  # else keep it: a ctypes long is 136 bytes
+            self._args['chid'] = self.chid
             nelm = ca.element_count(self.chid)
             self._args['nelm'] = nelm
             self._args['count'] = min(nelm, self._user_max_count or nelm)
             self._args['host'] = ca.host_name(self.chid)
             self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl',
                                          use_time=self.form == 'time')
-            typename = dbr.Name(self.ftype).lower()
+            typename = _type_name(self.ftype)
             self._args['type'] = typename
             self._args['typefull'] = typename
             self._args['ftype'] = dbr.Name(typename, reverse=True)
 
-        for func in list(self.connection_callbacks):
+        for func in list(self._connection_callbacks or ()):
             if callable(func):
                 func(pvname=self.pvname, conn=conn, pv=self)
             elif not conn and self.verbose:
@@ -491,13 +533,16 @@ class PV:
     @_ensure_context
     def run_callbacks(self):
         """Run every user callback, in index order, with the current data."""
+        callbacks = self._callbacks
+        if not callbacks:
+            return
         if type(self).run_callback is PV.run_callback:
             # The context is ours already: skip run_callback's check of it, a wrapper
             # call and a context lookup per callback and monitor update.
-            for index in sorted(self.callbacks):
+            for index in sorted(callbacks):
                 self._run_callback(index)
         else:  # a subclass's run_callback is called, as pyepics' run_callbacks does
-            for index in sorted(self.callbacks):
+            for index in sorted(callbacks):
                 self.run_callback(index)
 
     @_ensure_context
@@ -507,8 +552,8 @@ class PV:
 
     def _run_callback(self, index):
         try:
-            func, extra = self.callbacks[index]
-        except KeyError:
+            func, extra = self._callbacks[index]
+        except (KeyError, TypeError):  # TypeError: no callbacks at all (None)
             return
         kwds = self._args.copy()  # what copy.copy does for a dict, without its dispatch
         kwds.update(extra)
@@ -539,17 +584,19 @@ class PV:
     @_ensure_context
     def remove_callback(self, index=None):
         """Remove the callback of index ``index``."""
-        if index in self.callbacks:
-            self.callbacks.pop(index)
+        callbacks = self._callbacks
+        if callbacks and index in callbacks:
+            callbacks.pop(index)
             ca.poll()
 
     def clear_callbacks(self, with_access_callback=False, with_connect_callback=False):
         """Remove every value callback (and optionally access and connection ones)."""
-        self.callbacks.clear()
+        if self._callbacks:
+            self._callbacks.clear()
         if with_access_callback:
-            self.access_callbacks = []
+            self._access_callbacks = None  # a new empty list when next used
         if with_connect_callback:
-            self.connection_callbacks = []
+            self._connection_callbacks = None
 
     # --- values -----------------------------------------------------------------------
 
@@ -847,6 +894,15 @@ class PV:
         return '\n'.join(lines)
 
     # --- properties -------------------------------------------------------------------
+
+    callbacks = _made_when_used(
+        '_callbacks', dict, "index -> (function, keywords) of the value-change callbacks.")
+    connection_callbacks = _made_when_used(
+        '_connection_callbacks', list, "Functions called as f(pvname=, conn=, pv=) on "
+                                       "connection changes.")
+    access_callbacks = _made_when_used(
+        '_access_callbacks', list, "Functions called as f(read_access, write_access, "
+                                   "pv=) on access rights changes.")
 
     def __getval__(self):
         return self._getarg('value')

@@ -172,6 +172,25 @@ def test_monitor_updates_in_every_channel_state():
         pair.client.recv(bytes(update))
 
 
+def test_subscriptions_are_listed_under_their_channel_only():
+    """Requests are kept by the circuit, ids by each channel: a subscription id that a
+    client uses again for another channel moves to that channel."""
+    pair = Pair()
+    (one, one_peer), (two, two_peer) = pair.connect("cap:one"), pair.connect("cap:two")
+    first = one.subscribe("time", subscriptionid=77)
+    second = two.subscribe("time")
+    pair.to_server(first, second)
+    assert one.subscriptions == {77: first} and two.subscriptions == {
+        second.subscriptionid: second}
+    assert one_peer.subscriptions == {77: first}
+    update = cc.EventAddResponse(1.0, first.data_type, 77)
+    assert pair.to_client(update) == [update]
+    again = two.subscribe("time", subscriptionid=77)
+    pair.to_server(again)
+    assert (one.subscriptions, two.subscriptions[77]) == ({}, again)
+    assert (one_peer.subscriptions, two_peer.subscriptions[77]) == ({}, again)
+
+
 def test_server_disconnects_a_channel():
     pair = Pair()
     channel, peer = pair.connect("cap:ao")

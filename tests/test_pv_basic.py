@@ -6,9 +6,11 @@ differential tests in test_pv_differential.py).
 """
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
+import weakref
 from types import SimpleNamespace
 
 import numpy as np
@@ -364,6 +366,29 @@ def test_equality_and_hash(softioc):
     assert one == two and one != connected(softioc.pv("ao")) and one != "ai"
     with pytest.raises(TypeError):
         hash(one)  # as in pyepics: __eq__ without __hash__
+
+
+def test_pv_freed_while_flags_are_busy(softioc):
+    """Making a waiter's Event allocates, and so may run the garbage collector and with
+    it PV.__del__, which clears that PV's connection flag: with the flags' lock held.
+    That must not deadlock (it did, in the middle of a put)."""
+    from epics_compat import _context
+
+    pv = connected(softioc.pv("ao"))
+    pv.disconnect()  # its channel lets go of it
+    freed = weakref.ref(pv)
+
+    def free_inside_the_lock():
+        nonlocal pv
+        with _context._flag_lock:  # as when the collector runs inside _Flag.wait
+            pv = None
+            gc.collect()  # frees it (its monitor's handler refers to it in a cycle)
+
+    thread = threading.Thread(target=free_inside_the_lock, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "deadlocked: PV.__del__ with the flags' lock held"
+    assert freed() is None
 
 
 # --- info, fmt_time ------------------------------------------------------------------------

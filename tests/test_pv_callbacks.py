@@ -155,6 +155,40 @@ def test_clear_callbacks_with_access_and_connection(softioc):
     assert pv.access_callbacks == [] and pv.connection_callbacks == []
 
 
+def test_callback_containers_work_as_attributes(softioc):
+    """A PV made without callbacks makes its containers when first used: what is put
+    in them (or assigned to them) afterwards must still be called, as in pyepics."""
+    conns, access, values = [], [], Recorder()
+    pv = epics.PV(softioc.pv("longin"))
+    assert pv.callbacks == {} and pv.callbacks is pv.callbacks
+    pv.connection_callbacks.append(lambda **kw: conns.append(kw["conn"]))
+    pv.access_callbacks = [lambda read, write, pv=None: access.append(read)]
+    pv.callbacks[7] = (values, {"extra": 1})
+    assert pv.wait_for_connection(5)
+    pv.force_connect()  # runs the connection callbacks again, now
+    ca.replace_access_rights_event(pv.chid)  # runs the channel's access handlers now
+    assert conns[-1] is True and access[-1] is True
+    pv.run_callbacks()
+    assert values.calls[-1]["extra"] == 1 and values.calls[-1]["cb_info"] == (7, pv)
+    pv.clear_callbacks(with_access_callback=True, with_connect_callback=True)
+    assert (pv.callbacks, pv.access_callbacks, pv.connection_callbacks) == ({}, [], [])
+
+
+def test_pv_and_subclasses_take_user_attributes(softioc):
+    """ophyd and user code set attributes of their own on PV objects."""
+    class Tagged(epics.PV):
+        def __init__(self, name, **kwargs):
+            self.tag = "before"
+            super().__init__(name, **kwargs)
+            self.tag += ":after"
+
+    pv = Tagged(softioc.pv("ai"))
+    pv.note = {"owner": "me"}
+    assert pv.wait_for_connection(5) and pv.get() == 3.25
+    assert (pv.tag, pv.note, vars(pv)["note"]) == ("before:after", {"owner": "me"},
+                                                     {"owner": "me"})
+
+
 def test_force_connect_reports_a_disconnection(softioc):
     conns = []
     pv = epics.PV(softioc.pv("ai.DESC"),  # a channel of its own: no other PV's events
