@@ -449,7 +449,9 @@ class Context:
         self._timers: list = []  # heap of (when, sequence, function, args)
         self._timer_sequence = itertools.count()
         self._calls: list = []  # (function, args) for the I/O thread
-        self._calls_lock = threading.Lock()
+        # Reentrant: a PV freed by the garbage collector while this thread holds it (an
+        # allocation in _call_soon) may queue its unsubscription through _call_soon again.
+        self._calls_lock = threading.RLock()
         self._searching: dict[int, ClientChannel] = {}  # by chid (the search cid)
         self._search_sequence = 0
         self._next_search_tick = float("inf")
