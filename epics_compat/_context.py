@@ -307,6 +307,7 @@ class Circuit:
         self.io_lock = threading.Lock()
         self.caller_reading = False  # the I/O thread does not watch for replies meanwhile
         self.on_event: Callable | None = None  # the selector's callback for the socket
+        self.watched = 0  # what the selector watches on the socket, once connected
         self.poller = None  # a caller's poll object for the socket (one reader at a time)
         self.sock: socket.socket | None = None
         self.connected = False
@@ -748,14 +749,19 @@ class Context:
             return
         events = (0 if circuit.caller_reading else selectors.EVENT_READ) | \
             (selectors.EVENT_WRITE if circuit.want_write else 0)
+        watched = circuit.watched
+        if events == watched:
+            return
+        # Tracked here rather than learnt from KeyError: selectors put repr(socket) in
+        # that error, and a socket's repr costs a system call.
+        circuit.watched = events
         try:
             if not events:
                 self._selector.unregister(circuit.sock)
+            elif not watched:
+                self._selector.register(circuit.sock, events, circuit.on_event)
             else:
-                try:
-                    self._selector.modify(circuit.sock, events, circuit.on_event)
-                except KeyError:  # not watched while a caller read and nothing was queued
-                    self._selector.register(circuit.sock, events, circuit.on_event)
+                self._selector.modify(circuit.sock, events, circuit.on_event)
         except (KeyError, ValueError, OSError):  # closed meanwhile
             pass
 
@@ -981,6 +987,7 @@ class Context:
         # threads wait for writability themselves (Circuit.write_queued).
         circuit.on_event = functools.partial(self._on_readable, circuit)
         self._selector.modify(sock, selectors.EVENT_READ, circuit.on_event)
+        circuit.watched = selectors.EVENT_READ
         with circuit.lock:
             circuit.connected = True
             circuit.last_heard = circuit.connected_at = time.monotonic()
