@@ -26,9 +26,23 @@ SECTIONS = ("signals", "device", "motor", "lifecycle")
 
 @pytest.fixture(scope="module")
 def runs(softioc):
-    """Both libraries' results (run one after the other: they write the same records)."""
+    """Both libraries' results (run one after the other: they write the same records).
+
+    The reference run (real pyepics) is tried a second time if it fails: in one full
+    suite of a fresh clone, ophyd's EpicsMotor with pyepics finished a move's status
+    twice (InvalidState in its own callback) and its next move never completed. That is
+    the oracle failing, not the library under test, whose run gets one try.
+    """
     with sim_server(SIM) as server:
-        return {lib: run_sections(lib, SECTIONS, softioc, server, SIM) for lib in LIBS}
+        results = {}
+        for lib in LIBS:
+            try:
+                results[lib] = run_sections(lib, SECTIONS, softioc, server, SIM)
+            except AssertionError:
+                if lib != "pyepics":
+                    raise
+                results[lib] = run_sections(lib, SECTIONS, softioc, server, SIM)
+        return results
 
 
 def both(runs, section):
