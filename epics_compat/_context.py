@@ -1065,6 +1065,8 @@ class Context:
                     raise
                 if not reading:
                     break  # the I/O thread has the circuit (and the rest) now
+                if circuit.closed:
+                    break  # closed by the I/O thread: the socket is ours to close
         finally:
             if reading:
                 self._stop_reading(circuit)
@@ -1126,6 +1128,8 @@ class Context:
         circuit.last_heard = time.monotonic()
         circuit.echo_sent_at = None
         with circuit.lock:
+            if circuit.closed:
+                return True  # closed while a caller received (the context stopped): dropped
             try:
                 messages = circuit.core.recv(data)
             except ProtocolError as exc:

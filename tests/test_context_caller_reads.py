@@ -168,3 +168,36 @@ def test_interrupt_while_handling_a_reply_restarts_the_circuit(softioc, recordin
     while time.monotonic() < deadline and len(updates) < 2:
         time.sleep(0.02)
     assert updates == [3.25, 3.25]  # renewed with the new circuit
+
+
+def test_a_circuit_closed_while_its_caller_receives_drops_the_data_quietly(softioc, recording,
+                                                                         caplog):
+    """The context closes a circuit (as when it stops) between a caller's receive and
+    its handling of what came: the data is dropped, no protocol error is reported, and
+    the caller closes the socket and gives the circuit up."""
+    slow = connect(recording, softioc.pv("slow"))
+    monitored = connect(recording, softioc.pv("eng:counter"))
+    recording.subscribe(monitored, "native", 0, core.SubscriptionType.DBE_VALUE,
+                        lambda message: None)
+    time.sleep(0.2)  # the subscription's first update is in
+    circuit = slow.circuit
+    outcome = []
+    caller = threading.Thread(target=lambda: outcome.append(
+        recording.write(slow, 2.0, DOUBLE, None, notify=True).wait(1.0)))
+    caller.start()
+    time.sleep(0.1)  # the caller waits for its put, receiving on the circuit
+    assert circuit.caller_reading
+    writer = Context(config_for(softioc))
+    try:
+        with circuit.lock:  # the caller receives the update, then waits for this lock
+            assert writer.write(connect(writer, softioc.pv("eng:counter")), 7.0, DOUBLE,
+                                None, notify=True).wait(5)
+            time.sleep(0.2)
+            recording._close_circuit(circuit)
+        caller.join(5)
+    finally:
+        writer.destroy()
+    assert outcome == [False]  # the put's reply was never handled
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    assert not circuit.caller_reading and not circuit.reader.locked()
+    assert circuit.sock.fileno() == -1
