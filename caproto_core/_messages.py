@@ -22,6 +22,8 @@ from ._constants import PROTOCOL_VERSION, AccessRights, Command, EcaStatus, Sear
 
 HEADER = struct.Struct(">HHHHII")
 EXTENDED_SIZES = struct.Struct(">II")  # after a header whose payload_size is 0xFFFF
+#: Payloads up to this size are copied by ``detach``; larger ones are left as they are.
+DETACH_LIMIT = 1 << 16
 #: Sizes from which the extended header is needed (the short fields hold up to 0xFFFE).
 EXTENDED_THRESHOLD = 0xFFFF
 
@@ -220,6 +222,18 @@ class _DataMessage(Message):
         payload, count = _dbr.encode_payload(data_type, data, metadata)
         Message.__init__(self, data_type, count if data_count is None else data_count,
                          parameter1, parameter2, payload)
+
+    def detach(self) -> None:
+        """Copy a payload that is a view of a larger receive buffer into bytes of its own.
+
+        ``VirtualCircuit.recv`` hands out views (no copy): a message kept for long, such
+        as a reply stored as a channel's last result, would otherwise keep alive every
+        byte received with it. Large payloads (over DETACH_LIMIT) stay views.
+        """
+        payload = self.payload
+        if type(payload) is memoryview and payload.nbytes <= DETACH_LIMIT:
+            _set_payload(self, payload.tobytes())
+            _set(self, "_decoded", None)  # a decoded view would keep the buffer too
 
     def decode(self, use_numpy: bool = True) -> tuple[dict | None, object]:
         """(metadata, values) of the payload; raises ProtocolError if it does not fit.

@@ -102,6 +102,11 @@ def test_many_channels_connect_with_batched_searches(softioc, context_for):
     # One circuit serves them all.
     assert len(context.circuits) == 1
     assert elapsed < 5.0
+    # Their 240 replies come in a few receives; each kept reply holds its own bytes,
+    # not the whole buffer it came in (a channel keeps its last reply).
+    replies = [context.read(c, c.native_type, 0) for c in channels]
+    assert all(r.wait(5) and r.error is None for r in replies)
+    assert {type(r.result.payload) for r in replies} == {bytes}
 
 
 def test_search_requests_are_batched_into_few_datagrams():

@@ -435,6 +435,26 @@ def test_an_empty_monitor_update_is_not_read_as_a_cancel_acknowledgement():
         assert again.data_count == 0 and len(again.data) == 0
 
 
+def test_detach_gives_a_kept_reply_its_own_bytes():
+    """A reply received with others is a view of their common buffer until detached; after
+    it, the reply holds only its own bytes and reads and writes as before."""
+    replies = [cc.ReadNotifyResponse(numpy.arange(3.0) + i, ChannelType.DOUBLE, ioid=i)
+               for i in range(50)]
+    received = b"".join(bytes(reply) for reply in replies)
+    messages, consumed = cc.read_stream(received, cc.Role.SERVER)
+    assert consumed == len(received)
+    kept = messages[7]
+    assert kept.data[2] == 9.0  # decoded while still a view
+    assert kept.payload.obj is received
+    kept.detach()
+    assert type(kept.payload) is bytes and bytes(kept) == bytes(replies[7])
+    assert list(kept.data) == [7.0, 8.0, 9.0] and kept.data.base is not received
+    large = cc.ReadNotifyResponse(numpy.arange(20_000.0), ChannelType.DOUBLE, ioid=1)
+    (again,), _ = cc.read_stream(memoryview(bytes(large)), cc.Role.SERVER)
+    again.detach()  # over DETACH_LIMIT: a large reply is left a view of its own buffer
+    assert type(again.payload) is memoryview and bytes(again) == bytes(large)
+
+
 # --- counts at the header edges, and large arrays ------------------------------------------------
 
 def _array_of(native: ChannelType, count: int):
