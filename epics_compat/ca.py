@@ -908,21 +908,27 @@ def _get(entry, ftype, count, wait, timeout, as_string, as_numpy):
     if ftype in (None, -1):
         return None
     count = 0 if count is None else min(count, channel.native_count)
+    pending = None
     with entry.lock:
         last = entry.get_results[ftype]
         # GET_PENDING means in flight: one that ended (failed with its circuit, say)
         # must not keep later gets from asking again.
         if last[0] is not GET_PENDING or last[1].done.is_set():
             try:
-                pending = channel.context.read(channel, ftype, count, defer=not wait)
+                pending = channel.context.read(channel, ftype, count, defer=not wait,
+                                               receive=wait)
             except ChannelAccessError:
                 # As libca's ca_array_get_callback on a disconnected channel.
                 raise CASeverityException('get(%r)' % entry.pvname,
                                           message(_core.EcaStatus.ECA_DISCONN)) from None
             entry.get_results[ftype] = [GET_PENDING, pending]
-    if wait:
+    if not wait:
+        return None
+    try:
         return _get_complete(entry, ftype, count, timeout, as_string, as_numpy)
-    return None
+    finally:
+        if pending is not None:  # taken to receive the reply: given back in any case
+            channel.context.end_receive(pending)
 
 
 def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
@@ -1131,7 +1137,8 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
         # Without a callback, a waiting put learns of its completion here: no call on
         # the dispatcher thread (a thread wake-up per put) just to log a failure.
         pending = channel.context.write(channel, data, dbr.native_type(ftype), count, notify,
-                                        completed if callable(callback) else None)
+                                        completed if callable(callback) else None,
+                                        receive=bool(wait))
     except ChannelAccessError as exc:
         if 'write access' in str(exc):
             raise CASeverityException('put(%r)' % pvname,
@@ -1141,8 +1148,12 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
         raise _put_error(exc, "cannot put %r to %s: %s" % (value, pvname, exc)) from None
     ret = dbr.ECA_NORMAL
     # The I/O thread marks completion, so this also works inside a callback.
-    if wait and not pending.wait(max(0.0, timeout)):
-        ret = -ret
+    try:
+        if wait and not pending.wait(max(0.0, timeout)):
+            ret = -ret
+    finally:
+        if wait:
+            channel.context.end_receive(pending)
     if notify and pending.error is not None and not callable(callback):
         logger.warning("put to %s failed: %s", pvname, pending.error)
     return ret

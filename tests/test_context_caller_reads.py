@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy
 import pytest
 
 import caproto_core as core
@@ -69,6 +70,52 @@ def test_the_waiting_thread_receives_its_own_reply(softioc, recording):
     assert recording.reply_threads.count("MainThread") > 0
     circuit = channel.circuit
     assert not circuit.caller_reading and not circuit.reader.locked()
+
+
+def test_a_caller_that_takes_the_circuit_first_receives_every_reply(softioc, recording):
+    """With ``receive=True`` the caller takes the circuit before its request goes out:
+    no reply can reach the I/O thread first (without it, some did, and the I/O thread
+    woke for them: a get round trip took twice as long)."""
+    channel = connect(recording, softioc.pv("ai"))
+    recording.reply_threads.clear()
+    for _ in range(200):
+        pending = recording.read(channel, DOUBLE, 0, receive=True)
+        assert pending.wait(5) and float(pending.result.data[0]) == 3.25
+    assert recording.reply_threads == ["MainThread"] * 200
+    circuit = channel.circuit
+    assert not circuit.caller_reading and not circuit.reader.locked()
+
+
+def test_a_circuit_taken_but_not_waited_on_is_given_back(softioc, recording):
+    """A caller that took the circuit (``receive=True``) and then does not wait, gives it
+    back with ``end_receive``: the I/O thread receives the reply."""
+    channel = connect(recording, softioc.pv("ai"))
+    circuit = channel.circuit
+    pending = recording.read(channel, DOUBLE, 0, receive=True)
+    assert circuit.caller_reading and circuit.reader.locked()
+    recording.end_receive(pending)
+    assert not circuit.caller_reading and not circuit.reader.locked()
+    assert pending.done.wait(5) and float(pending.result.data[0]) == 3.25
+    recording.end_receive(pending)  # a second time: nothing to give back
+    assert read(recording, channel) == 3.25
+
+
+def test_a_large_write_by_a_receiving_caller_is_finished_by_the_io_thread(softioc,
+                                                                          recording):
+    """8 MB do not fit the socket at once: the caller, holding the circuit to receive,
+    writes what fits and the I/O thread the rest, while the caller receives."""
+    channel = connect(recording, softioc.pv("wbig"))
+    values = numpy.arange(1_000_000, dtype=float)
+    for shift in (0.5, 1.5):
+        pending = recording.write(channel, values + shift, DOUBLE, None, notify=True,
+                                  receive=True)
+        assert pending.wait(20) and pending.error is None
+        reply = recording.read(channel, DOUBLE, 0)
+        assert reply.wait(20) and reply.error is None
+        assert numpy.array_equal(reply.result.data, values + shift)
+    circuit = channel.circuit
+    assert not circuit.caller_reading and not circuit.reader.locked()
+    assert not circuit.outgoing
 
 
 def test_other_threads_replies_and_updates_arrive_complete_and_in_order(softioc, recording):
