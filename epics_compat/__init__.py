@@ -140,23 +140,11 @@ def caget_many(pvlist, as_string=False, as_numpy=True, count=None, timeout=1.0,
     connections, ``timeout`` each get. None stands for a PV that did not connect or
     answer. No PV objects are kept.
     """
-    chids = [ca.create_channel(name, auto_cb=False, connect=False) for name in pvlist]
     if conn_timeout is not None:
         connection_timeout = conn_timeout
     deadline = time.monotonic() + connection_timeout
-    # Channels connect about in the order they were made: waiting for the last first
-    # sleeps once, not once per channel (each wake-up takes the GIL from the I/O thread).
-    for chid in reversed(chids):
-        if not ca.isConnected(chid):
-            ca.connect_channel(chid, timeout=max(0.0, deadline - time.monotonic()))
-    connected = [ca.isConnected(chid) for chid in chids]
-    for chid, conn in zip(chids, connected):
-        if conn:
-            ca.get(chid, count=count, as_string=as_string, as_numpy=as_numpy, wait=False)
-    poll()
-    return [ca.get_complete(chid, count=count, as_string=as_string, as_numpy=as_numpy,
-                            timeout=timeout) if conn else None
-            for chid, conn in zip(chids, connected)]
+    chids = [ca.create_channel(name, auto_cb=False, connect=False) for name in pvlist]
+    return ca._get_many(chids, count, as_string, as_numpy, timeout, deadline)
 
 
 def caput_many(pvlist, values, wait=False, connection_timeout=5.0, put_timeout=60):

@@ -17,6 +17,7 @@ import getpass
 import heapq
 import itertools
 import logging
+import operator
 import os
 import re
 import select
@@ -226,7 +227,7 @@ class ClientChannel:
     __slots__ = ("context", "name", "chid", "priority", "state", "circuit", "core",
                  "native_type", "native_count", "access_rights", "connected",
                  "_connection_callbacks", "_access_callbacks", "subscriptions",
-                 "search_attempts", "next_search", "listener")
+                 "search_attempts", "next_search", "listener", "reads_on_connect")
 
     def __init__(self, context: Context, name: str, chid: int, priority: int):
         self.context = context
@@ -250,6 +251,9 @@ class ClientChannel:
         #: ``channel_connection(channel, connected)`` and ``channel_access(channel, read,
         #: write)`` (the ca module's cache entry), or None.
         self.listener = None
+        #: (Pending, count) of reads to send once connected (``read_when_connected``);
+        #: used on the I/O thread only.
+        self.reads_on_connect: list[tuple[Pending, int | None]] | None = None
 
     @property
     def connection_callbacks(self) -> list[Callable]:
@@ -556,6 +560,7 @@ class Context:
         channel.subscriptions.clear()
         channel.listener = None
         channel._connection_callbacks = channel._access_callbacks = None
+        channel.reads_on_connect = None
         self._call_soon(self._clear_on_server, channel)
 
     def wait_for_connection(self, channel: ClientChannel, timeout: float | None) -> bool:
@@ -591,6 +596,54 @@ class Context:
             return pending
         self._write_request(circuit, pending, receive)
         return pending
+
+    def read_when_connected(self, channel: ClientChannel, count: int | None = None
+                            ) -> Pending:
+        """A READ_NOTIFY of the channel's native type and ``count`` elements (None: all),
+        sent by the I/O thread as soon as the channel is connected (at once if it is).
+
+        For many channels read once (caget_many): each read goes out while the others
+        still connect, with no thread hand-off per channel. The read waits for the
+        connection as long as it takes: ``forget_read`` drops one no longer wanted.
+        """
+        if count is not None:
+            count = operator.index(count)
+            if count < 0:
+                raise ValueError(f"count {count} for {channel.name!r}: a number of "
+                                 f"elements, 0 or more")
+        pending = Pending(channel)
+        self._call_soon(self._read_on_connect, channel, pending, count)
+        return pending
+
+    def forget_read(self, pending: Pending) -> None:
+        """Drop a ``read_when_connected`` whose channel has not connected yet."""
+        self._call_soon(self._forget_read, pending)
+
+    def _read_on_connect(self, channel: ClientChannel, pending: Pending,
+                         count: int | None) -> None:
+        if channel.state == CS_CONN:
+            self._send_read(channel, pending, count)
+        elif channel.state != CS_CLOSED:
+            if channel.reads_on_connect is None:
+                channel.reads_on_connect = []
+            channel.reads_on_connect.append((pending, count))
+
+    def _forget_read(self, pending: Pending) -> None:
+        channel = pending.channel
+        if channel.reads_on_connect:
+            channel.reads_on_connect = [read for read in channel.reads_on_connect
+                                        if read[0] is not pending] or None
+
+    def _send_read(self, channel: ClientChannel, pending: Pending, count: int | None):
+        """On the I/O thread: send a read of a connected channel, of its native type."""
+        circuit = channel.circuit
+        with circuit.lock:
+            request = self._core_channel(channel, circuit).read(
+                channel.native_type, 0 if count is None else min(count, channel.native_count))
+            pending.request = request
+            pending.circuit = circuit
+            circuit.pending[request.ioid] = pending
+            circuit.send(request)
 
     def write(self, channel: ClientChannel, data, data_type: int, count: int | None,
               notify: bool, callback: Callable | None = None,
@@ -1327,6 +1380,9 @@ class Context:
         channel.native_count = message.data_count
         channel.state = CS_CONN
         channel.connected.set()
+        reads, channel.reads_on_connect = channel.reads_on_connect, None
+        for pending, count in reads or ():
+            self._send_read(channel, pending, count)
         for subscription in list(channel.subscriptions):
             try:
                 self._send_subscription(circuit, subscription)

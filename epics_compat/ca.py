@@ -959,6 +959,13 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
     pending = result[0]
     if _chid_cache.get(entry.chid_int) is not entry:
         return None  # cleared while the reply was on its way: as libca, no answer
+    return _reply_metadata(entry, pending, ftype, count, as_string, as_numpy, shared)
+
+
+def _reply_metadata(entry, pending, ftype, count, as_string, as_numpy, shared=False):
+    """The metadata dict, with its 'value', of a completed read; raises
+    ChannelAccessGetFailure if it failed. ``shared``: another caller has (or may have)
+    the reply's own decoded values, so they are decoded anew."""
     reply = pending.result
     if pending.error is not None or reply is None:
         status = reply.status if reply is not None else _core.EcaStatus.ECA_DISCONN
@@ -968,10 +975,11 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
     try:
         metadata = _unpack_metadata(ftype, reply)
         values = reply.data
-        if shared:  # the reply's own decoding went to its first taker: decode anew
+        if shared:
             values = _core.decode_payload(reply.data_type, reply.payload,
                                           reply.data_count)[1]
-        value = _unpack_values(values, count, ftype, native_count, as_numpy, shared=False)
+        value = _unpack_values(values, count, ftype, entry.channel.native_count, as_numpy,
+                               shared=False)
     except _core.ProtocolError as exc:
         raise ChannelAccessGetFailure('Get failed; %s: %s' % (entry.pvname, exc),
                                       chid=entry.chid, status=reply.status) from None
@@ -979,6 +987,34 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
         value = _as_string(value, entry.chid, count, ftype)
     metadata['value'] = value
     return metadata
+
+
+def _get_many(chids, count, as_string, as_numpy, timeout, connection_deadline):
+    """caget_many's reads: each goes out as soon as its channel connects (by the I/O
+    thread: see ``Context.read_when_connected``), while the others still connect. A
+    channel connected by ``connection_deadline`` (time.monotonic) has ``timeout``
+    seconds more for its reply; None for those that did not connect or answer."""
+    entries = [_entry(chid, 'caget_many') for chid in chids]
+    pendings = [entry.channel.context.read_when_connected(entry.channel, count)
+                for entry in entries]
+    # Channels connect about in the order they were made: waiting for the last first
+    # sleeps once, not once per channel.
+    for entry in reversed(entries):
+        entry.channel.connected.wait(max(0.0, connection_deadline - time.monotonic()))
+    values = []
+    for entry, pending in zip(entries, pendings):
+        channel = entry.channel
+        if channel.state != CS_CONN:
+            channel.context.forget_read(pending)
+            values.append(None)
+        elif not pending.wait(max(0.0, timeout)) or pending.error is not None:
+            values.append(None)
+        else:
+            native_count = channel.native_count
+            wanted = native_count if count is None else min(count, native_count)
+            values.append(_reply_metadata(entry, pending, channel.native_type, wanted,
+                                          as_string, as_numpy)['value'])
+    return values
 
 
 def _as_string(val, chid, count, ftype):

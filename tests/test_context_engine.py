@@ -16,6 +16,7 @@ import caproto_core as core
 from epics_compat._config import Config
 from epics_compat._context import CS_CONN, CS_PREV_CONN, ChannelAccessError, Context
 from ioc import SoftIoc, find_free_port
+from pyepics_api import wait_for
 
 DOUBLE, TIME_DOUBLE = core.ChannelType.DOUBLE, core.ChannelType.TIME_DOUBLE
 
@@ -238,3 +239,26 @@ def test_empty_array_update_is_not_taken_for_a_cancel(softioc, context_for):
         time.sleep(0.02)
     assert updates[1] == [1.0, 2.0]
     assert channel.circuit is circuit and not circuit.closed  # the circuit was kept
+
+
+def test_reads_sent_when_their_channels_connect(softioc, context_for):
+    """read_when_connected: a read queued before the connection goes out with it; one
+    of a connected channel at once; one of a channel that never connects waits until
+    forgotten; the count is checked by the caller and clipped to the channel's."""
+    context = context_for(softioc)
+    early = context.create_channel(softioc.pv("wlong:init"))
+    pending = context.read_when_connected(early, count=2)  # queued before the reply
+    assert pending.wait(5) and pending.error is None
+    assert early.connected.is_set() and pending.result.data.tolist() == [1, 2]
+    whole = context.read_when_connected(early, count=1000)
+    assert whole.wait(5) and whole.result.data.tolist()[:5] == [1, 2, 3, 4, 5]
+    absent = context.create_channel(softioc.pv("absent"))
+    never = context.read_when_connected(absent)
+    assert not never.wait(0.3)
+    assert wait_for(lambda: absent.reads_on_connect is not None)
+    context.forget_read(never)
+    assert wait_for(lambda: absent.reads_on_connect is None)
+    for bad in (-1, 2.5, "3"):
+        with pytest.raises((ValueError, TypeError)):
+            context.read_when_connected(early, count=bad)
+

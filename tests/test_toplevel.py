@@ -122,6 +122,11 @@ def test_caget_many(softioc):
     assert values[5].tolist() == [1, 2, 3, 4, 5]
     # ca-level strings: no PREC formatting, enum names (as pyepics)
     assert epics.caget_many(names[:4], as_string=True) == ["3.25", "42", "read me", "One"]
+    # count as ca.get's: clipped to the channel's element count, 1 gives a scalar
+    values = epics.caget_many(names[5:] + names[:1], count=2)
+    assert values[0].tolist() == [1, 2] and values[1] == 3.25
+    assert epics.caget_many(names[5:], count=1) == [1]
+    assert epics.caget_many(names[5:], count=1000)[0].tolist()[:5] == [1, 2, 3, 4, 5]
 
 
 def test_caput_many(softioc):
