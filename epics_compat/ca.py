@@ -210,6 +210,16 @@ class _CacheItem:
 
     # The context tells the entry (the listener of its channel) of changes.
 
+    def connection_noted(self, connected):
+        """On the I/O thread, at each connection change: whether the callbacks are to
+        run (``channel_connection``, on the dispatcher)."""
+        self.conn = connected
+        self.ts = time.time()
+        self.failures = 0
+        # Looked at after conn is set: a callback that create_channel adds meanwhile
+        # runs from there or from the dispatcher, not from neither.
+        return bool(self.callbacks or self.access_event_callback)
+
     def channel_connection(self, channel, connected):
         self.run_connection_callbacks(conn=connected, timestamp=time.time())
 

@@ -393,6 +393,35 @@ def test_connection_and_put_callbacks_may_get(softioc):
     assert results["put"] == ("x", 3.25, 1)
 
 
+def test_a_channel_without_callbacks_connects_without_a_dispatcher_call(softioc,
+                                                                        monkeypatch):
+    """The cache entry notes a connection on the I/O thread; only channels with
+    callbacks cost a call on the dispatcher. A callback added later runs at once."""
+    from epics_compat._context import _run_connection_callbacks
+    dispatcher = eca._context_object().dispatcher
+    calls = []
+    real_call = dispatcher.call
+
+    def counting_call(function, *args):
+        if function is _run_connection_callbacks:
+            calls.append(args[0].name)
+        return real_call(function, *args)
+    monkeypatch.setattr(dispatcher, "call", counting_call)
+    name = softioc.pv("longin.HIHI")
+    chid = eca.create_channel(name, connect=True, auto_cb=False)
+    assert eca.isConnected(chid) and eca._chid_cache[eca._chid_to_int(chid)].conn
+    assert calls == []
+    seen = []
+    assert eca.create_channel(name, callback=lambda **kw: seen.append(kw["conn"])).value \
+        == chid.value
+    assert seen == [True]
+    with_callback = eca.create_channel(softioc.pv("longin.LOLO"),
+                                       callback=lambda **kw: seen.append(kw["conn"]))
+    assert wait_for(lambda: len(seen) == 2) and seen == [True, True]
+    assert calls == [softioc.pv("longin.LOLO")]
+    eca.clear_channel(with_callback)
+
+
 def test_callback_exceptions_do_not_stop_later_callbacks(softioc, caplog):
     got = []
 
