@@ -178,7 +178,7 @@ def _bounded(timeout: float) -> float:
 
 class Pending:
     """A request in flight: whoever receives the reply fills ``result`` and sets ``done``."""
-    __slots__ = ("done", "result", "error", "callback", "channel", "request", "circuit",
+    __slots__ = ("done", "result", "error", "callback", "channel", "ioid", "circuit",
                  "reader")
 
     def __init__(self, channel: ClientChannel, callback: Callable | None = None):
@@ -187,7 +187,7 @@ class Pending:
         self.error: str | None = None
         self.callback = callback
         self.channel = channel
-        self.request = None
+        self.ioid: int | None = None  # of the request, once made
         self.circuit: Circuit | None = None  # set when the request is sent
         #: The thread that took the circuit to receive the reply before sending the
         #: request (``receive=True``); its wait (or ``Context.end_receive``) gives it back.
@@ -583,7 +583,7 @@ class Context:
         circuit = self._connected_circuit(channel)
         with circuit.lock:
             request = self._core_channel(channel, circuit).read(data_type, count)
-            pending.request = request
+            pending.ioid = request.ioid
             pending.circuit = circuit
             circuit.pending[request.ioid] = pending
             try:
@@ -642,7 +642,7 @@ class Context:
         with circuit.lock:
             request = self._core_channel(channel, circuit).read(
                 channel.native_type, 0 if count is None else min(count, channel.native_count))
-            pending.request = request
+            pending.ioid = request.ioid
             pending.circuit = circuit
             circuit.pending[request.ioid] = pending
             circuit.send(request)
@@ -661,7 +661,7 @@ class Context:
             request = self._core_channel(channel, circuit).write(data, data_type, count,
                                                                  notify=notify)
             if pending is not None:
-                pending.request = request
+                pending.ioid = request.ioid
                 pending.circuit = circuit
                 circuit.pending[request.ioid] = pending
             try:
@@ -696,7 +696,7 @@ class Context:
             if pending is not None:
                 self.end_receive(pending)
                 with circuit.lock:
-                    circuit.pending.pop(pending.request.ioid, None)
+                    circuit.pending.pop(pending.ioid, None)
             raise
 
     def end_receive(self, pending: Pending) -> None:
