@@ -577,7 +577,7 @@ class Context:
         others (as libca buffers gets until a flush): for many gets issued in a row
         (``ca.get(wait=False)``, caget_many) that waive the wait for the reply.
         With ``receive`` the caller waits for the reply at once (``Pending.wait``, or
-        else ``end_receive``): see ``_send_and_receive``.
+        else ``end_receive``): see ``_write_request``.
         """
         pending = Pending(channel, callback)
         circuit = self._connected_circuit(channel)
