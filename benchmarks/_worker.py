@@ -239,7 +239,10 @@ def scenario_monitor(lib, args):
     The writer (``_worker.py pyepics writer``, the same for every library under test)
     puts -3 then -1 to ``counter`` (ao, MDEL -1: every put posts an event), then 0..n-1
     as fast as libca sends them, then -2. Every event between the markers is recorded here; a
-    missing or repeated value is a lost event. Then, when told, it puts its
+    missing or repeated value is a lost event. How fast the writer goes depends on the CPU
+    the subscriber leaves it (two cores for writer, IOC and subscriber), so, when told, it
+    puts -4, then PACED_OFFSET + 0..npaced-1 held to ``paced_rate`` puts/s, then -5: losses
+    at the same offered rate for every library. Then, when told, it puts its
     ``time.monotonic()`` to ``stamp`` at a steady pace: the latency is the receiver's
     monotonic clock minus the value (one machine, one clock).
     """
@@ -247,11 +250,15 @@ def scenario_monitor(lib, args):
     import subprocess
     import threading
     prefix, n, nstamps = args["prefix"], args["nevents"], args["nstamps"]
-    values, times = [], []
+    npaced = args["npaced"]
+    values, times, paced = [], [], []
     marks = {}
-    phase = [0]  # 0: before the writer's reset (-3), 1: before its start (-1), 2: burst
+    # 0: before the writer's reset (-3), 1: before its start (-1), 2: burst, 3: before the
+    # paced run (-4), 4: paced run, 5: done
+    phase = [0]
     started = threading.Event()
     finished = threading.Event()
+    paced_finished = threading.Event()
 
     def on_counter(value=None, **kw):
         if phase[0] == 2:
@@ -262,6 +269,14 @@ def scenario_monitor(lib, args):
             else:
                 times.append(time.perf_counter())
                 values.append(value)
+        elif phase[0] == 4:
+            if value == -5.0:
+                phase[0] = 5
+                paced_finished.set()
+            else:
+                paced.append(value)
+        elif phase[0] == 3 and value == -4.0:
+            phase[0] = 4
         elif phase[0] == 0 and value == -3.0:
             phase[0] = 1
         elif phase[0] == 1 and value == -1.0:
@@ -287,9 +302,9 @@ def scenario_monitor(lib, args):
         if not pv.wait_for_connection(timeout=10.0):
             raise RuntimeError(f"{pv.pvname} did not connect")
     time.sleep(0.3)  # the subscriptions are in place once the first updates are in
+    import json
     writer = subprocess.Popen(
-        [sys.executable, __file__, "pyepics", "writer",
-         f'{{"prefix": "{prefix}", "nevents": {n}, "nstamps": {nstamps}}}'],
+        [sys.executable, __file__, "pyepics", "writer", json.dumps(args)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         if not started.wait(30.0):
@@ -298,6 +313,11 @@ def scenario_monitor(lib, args):
         if not finished.wait(30.0 + n / 1000.0):
             raise RuntimeError(f"the writer's end marker never arrived "
                                f"({len(values)} of {n} events in)")
+        writer.stdin.write("paced\n")
+        writer.stdin.flush()
+        if not paced_finished.wait(30.0 + npaced / args["paced_rate"]):
+            raise RuntimeError(f"the paced run's end marker never arrived "
+                               f"({len(paced)} of {npaced} events in)")
         go[0] = time.monotonic()
         writer.stdin.write("go\n")
         writer.stdin.flush()
@@ -310,26 +330,36 @@ def scenario_monitor(lib, args):
             writer.wait()
     if writer.returncode:
         raise RuntimeError(f"writer failed with status {writer.returncode}: {out}")
-    import json
     writer_result = json.loads(out.splitlines()[-1][len(RESULT_MARKER):])
     if writer_result["status"] != "ok":
         raise RuntimeError(f"writer: {writer_result.get('detail')}")
     received = len(values)
-    distinct = set(values) & set(float(i) for i in range(n))
-    lost = n - len(distinct)
-    out_of_order = sum(1 for a, b in zip(values, values[1:]) if b <= a)
+    lost = _lost(values, 0, n)
+    paced_lost = _lost(paced, PACED_OFFSET, npaced)
     if received < 2 or not latencies:
         raise RuntimeError(f"too few events: {received} counter, {len(latencies)} stamp")
     latencies.sort()
     return {
         "monitor_eps": (received - 1) / (times[-1] - times[0]),
         "writer_eps": writer_result["metrics"]["writer_eps"],
-        "monitor_lost": lost + out_of_order,
+        "monitor_lost": lost,
+        "monitor_paced_lost": paced_lost,
+        "paced_writer_eps": writer_result["metrics"]["paced_writer_eps"],
         "cpu_per_10k_s": (marks["cpu1"] - marks["cpu0"]) / received * 1e4,
         "latency_ms": latencies[len(latencies) // 2] * 1e3,
         "latency_p99_ms": latencies[min(len(latencies) - 1,
                                         int(len(latencies) * 0.99))] * 1e3,
     }
+
+
+#: The paced run's values start here, far from the burst's.
+PACED_OFFSET = 1_000_000
+
+
+def _lost(values, first, count):
+    """Events of first..first+count-1 missing from ``values``, plus those out of order."""
+    distinct = set(values) & set(float(first + i) for i in range(count))
+    return count - len(distinct) + sum(1 for a, b in zip(values, values[1:]) if b <= a)
 
 
 def role_writer(lib, args):
@@ -354,14 +384,29 @@ def role_writer(lib, args):
     flush()
     ca.put(counter, -2.0, wait=True)
     t1 = time.perf_counter()
-    sys.stdin.readline()  # "go": the receiver has taken in the burst
+    sys.stdin.readline()  # "paced": the receiver has taken in the burst
+    npaced, rate = args["npaced"], args["paced_rate"]
+    ca.put(counter, -4.0, wait=True)
+    t2 = time.perf_counter()
+    for i in range(npaced):
+        value.value = PACED_OFFSET + i
+        put(dbr.DOUBLE, 1, counter, ref)
+        if i % 20 == 19:  # a batch each millisecond at 20,000/s, then wait for its time
+            flush()
+            ahead = t2 + (i + 1) / rate - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+    flush()
+    t3 = time.perf_counter()
+    ca.put(counter, -5.0, wait=True)
+    sys.stdin.readline()  # "go": the receiver has taken in the paced run
     for _ in range(nstamps):
         value.value = time.monotonic()
         put(dbr.DOUBLE, 1, stamp, ref)
         flush()
         time.sleep(0.002)
     ca.put(stamp, -1.0, wait=True)
-    return {"writer_eps": n / (t1 - t0)}
+    return {"writer_eps": n / (t1 - t0), "paced_writer_eps": npaced / (t3 - t2)}
 
 
 def role_floor(lib, args):

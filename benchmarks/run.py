@@ -56,16 +56,21 @@ REPEATS = {"import": 3}
 
 #: Sizes of the full run and of --quick.
 FULL = dict(rounds=7, npvs=2000, n_get=2000, n_put=1000, warmup=100, nwave=5,
-            nevents=20000, nstamps=300, timeout=240.0)
+            nevents=20000, npaced=10000, nstamps=300, timeout=240.0)
 QUICK = dict(rounds=1, npvs=500, n_get=300, n_put=200, warmup=30, nwave=2,
-             nevents=3000, nstamps=100, timeout=60.0)
+             nevents=3000, npaced=2000, nstamps=100, timeout=60.0)
+
+#: Puts per second of the monitor scenario's paced run (the same for every library).
+PACED_RATE = 20_000
 
 
 class Metric:
     """A row of the table: one number a scenario reports, and its target if any."""
 
-    def __init__(self, key, scenario, label, unit, better, target=None, note=None):
+    def __init__(self, key, scenario, label, unit, better, target=None, note=None,
+                 total=False):
         self.key = key
+        self.total = total  # summed over the rounds (a count), not a median
         self.scenario = scenario
         self.label = label
         self.unit = unit
@@ -101,8 +106,13 @@ def metrics_table(npvs: int) -> list[Metric]:
         Metric("monitor_eps", "monitor", "monitor events delivered", "ev/s", "higher",
                (">=", 2.0)),
         Metric("monitor_lost", "monitor", "monitor events lost (all rounds)", "events",
-               "lower"),
+               "lower", total=True),
         Metric("writer_eps", "monitor", "  offered by the libca writer (burst)", "ev/s",
+               "higher"),
+        Metric("monitor_paced_lost", "monitor",
+               f"  lost with the writer held to {PACED_RATE:,}/s (all rounds)", "events",
+               "lower", total=True),
+        Metric("paced_writer_eps", "monitor", "  offered by the paced writer", "ev/s",
                "higher"),
         Metric("cpu_per_10k_s", "monitor", "CPU time per 10,000 monitor updates", "s",
                "lower"),
@@ -226,7 +236,7 @@ def summarize(results: dict, metrics: list[Metric], libs: list[str]) -> dict:
                       if r["status"] == "ok" and metric.key in r.get("metrics", {})]
             cell = {"values": values}
             if values:
-                cell["median"] = (sum(values) if metric.key == "monitor_lost"
+                cell["median"] = (sum(values) if metric.total
                                   else statistics.median(values))
             elif any(r["status"] == "error" for r in runs):
                 cell["missing"] = "error"
@@ -273,9 +283,9 @@ def render_table(summary: dict, metrics: list[Metric], libs: list[str]) -> str:
                 continue
             text = fmt(cell["median"])
             values = cell["values"]
-            if metric.key != "monitor_lost" and len(values) > 1:
+            if not metric.total and len(values) > 1:
                 text += f" [{fmt(min(values))}-{fmt(max(values))}]"
-            if lib != "pyepics" and base and metric.key != "monitor_lost":
+            if lib != "pyepics" and base and not metric.total:
                 text += f" x{cell['median'] / base:.2f}"
             if cell.get("errors"):
                 text += f" ({cell['errors']} failed)"
@@ -428,6 +438,7 @@ def main(argv=None) -> int:
         "wave_get": {"prefix": prefix, "nwave": sizes["nwave"]},
         "wave_put": {"prefix": prefix, "nwave": sizes["nwave"]},
         "monitor": {"prefix": prefix, "nevents": sizes["nevents"],
+                    "npaced": sizes["npaced"], "paced_rate": PACED_RATE,
                     "nstamps": sizes["nstamps"]},
         "floor": {"prefix": prefix, "n": sizes["n_get"], "warmup": sizes["warmup"],
                   "nwave": sizes["nwave"]},

@@ -29,6 +29,7 @@ def test_quick_benchmark_runs(tmp_path):
             assert run["status"] == "ok", (lib, scenario, run, proc.stdout)
     ours = runs[("epics_compat", "monitor")]["metrics"]
     assert ours["monitor_eps"] > 0 and ours["latency_ms"] > 0
+    assert ours["monitor_paced_lost"] >= 0 and ours["paced_writer_eps"] > 0
     # The table names every library and marks each target met or missed.
     assert "PV.get(use_monitor=False), scalar" in proc.stdout
     assert "caproto pyepics_compat" in proc.stdout
