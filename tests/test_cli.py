@@ -193,6 +193,18 @@ def test_caget_invalid_type_and_help(softioc):
     assert "DBR_TIME_DOUBLE   20" in proc.stderr
 
 
+@pytest.mark.parametrize("tool", ["caget", "caput", "camonitor", "cainfo"])
+def test_help_and_version_of_every_tool(softioc, tool):
+    """-h prints the usage (with the timeout an earlier -w set) to stderr, -V the
+    version to stdout; both end the run with 0 before any PV is looked at."""
+    proc = run(softioc, tool, "-w", "2.5", "-h", "no:such:pv")
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert f"Usage: epics-{tool} " in proc.stderr and "2.500000" in proc.stderr
+    proc = run(softioc, tool, "-V", "no:such:pv")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert "epics_compat" in proc.stdout and "CA Protocol version 4.13" in proc.stdout
+
+
 @pytest.mark.differential
 def test_caget_values_match_pyepics(softioc):
     """The values printed by -t are those pyepics (libca) reads, in %g or as strings."""

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import caproto_core as core
 
@@ -29,6 +30,10 @@ COMMON_LONG_OPTIONS = ["debug", "help"]
 
 class UsageError(Exception):
     """A bad command line: the message goes to stderr and the tool exits with 1."""
+
+
+class Finished(Exception):
+    """-h or -V: the text is out, and the tool exits with 0."""
 
 
 def program_name(tool: str) -> str:
@@ -166,6 +171,39 @@ def remaining(deadline: float | None) -> float | None:
 
 
 @dataclass
+class Settings:
+    """What the options every tool has set: -w, -p and -v; -h and -V end the run."""
+    tool: str
+    usage: Callable[[Settings], str]  # the -h text, showing this run's timeout
+    timeout: float = field(default_factory=default_timeout)
+    priority: int = 0
+    debug: bool = False
+
+    def take(self, option: str, value: str) -> bool:
+        """Apply ``option`` if every tool has it; False if it is the tool's own."""
+        if option in ("-h", "--help"):
+            sys.stderr.write(self.usage(self) + "\n")
+            raise Finished
+        if option == "-V":
+            sys.stdout.write(version_text())
+            raise Finished
+        if option in ("-v", "--debug"):
+            self.debug = True
+        elif option == "-w":
+            self.timeout = parse_timeout(self.tool, value, self.timeout)
+        elif option == "-p":
+            self.priority = parse_priority(self.tool, value)
+        else:
+            return False
+        return True
+
+    def session(self) -> Session:
+        """Logging as -v asked, and the client context of the run."""
+        setup_logging(self.debug)
+        return Session(self.priority)
+
+
+@dataclass
 class Session:
     """One client context and the channels of one tool run."""
     priority: int = 0
@@ -246,6 +284,8 @@ def run(main_function, argv: list[str] | None) -> int:
     except UsageError as exc:
         warn(str(exc))
         return 1
+    except Finished:
+        return 0
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

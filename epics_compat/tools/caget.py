@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     return _common.run(_main, argv)
 
 
+def _usage(settings: _common.Settings) -> str:
+    return USAGE % {"timeout": settings.timeout, "types": type_table()}
+
+
 def _main(argv: list[str]) -> int:
     options, names = _common.parse_options(TOOL, argv, "tacnhsSVve:f:g:l:#:d:0:w:p:F:")
     formatter = _format.Formatter()
@@ -91,19 +95,11 @@ def _main(argv: list[str]) -> int:
     float_as_string = False
     dbr_type = None
     requested = 0
-    timeout = _common.default_timeout()
-    priority = 0
-    debug = False
+    settings = _common.Settings(TOOL, _usage)
     for option, value in options:
-        if option in ("-h", "--help"):
-            sys.stderr.write(USAGE % {"timeout": timeout, "types": type_table()} + "\n")
-            return 0
-        if option == "-V":
-            sys.stdout.write(_common.version_text())
-            return 0
-        if option in ("-v", "--debug"):
-            debug = True
-        elif option in ("-t", "-a", "-d"):
+        if settings.take(option, value):
+            continue
+        if option in ("-t", "-a", "-d"):
             if output != PLAIN:
                 _common.warn("Options t,d,a are mutually exclusive. "
                              "('%s -h' for help.)" % _common.program_name(TOOL))
@@ -118,12 +114,8 @@ def _main(argv: list[str]) -> int:
             callback = True
         elif option == "-n":
             formatter.enum_as_number = True
-        elif option == "-w":
-            timeout = _common.parse_timeout(TOOL, value, timeout)
         elif option == "-#":
             requested = _common.parse_count(TOOL, value)
-        elif option == "-p":
-            priority = _common.parse_priority(TOOL, value)
         elif option == "-s":
             float_as_string = True
         elif option == "-S":
@@ -137,11 +129,10 @@ def _main(argv: list[str]) -> int:
     if not names:
         raise _common.UsageError("No pv name specified. ('%s -h' for help.)"
                                  % _common.program_name(TOOL))
-    _common.setup_logging(debug)
-    session = _common.Session(priority)
+    session = settings.session()
     try:
         return _caget(session, names, output, formatter, dbr_type, requested, callback,
-                      float_as_string, timeout)
+                      float_as_string, settings.timeout)
     finally:
         session.close()
 

@@ -31,26 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     return _common.run(_main, argv)
 
 
+def _usage(settings: _common.Settings) -> str:
+    return USAGE % {"timeout": settings.timeout} + _common.version_text()
+
+
 def _main(argv: list[str]) -> int:
     options, names = _common.parse_options(TOOL, argv, "nhVvw:s:p:")
-    timeout = _common.default_timeout()
-    priority = 0
+    settings = _common.Settings(TOOL, _usage)
     level = 0
-    debug = False
     for option, value in options:
-        if option in ("-h", "--help"):
-            sys.stderr.write(USAGE % {"timeout": timeout} + _common.version_text() + "\n")
-            return 0
-        if option == "-V":
-            sys.stdout.write(_common.version_text())
-            return 0
-        if option in ("-v", "--debug"):
-            debug = True
-        elif option == "-w":
-            timeout = _common.parse_timeout(TOOL, value, timeout)
-        elif option == "-p":
-            priority = _common.parse_priority(TOOL, value)
-        elif option == "-s":
+        if settings.take(option, value):
+            continue
+        if option == "-s":
             try:
                 level = int(value)
             except ValueError:
@@ -59,10 +51,9 @@ def _main(argv: list[str]) -> int:
     if not level and not names:
         raise _common.UsageError("No pv name specified. ('%s -h' for help.)"
                                  % _common.program_name(TOOL))
-    _common.setup_logging(debug)
-    session = _common.Session(priority)
+    session = settings.session()
     try:
-        connected = session.connect(names, timeout)
+        connected = session.connect(names, settings.timeout)
         if level:
             sys.stdout.write(client_status(session) + "\n")
         else:

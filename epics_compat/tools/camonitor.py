@@ -103,6 +103,10 @@ def _parse_timestamps(text: str, wide: _format.WideFormat) -> None:
             _common.warn("Invalid argument '%s' for option '-t' - ignored." % key)
 
 
+def _usage(settings: _common.Settings) -> str:
+    return USAGE % {"timeout": settings.timeout}
+
+
 def _main(argv: list[str]) -> int:
     options, names = _common.parse_options(TOOL, argv, "nhVvm:sSe:f:g:l:#:0:w:t:p:F:C:",
                                            ["count=", "duration="])
@@ -111,30 +115,18 @@ def _main(argv: list[str]) -> int:
     mask = DEFAULT_MASK
     float_as_string = False
     requested = 0
-    timeout = _common.default_timeout()
-    priority = 0
-    debug = False
+    settings = _common.Settings(TOOL, _usage)
     max_updates = None
     duration = None
     for option, value in options:
-        if option in ("-h", "--help"):
-            sys.stderr.write(USAGE % {"timeout": timeout} + "\n")
-            return 0
-        if option == "-V":
-            sys.stdout.write(_common.version_text())
-            return 0
-        if option in ("-v", "--debug"):
-            debug = True
-        elif option == "-n":
+        if settings.take(option, value):
+            continue
+        if option == "-n":
             formatter.enum_as_number = True
         elif option == "-t":
             _parse_timestamps(value, wide)
-        elif option == "-w":
-            timeout = _common.parse_timeout(TOOL, value, timeout)
         elif option == "-#":
             requested = max(0, _common.parse_count(TOOL, value))
-        elif option == "-p":
-            priority = _common.parse_priority(TOOL, value)
         elif option == "-m":
             mask = _parse_mask(value)
         elif option == "-s":
@@ -158,11 +150,10 @@ def _main(argv: list[str]) -> int:
     if not names:
         raise _common.UsageError("No pv name specified. ('%s -h' for help.)"
                                  % _common.program_name(TOOL))
-    _common.setup_logging(debug)
+    session = settings.session()
     monitor = Monitor(wide, mask, requested, float_as_string, max_updates)
-    session = _common.Session(priority)
     try:
-        return monitor.run(session, names, timeout, duration)
+        return monitor.run(session, names, settings.timeout, duration)
     finally:
         monitor.stop()
         session.close()

@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     return _common.run(_main, argv)
 
 
+def _usage(settings: _common.Settings) -> str:
+    return USAGE % {"timeout": settings.timeout}
+
+
 def _main(argv: list[str]) -> int:
     # Options end at the PV name (POSIX getopt), so that "-5" after it is a value.
     options, arguments = _common.parse_options(TOOL, argv, "cnlhatsVvS#:w:p:F:",
@@ -69,19 +73,11 @@ def _main(argv: list[str]) -> int:
     callback = False
     array = False
     enum_as_string = False
-    timeout = _common.default_timeout()
-    priority = 0
-    debug = False
+    settings = _common.Settings(TOOL, _usage)
     for option, value in options:
-        if option in ("-h", "--help"):
-            sys.stderr.write(USAGE % {"timeout": timeout} + "\n")
-            return 0
-        if option == "-V":
-            sys.stdout.write(_common.version_text())
-            return 0
-        if option in ("-v", "--debug"):
-            debug = True
-        elif option == "-n":
+        if settings.take(option, value):
+            continue
+        if option == "-n":
             formatter.enum_as_number, enum_as_string = True, False
         elif option == "-s":
             formatter.enum_as_number, enum_as_string = False, True
@@ -95,12 +91,8 @@ def _main(argv: list[str]) -> int:
             output = WIDE
         elif option == "-c":
             callback = True
-        elif option == "-w":
-            timeout = _common.parse_timeout(TOOL, value, timeout)
         elif option == "-#":
             _common.parse_count(TOOL, value)  # accepted; the values give the count
-        elif option == "-p":
-            priority = _common.parse_priority(TOOL, value)
         elif option == "-F":
             formatter.separator = value[:1] or " "
     hint = "('%s -h' for help.)" % _common.program_name(TOOL)
@@ -115,14 +107,13 @@ def _main(argv: list[str]) -> int:
             raise _common.UsageError("No value specified. " + hint)
     else:
         values = [" ".join(values)]
-    _common.setup_logging(debug)
-    session = _common.Session(priority)
+    session = settings.session()
     try:
-        connected = session.connect([name], timeout)
+        connected = session.connect([name], settings.timeout)
         if not connected:
             return 1
         return _caput(session, connected[0], values, output, formatter, callback,
-                      enum_as_string, timeout)
+                      enum_as_string, settings.timeout)
     except PutError as exc:
         _common.warn(str(exc))
         return 1
