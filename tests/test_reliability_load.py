@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import linecache
 import os
 import struct
 import threading
@@ -321,8 +322,22 @@ def test_pv_object_cycles_keep_memory_stable(softioc):
     finally:
         tracemalloc.stop()
     # A leak of 64 bytes a cycle would show as 256 kB; what remains below is noise.
-    growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    assert growth < 256_000, [str(s) for s in after.compare_to(before, "lineno")[:5]]
+    # Receive buffers (up to 256 kB each) are counted apart: one of them lives as long as
+    # any message received in it (a reply or update that other tests' channels still
+    # hold when the snapshot is taken), so a couple more at the end are not a leak, but
+    # a buffer kept per cycle would add thousands; a message kept per cycle shows in the
+    # growth of the rest (the message objects and whatever holds them).
+    stats = after.compare_to(before, "lineno")
+    buffers = [stat for stat in stats if _is_receive_buffer(stat.traceback[0])]
+    growth = sum(stat.size_diff for stat in stats if stat not in buffers)
+    assert growth < 256_000, [str(s) for s in stats[:5]]
+    assert sum(stat.count_diff for stat in buffers) < 50, [str(s) for s in buffers]
+
+
+def _is_receive_buffer(frame) -> bool:
+    """Whether an allocation is the circuit's receive of what the socket holds."""
+    return frame.filename.endswith("_context.py") and \
+        "sock.recv(RECEIVE_SIZE)" in linecache.getline(frame.filename, frame.lineno)
 
 
 def test_context_cycles_keep_threads_sockets_and_memory_stable(softioc):
