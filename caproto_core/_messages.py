@@ -126,6 +126,18 @@ class Message:
         _set_extended(self, size >= EXTENDED_THRESHOLD or data_count >= EXTENDED_THRESHOLD)
         _set_decoded(self, None)
 
+    def detach(self) -> None:
+        """Copy a payload that is a view of a larger receive buffer into bytes of its own.
+
+        ``VirtualCircuit.recv`` hands out views (no copy): a message kept for long, such
+        as a reply stored as a channel's last result, would otherwise keep alive every
+        byte received with it. Large payloads (over DETACH_LIMIT) stay views.
+        """
+        payload = self.payload
+        if type(payload) is memoryview and payload.nbytes <= DETACH_LIMIT:
+            _set_payload(self, payload.tobytes())
+            _set_decoded(self, None)  # a decoded view would keep the buffer too
+
     def _checked_header(self, *values) -> tuple:
         """The header fields as ints; TypeError or ValueError naming the one that is not
         an integer or does not fit."""
@@ -222,18 +234,6 @@ class _DataMessage(Message):
         payload, count = _dbr.encode_payload(data_type, data, metadata)
         Message.__init__(self, data_type, count if data_count is None else data_count,
                          parameter1, parameter2, payload)
-
-    def detach(self) -> None:
-        """Copy a payload that is a view of a larger receive buffer into bytes of its own.
-
-        ``VirtualCircuit.recv`` hands out views (no copy): a message kept for long, such
-        as a reply stored as a channel's last result, would otherwise keep alive every
-        byte received with it. Large payloads (over DETACH_LIMIT) stay views.
-        """
-        payload = self.payload
-        if type(payload) is memoryview and payload.nbytes <= DETACH_LIMIT:
-            _set_payload(self, payload.tobytes())
-            _set(self, "_decoded", None)  # a decoded view would keep the buffer too
 
     def decode(self, use_numpy: bool = True) -> tuple[dict | None, object]:
         """(metadata, values) of the payload; raises ProtocolError if it does not fit.

@@ -1429,8 +1429,7 @@ class Context:
         pending = circuit.pending.pop(message.ioid, None)
         if pending is None:
             return
-        if message.payload:
-            message.detach()  # kept as the channel's last result: not its whole buffer
+        message.detach()  # kept (the last result of a get): not its whole buffer
         pending.result = message
         if message.status != core.EcaStatus.ECA_NORMAL:
             pending.error = core.eca_message(message.status)

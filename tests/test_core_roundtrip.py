@@ -449,6 +449,12 @@ def test_detach_gives_a_kept_reply_its_own_bytes():
     kept.detach()
     assert type(kept.payload) is bytes and bytes(kept) == bytes(replies[7])
     assert list(kept.data) == [7.0, 8.0, 9.0] and kept.data.base is not received
+    # An empty payload is a view too (of nothing, but of the same buffer).
+    done = cc.WriteNotifyResponse(ChannelType.DOUBLE, 1, status=1, ioid=4)
+    reply = cc.read_stream(bytes(done) + bytes(replies[0]), cc.Role.SERVER)[0][0]
+    assert type(reply.payload) is memoryview
+    reply.detach()
+    assert reply.payload == b"" and type(reply.payload) is bytes and bytes(reply) == bytes(done)
     large = cc.ReadNotifyResponse(numpy.arange(20_000.0), ChannelType.DOUBLE, ioid=1)
     (again,), _ = cc.read_stream(memoryview(bytes(large)), cc.Role.SERVER)
     again.detach()  # over DETACH_LIMIT: a large reply is left a view of its own buffer
