@@ -122,10 +122,35 @@ class _Done:
         return self._set
 
 
-#: Reentrant: making the Event for a waiter (or setting it) allocates, and allocating
-#: can run the garbage collector and with it ``PV.__del__``, which clears the flag of
-#: the PV being collected. With a plain lock that thread waited for itself forever.
+#: Guards the Events of _Flag and the containers of _made_when_used. Reentrant: making
+#: either allocates, and allocating can run the garbage collector and with it
+#: ``PV.__del__``, which clears the flag (and callbacks) of the PV being collected. With
+#: a plain lock that thread waited for itself forever.
 _flag_lock = threading.RLock()
+
+
+def _made_when_used(attr: str, factory, doc: str) -> property:
+    """A property for a container kept in ``attr`` (None until then), made at first use.
+
+    Most channels and PVs never get callbacks of their own: an empty container each
+    was ~0.1-0.2 kB apiece. Reading or assigning works as with a plain attribute
+    (pyepics' are plain attributes); the owner's own code reads ``attr`` directly, so
+    that running no callbacks makes no container.
+    """
+    def getter(self):
+        value = getattr(self, attr, None)
+        if value is None:
+            with _flag_lock:  # two threads adding the first callback: one container
+                value = getattr(self, attr, None)
+                if value is None:
+                    value = factory()
+                    setattr(self, attr, value)
+        return value
+
+    def setter(self, value):
+        setattr(self, attr, value)
+
+    return property(getter, setter, None, doc)
 
 
 class _Flag:
@@ -257,23 +282,12 @@ class ClientChannel:
         #: used on the I/O thread only.
         self.reads_on_connect: list[tuple[Pending, int | None]] | None = None
 
-    @property
-    def connection_callbacks(self) -> list[Callable]:
-        """Functions called as f(channel, connected) on the callback thread."""
-        if self._connection_callbacks is None:
-            with _flag_lock:
-                if self._connection_callbacks is None:
-                    self._connection_callbacks = []
-        return self._connection_callbacks
-
-    @property
-    def access_callbacks(self) -> list[Callable]:
-        """Functions called as f(channel, read, write) on the callback thread."""
-        if self._access_callbacks is None:
-            with _flag_lock:
-                if self._access_callbacks is None:
-                    self._access_callbacks = []
-        return self._access_callbacks
+    connection_callbacks = _made_when_used(
+        "_connection_callbacks", list,
+        "Functions called as f(channel, connected) on the callback thread.")
+    access_callbacks = _made_when_used(
+        "_access_callbacks", list,
+        "Functions called as f(channel, read, write) on the callback thread.")
 
     @property
     def host(self) -> str:

@@ -22,7 +22,7 @@ from math import log10
 from types import SimpleNamespace
 
 from . import ca, dbr
-from ._context import _Flag
+from ._context import _Flag, _made_when_used
 
 logger = logging.getLogger("epics_compat.pv")
 
@@ -178,35 +178,6 @@ ca.register_clear_cache(clear_pvcache)
 def _type_name(ftype) -> str:
     """'time_double' for dbr.TIME_DOUBLE...: one string shared by every PV of a type."""
     return dbr.Name(ftype).lower()
-
-
-#: Reentrant, as _context._flag_lock and for the same reason: the factory allocates,
-#: which can run PV.__del__ (ophyd's clear_callbacks uses these properties).
-_made_lock = threading.RLock()
-
-
-def _made_when_used(attr: str, factory, doc: str) -> property:
-    """A property for a container of a PV kept in ``attr``, made at its first use.
-
-    Most PVs never get value, connection or access callbacks: three empty containers
-    each were ~0.18 kB a PV. Reading or assigning works as with a plain attribute
-    (pyepics' are plain attributes); the PV's own code reads ``attr`` directly, so
-    that running no callbacks makes no container.
-    """
-    def getter(self):
-        value = getattr(self, attr, None)
-        if value is None:
-            with _made_lock:  # two threads adding the first callback: one container
-                value = getattr(self, attr, None)
-                if value is None:
-                    value = factory()
-                    setattr(self, attr, value)
-        return value
-
-    def setter(self, value):
-        setattr(self, attr, value)
-
-    return property(getter, setter, None, doc)
 
 
 def _metadata_property(name: str, doc: str) -> property:
