@@ -1230,8 +1230,6 @@ class Context:
         On a caller thread, whatever only the I/O thread may do (losing the circuit, a
         message that changes channels or circuits) is handed over to it: then False.
         """
-        lose = self._lose_circuit if on_io_thread else \
-            functools.partial(self._hand_over, circuit, self._lose_circuit)
         try:
             if circuit.large is not None:
                 data = self._receive_large(circuit, sock)
@@ -1242,7 +1240,7 @@ class Context:
         except (BlockingIOError, InterruptedError, socket.timeout):
             return True
         except OSError as exc:
-            return lose(circuit, f"receive failed: {exc}") is None
+            return self._give_up(circuit, f"receive failed: {exc}", on_io_thread)
         if not data:
             if on_io_thread:
                 self._on_closed_by_server(circuit)
@@ -1258,7 +1256,7 @@ class Context:
             except ProtocolError as exc:
                 logger.error("protocol error from %s:%d, closing the circuit: %s",
                              *circuit.address, exc)
-                return lose(circuit, f"protocol error: {exc}") is None
+                return self._give_up(circuit, f"protocol error: {exc}", on_io_thread)
             handled = self._dispatch(circuit, messages, on_io_thread)
             size = circuit.core.next_message_size()
             if size is not None and size >= LARGE_MESSAGE:
@@ -1277,10 +1275,18 @@ class Context:
                 else:
                     self._call_soon(self._hold_events)
         if handled is None:  # a bad message: the circuit is lost
-            return lose(circuit, "bad message") is None
+            return self._give_up(circuit, "bad message", on_io_thread)
         if handled < len(messages):
             return self._hand_over(circuit, self._handle, circuit, messages[handled:])
         return True
+
+    def _give_up(self, circuit: Circuit, reason: str, on_io_thread: bool) -> bool:
+        """Lose the circuit, from _receive: at once on the I/O thread (True: it goes on);
+        a caller hands that over to the I/O thread and stops receiving (False)."""
+        if on_io_thread:
+            self._lose_circuit(circuit, reason)
+            return True
+        return self._hand_over(circuit, self._lose_circuit, circuit, reason)
 
     def _dispatch(self, circuit: Circuit, messages: list, on_io_thread: bool) -> int | None:
         """Run the handlers of messages in order (the caller holds circuit.lock); how many
