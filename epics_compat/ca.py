@@ -736,7 +736,11 @@ def write_access(chid):
 @withCHID
 def field_type(chid):
     """Native DBR type of a channel (-1 before connection)."""
-    channel = _channel(chid)
+    return _field_type(_channel(chid))
+
+
+def _field_type(channel):
+    """field_type of a context channel (for callers that hold it already)."""
     return channel.native_type if channel.state == CS_CONN else -1
 
 
@@ -914,7 +918,7 @@ def _get(entry, ftype, count, wait, timeout, as_string, as_numpy):
     """get_with_metadata's work on a cache entry (looked up once: a get is a hot path)."""
     channel = entry.channel
     if ftype is None:
-        ftype = channel.native_type if channel.state == CS_CONN else -1
+        ftype = _field_type(channel)
     if ftype in (None, -1):
         return None
     count = 0 if count is None else min(count, channel.native_count)
@@ -945,7 +949,7 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
     """get_complete_with_metadata's work on a cache entry."""
     channel = entry.channel
     if ftype is None:
-        ftype = channel.native_type if channel.state == CS_CONN else -1
+        ftype = _field_type(channel)
     native_count = channel.native_count
     count = native_count if count is None else min(count, native_count)
     result = entry.get_results[ftype]
@@ -1164,7 +1168,7 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
     entry = _entry(chid, 'put')
     channel = entry.channel
     if ftype is None:
-        ftype = channel.native_type if channel.state == CS_CONN else -1
+        ftype = _field_type(channel)
     nativecount = channel.native_count
     try:
         data, count = _encode_for_put(entry, value, ftype, nativecount)
