@@ -8,7 +8,6 @@ and that the backlog, on which flow control decides, counts every call of a batc
 from __future__ import annotations
 
 import logging
-import struct
 import threading
 import time
 
@@ -16,7 +15,7 @@ import pytest
 
 import caproto_core as core
 from epics_compat._dispatch import Dispatcher
-from reliability import DOUBLE, Lab, RawServer, Recorder, wait_for
+from reliability import DOUBLE, Lab, RawServer, one_double, subscribed_counter, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -131,27 +130,17 @@ def test_updates_and_a_read_reply_of_one_read_keep_their_order():
     lab = Lab()
     raw = RawServer(["counter"])
     try:
-        context = lab.context(raw.port)
-        channel = context.create_channel("counter")
-        sock = raw.accept()
-        circuit, _ = raw.serve_channel(sock, DOUBLE, 1)
-        assert channel.connected.wait(5)
-        recorder = Recorder()
-        context.subscribe(channel, "native", 0, core.SubscriptionType.DBE_VALUE, recorder)
-        got = raw.receive_messages(
-            sock, circuit, lambda ms: any(isinstance(m, core.EventAddRequest) for m in ms))
-        subscriptionid = next(m for m in got
-                              if isinstance(m, core.EventAddRequest)).subscriptionid
+        context, channel, sock, circuit, recorder, subscriptionid = \
+            subscribed_counter(lab, raw)
         read_done = []
         pending = context.read(channel, DOUBLE, 1,
                                callback=lambda p: read_done.append(len(recorder.values)))
         got = raw.receive_messages(
             sock, circuit, lambda ms: any(isinstance(m, core.ReadNotifyRequest) for m in ms))
         ioid = next(m for m in got if isinstance(m, core.ReadNotifyRequest)).ioid
-        header = struct.Struct(">HHHHIId")
-        updates = [header.pack(core.EventAddResponse.ID, 8, DOUBLE, 1, 1, subscriptionid,
-                               float(i)) for i in range(1, 3001)]
-        reply = header.pack(core.ReadNotifyResponse.ID, 8, DOUBLE, 1, 1, ioid, -1.0)
+        updates = [one_double(core.EventAddResponse.ID, subscriptionid, float(i))
+                   for i in range(1, 3001)]
+        reply = one_double(core.ReadNotifyResponse.ID, ioid, -1.0)
         sock.sendall(b"".join(updates[:1500]) + reply + b"".join(updates[1500:]))
         assert recorder.wait_for(lambda values: len(values) >= 3000, 10)
         assert context.dispatcher.wait_idle(5)

@@ -8,7 +8,6 @@ import gc
 import json
 import linecache
 import os
-import struct
 import threading
 import time
 import tracemalloc
@@ -20,7 +19,8 @@ import epics_compat as epics
 from epics_compat import ca
 from epics_compat.server import PV
 from ioc import run_python
-from reliability import DOUBLE, Lab, RawServer, Recorder, connect, io_alive, wait_for
+from reliability import Lab, RawServer, Recorder, connect, io_alive, one_double, \
+    subscribed_counter, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -221,23 +221,13 @@ def test_hundred_thousand_monitor_updates_none_lost_or_reordered(lab):
     callback sees all of them, in order (the consumer keeps up: nothing may be lost)."""
     raw = RawServer(["counter"])
     try:
-        context = lab.context(raw.port)
-        channel = context.create_channel("counter")
-        sock = raw.accept()
-        circuit, _ = raw.serve_channel(sock, DOUBLE, 1)
-        assert channel.connected.wait(5)
-        recorder = Recorder()
-        context.subscribe(channel, "native", 0, core.SubscriptionType.DBE_VALUE, recorder)
-        request = raw.receive_messages(
-            sock, circuit, lambda ms: any(isinstance(m, core.EventAddRequest) for m in ms))
-        subscriptionid = request[-1].subscriptionid
-        header = struct.Struct(">HHHHIId")
+        _, _, sock, _, recorder, subscriptionid = subscribed_counter(lab, raw)
         total = 100_000
         started = time.monotonic()
         for chunk in range(0, total, 10_000):
             sock.sendall(b"".join(
-                header.pack(core.EventAddResponse.ID, 8, DOUBLE, 1, 1, subscriptionid,
-                            float(i)) for i in range(chunk + 1, chunk + 10_001)))
+                one_double(core.EventAddResponse.ID, subscriptionid, float(i))
+                for i in range(chunk + 1, chunk + 10_001)))
         assert recorder.wait_for(lambda values: len(values) >= total, 30), \
             len(recorder.values)
         elapsed = time.monotonic() - started
