@@ -1620,11 +1620,15 @@ class Context:
         self._schedule(1.0, self._check_circuits)
 
 
+def _has_callbacks(channel: ClientChannel) -> bool:
+    """Whether the channel has callbacks of its own (without making the lists, as the
+    properties would)."""
+    return bool(channel._connection_callbacks) or bool(channel._access_callbacks)
+
+
 def _has_listeners(channel: ClientChannel) -> bool:
-    """Whether anybody is told of the channel's connection and access changes (without
-    making the callback lists, as the properties would)."""
-    return channel.listener is not None or bool(channel._connection_callbacks) or \
-        bool(channel._access_callbacks)
+    """Whether anybody is told of the channel's connection and access changes."""
+    return channel.listener is not None or _has_callbacks(channel)
 
 
 def _connection_wanted(channel: ClientChannel, connected: bool) -> bool:
@@ -1633,7 +1637,7 @@ def _connection_wanted(channel: ClientChannel, connected: bool) -> bool:
     for caget_many, which registers no callback, cost 5% of its time.)"""
     listener = channel.listener
     return (listener is not None and listener.connection_noted(connected)) or \
-        bool(channel._connection_callbacks) or bool(channel._access_callbacks)
+        _has_callbacks(channel)
 
 
 def _run_connection_callbacks(channel: ClientChannel, connected: bool,
@@ -1641,26 +1645,27 @@ def _run_connection_callbacks(channel: ClientChannel, connected: bool,
     """On the dispatcher: a channel's listener and connection callbacks, then (on
     connection) its access callbacks; one raising does not keep the others from running."""
     listener = channel.listener
-    for callback in ([listener.channel_connection] if listener is not None else []) + \
-            list(channel._connection_callbacks or ()):
-        try:
-            callback(channel, connected)
-        except Exception:
-            logger.exception("connection callback %r of %r raised", callback, channel.name)
+    _run_each("connection", channel, None if listener is None else listener.channel_connection,
+              channel._connection_callbacks, connected)
     if with_access:
         _run_access_callbacks(channel)
 
 
 def _run_access_callbacks(channel: ClientChannel) -> None:
-    read = bool(channel.access_rights & _READ)
-    write = bool(channel.access_rights & _WRITE)
     listener = channel.listener
-    for callback in ([listener.channel_access] if listener is not None else []) + \
-            list(channel._access_callbacks or ()):
+    _run_each("access", channel, None if listener is None else listener.channel_access,
+              channel._access_callbacks, bool(channel.access_rights & _READ),
+              bool(channel.access_rights & _WRITE))
+
+
+def _run_each(kind: str, channel: ClientChannel, first, callbacks, *args) -> None:
+    """``first`` (the listener's method, or None), then each of ``callbacks``, as
+    f(channel, *args); one raising is logged and does not stop the others."""
+    for callback in ([first] if first is not None else []) + list(callbacks or ()):
         try:
-            callback(channel, read, write)
+            callback(channel, *args)
         except Exception:
-            logger.exception("access callback %r of %r raised", callback, channel.name)
+            logger.exception("%s callback %r of %r raised", kind, callback, channel.name)
 
 
 def _check_subscription(channel: ClientChannel, data_type, count, mask) -> None:
