@@ -24,7 +24,7 @@ from typing import Callable, Dict
 import caproto_core as _core
 
 from . import dbr
-from ._context import CS_CONN, ChannelAccessError, Context, Pending
+from ._context import CS_CONN, ChannelAccessError, Context, Pending, _made_when_used
 from .dbr import HAS_NUMPY, numpy
 
 logger = logging.getLogger("epics_compat.ca")
@@ -179,16 +179,9 @@ class _CacheItem:
         self.chid = chid
         self.channel = channel
 
-    @property
-    def get_results(self):
-        """Requested field type -> [GET_PENDING, Pending] while in flight, then [Pending]."""
-        results = self._get_results
-        if results is None:
-            with self.lock:
-                results = self._get_results
-                if results is None:
-                    results = self._get_results = defaultdict(_no_result)
-        return results
+    get_results = _made_when_used(
+        '_get_results', functools.partial(defaultdict, _no_result),
+        "Requested field type -> [GET_PENDING, Pending] while in flight, then [Pending].")
 
     def __repr__(self):
         return ('<{} {!r} {} failures={} callbacks={} access_callbacks={} chid={}>'.format(
