@@ -9,12 +9,13 @@ doubling) and then every beacon period, as rsrv sends them after it starts.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
-from caproto_core import (MAX_DATAGRAM_SIZE, SERVER, Broadcaster, NotFoundResponse,
+from caproto_core import (DEFAULT_REPEATER_PORT, MAX_DATAGRAM_SIZE, SERVER, Broadcaster, NotFoundResponse,
                           ProtocolError, RsrvIsUpResponse, SearchReply, SearchRequest,
                           SearchResponse, VersionResponse)
 
@@ -28,6 +29,50 @@ FIRST_BEACON_GAP = 0.02
 #: How many recent searches ``Discovery.searches`` remembers.
 SEARCH_LOG_SIZE = 1000
 _MESSAGE_SIZE = 24  # a SEARCH or NOT_FOUND response with its payload
+#: Where beacons go when EPICS_CAS_AUTO_BEACON_ADDR_LIST is YES (the default).
+LIMITED_BROADCAST = "255.255.255.255"
+#: Every interface, the default of EPICS_CAS_INTF_ADDR_LIST.
+ALL_INTERFACES = "0.0.0.0"
+
+
+# --- where to listen and where beacons go, from the EPICS_CAS_* environment ---------------
+# The two functions below are the only places that decide these addresses.
+
+def _setting(env: Mapping[str, str], *names: str) -> str:
+    """The first of ``names`` set (non-empty) in ``env``, as rsrv falls back CAS -> CA."""
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return ""
+
+
+def bind_addresses(env: Mapping[str, str] | None = None) -> list[str]:
+    """The interface addresses the server listens on: EPICS_CAS_INTF_ADDR_LIST, or
+    every interface when it is empty (as rsrv)."""
+    env = os.environ if env is None else env
+    return _setting(env, "EPICS_CAS_INTF_ADDR_LIST").split() or [ALL_INTERFACES]
+
+
+def beacon_destinations(env: Mapping[str, str] | None = None) -> list[tuple[str, int]]:
+    """(host, port) pairs that beacons go to, as rsrv computes them.
+
+    EPICS_CAS_BEACON_ADDR_LIST (else EPICS_CA_ADDR_LIST), entries ``host[:port]``; plus,
+    when EPICS_CAS_AUTO_BEACON_ADDR_LIST (else EPICS_CA_AUTO_ADDR_LIST) is not NO, the
+    broadcast address. The port is EPICS_CAS_BEACON_PORT, else EPICS_CA_REPEATER_PORT,
+    else 5065.
+    """
+    env = os.environ if env is None else env
+    port = int(_setting(env, "EPICS_CAS_BEACON_PORT", "EPICS_CA_REPEATER_PORT")
+               or DEFAULT_REPEATER_PORT)
+    destinations: list[tuple[str, int]] = []
+    for entry in _setting(env, "EPICS_CAS_BEACON_ADDR_LIST", "EPICS_CA_ADDR_LIST").split():
+        host, _, entry_port = entry.partition(":")
+        destinations.append((host, int(entry_port) if entry_port else port))
+    auto = _setting(env, "EPICS_CAS_AUTO_BEACON_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST")
+    if auto.upper() != "NO":
+        destinations.append((LIMITED_BROADCAST, port))
+    return list(dict.fromkeys(destinations))
 
 
 class Discovery:
@@ -55,8 +100,8 @@ class Discovery:
             except OSError as exc:
                 logger.debug("UDP receive failed: %s", exc)
                 return
-            if self.server.faults.hung:
-                continue  # a hung server answers nobody
+            if self.server.hooks.paused:
+                continue  # a paused server answers nobody
             self._answer(data, address)
 
     def _answer(self, data: bytes, address: tuple[str, int]) -> None:
@@ -84,7 +129,7 @@ class Discovery:
             self._send_later(datagram, address)
 
     def _send_later(self, datagram: bytes, address: tuple[str, int]) -> None:
-        delay = self.server.faults.response_delay
+        delay = self.server.hooks.reply_delay
         if delay > 0:
             self.server.loop.call_later(delay, lambda: self._sendto(datagram, address))
         else:
@@ -103,7 +148,7 @@ class Discovery:
         self.stop_beacons()
         self.beacon_id = first_id
         self._beacon_gap = FIRST_BEACON_GAP
-        if self.server.beacon_address is not None:
+        if self.server.beacon_addresses:
             self._beacon_tick()
 
     def stop_beacons(self) -> None:
@@ -115,12 +160,14 @@ class Discovery:
         """Send one beacon now (with ``beacon_id``, or the next id in sequence)."""
         if beacon_id is not None:
             self.beacon_id = beacon_id
-        address = self.server.beacon_address
-        if address is None:
+        addresses = self.server.beacon_addresses
+        if not addresses:
             return
         host = self.server.host if self.server.host not in ("", "0.0.0.0") else "0.0.0.0"
         beacon = RsrvIsUpResponse(13, self.server.port, self.beacon_id & 0xFFFFFFFF, host)
-        self._sendto(self.broadcaster.send(beacon), address)
+        datagram = self.broadcaster.send(beacon)
+        for address in addresses:
+            self._sendto(datagram, address)
         self.beacon_id += 1
 
     def _beacon_tick(self) -> None:
