@@ -25,6 +25,13 @@ pytestmark = [pytest.mark.differential, pytest.mark.timeout(60)]
 LIBS = {"pyepics": epics, "epics_compat": epics_compat}
 
 
+def settled(read, expected, timeout=5.0):
+    """``read()`` once it gives ``expected`` (or after ``timeout``): a monitored value
+    read right after a put may still be the old one, in either library."""
+    wait_for(lambda: read() == expected, timeout)
+    return read()
+
+
 def run_both(scenario, softioc):
     results = {name: scenario(lib, softioc.pv) for name, lib in LIBS.items()}
     assert_same(results["pyepics"], results["epics_compat"], scenario.__name__)
@@ -38,7 +45,7 @@ def ai_scenario(lib, pv):
     for attr in dev.attrs:
         dev.PV(attr).wait_for_connection(5)
     out["put RVAL"] = dev.put("RVAL", 10, wait=True)
-    out["VAL"] = dev.VAL  # (10 + 0) * 1 + 0, then * 2 + 1
+    out["VAL"] = settled(lambda: dev.VAL, 21.0)  # (10 + 0) * 1 + 0, then * 2 + 1
     out["fields"] = [dev.EGU, dev.HOPR, dev.LOPR, dev.PREC, dev.DESC, dev.DTYP, dev.LINR,
                      dev.ESLO, dev.EOFF, dev.HIHI, dev.HHSV, dev.LSV, dev.HYST]
     out["as_string"] = [dev.get("HHSV", as_string=True), dev.get("LINR", as_string=True),
@@ -46,7 +53,8 @@ def ai_scenario(lib, pv):
     out["NAME"] = dev.NAME.replace(name, "P")
     out["INP"] = dev.get("INP", as_string=True)
     dev.put("RVAL", 60, wait=True)  # VAL 121: HIGH, MINOR
-    out["alarm"] = [dev.VAL, dev.PV("VAL").get_ctrlvars()["severity"]]
+    out["alarm"] = [settled(lambda: dev.VAL, 121.0),
+                    dev.PV("VAL").get_ctrlvars()["severity"]]
     state = dev.save_state()
     out["state keys"] = sorted(state)
     out["state"] = {key: state[key] for key in ("VAL", "EGU", "PREC", "HHSV", "RVAL")}
@@ -75,9 +83,9 @@ def ao_scenario(lib, pv):
     dev.VAL = 2.5  # an attribute put does not wait
     out["after attribute put"] = wait_for(lambda: dev.VAL == 2.5)
     out["put wait"] = dev.put("VAL", 20, wait=True)  # clamped to DRVH
-    out["clamped high"] = [dev.VAL, dev.OVAL]
+    out["clamped high"] = [settled(lambda: dev.VAL, 10.0), settled(lambda: dev.OVAL, 10.0)]
     out["put low"] = dev.put("VAL", -20, wait=True, timeout=5)
-    out["clamped low"] = dev.get("VAL")
+    out["clamped low"] = settled(lambda: dev.get("VAL"), -5.0)
     out["as_string"] = [dev.get("VAL", as_string=True), dev.get("OMSL", as_string=True)]
     dev.put("VAL", 1.0, wait=True)
     return out
@@ -97,9 +105,9 @@ def bi_scenario(lib, pv):
     out = {"fields": [dev.VAL, dev.ZNAM, dev.ONAM, dev.DESC, dev.RVAL],
            "as_string": dev.get("VAL", as_string=True)}
     out["put"] = dev.put("VAL", 0, wait=True)
-    out["after"] = [dev.VAL, dev.get("VAL", as_string=True)]
+    out["after"] = [settled(lambda: dev.VAL, 0), dev.get("VAL", as_string=True)]
     out["put text"] = dev.put("VAL", "Open", wait=True)
-    out["after text"] = dev.VAL
+    out["after text"] = settled(lambda: dev.VAL, 1)
     return out
 
 
@@ -117,7 +125,7 @@ def bo_scenario(lib, pv):
     dev.add_callback("VAL", lambda value=None, **kw: values.append(value))
     start = time.monotonic()
     out["put"] = dev.put("VAL", 1, wait=True)
-    out["right after"] = dev.get("VAL", as_string=True)
+    out["right after"] = settled(lambda: dev.get("VAL", as_string=True), "On", 0.2)
     out["back to 0"] = wait_for(lambda: dev.VAL == 0, timeout=3)
     took = time.monotonic() - start
     out["pulse took HIGH"] = 0.25 <= took < 2.0

@@ -28,8 +28,8 @@ class ADMCAROI(Device):
     def __init__(self, prefix, roi=1, bgr_width=3, data_pv=None, with_poll=False):
         self._prefix = '%s:%i' % (prefix, roi)
         # Kept for get_counts(net=True); pyepics does not keep it (and then looks
-        # for a PV named '...:bgr_width').
-        self.bgr_width = bgr_width
+        # for a PV named '...:bgr_width'). Not a _nonpvs name: stored directly.
+        self.__dict__['bgr_width'] = bgr_width
         Device.__init__(self, self._prefix, delim=':', attrs=('Name', 'MinX'),
                         with_poll=with_poll)
         self._aliases = dict(ADMCAROI._aliases)

@@ -18,8 +18,10 @@ class Transform(Device):
     def __init__(self, prefix, **kwargs):
         if prefix.endswith('.'):
             prefix = prefix[:-1]
-        self.attrs = ['COPT', 'PREC'] + [pattern % row for pattern in self.attr_fmts.values()
-                                         for row in self.rows]
+        # Stored directly: Device drops attributes set before its __init__ (pyepics'
+        # Transform sets it as an attribute, loses it, and fails with AttributeError).
+        self.__dict__['attrs'] = ['COPT', 'PREC'] + [
+            pattern % row for pattern in self.attr_fmts.values() for row in self.rows]
         Device.__init__(self, prefix, delim='.', attrs=self.attrs, **kwargs)
 
     def __validrow(self, row):

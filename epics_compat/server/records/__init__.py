@@ -1,0 +1,10 @@
+"""Simulated records outside EPICS base, for tests of pyepics' ``epics.devices``:
+scaler, sscan, mca, Struck SIS3820, SRS570, transform and areaDetector pieces.
+
+Each is a set of server PVs with the behaviour the device classes rely on; add one to a
+``Server`` like a ``Motor``. Links (sscan positioners, detectors, triggers) resolve to
+PVs of the same server.
+"""
+from .scaler import Scaler
+
+__all__ = ["Scaler"]
