@@ -33,6 +33,9 @@ def device_records(prefix: str) -> list:
     """One of each simulated record, named under ``prefix``."""
     return [
         records.Scaler(f"{prefix}scaler1", nchan=4, names=("I0", "I1", "")),
+        records.Sscan(f"{prefix}scan1", mpts=50),
+        srv.Motor(f"{prefix}m1", velocity=5.0, high_limit=10, low_limit=-10),
+        srv.Motor(f"{prefix}m2", velocity=5.0, high_limit=10, low_limit=-10),
     ]
 
 

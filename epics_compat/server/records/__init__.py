@@ -6,5 +6,6 @@ Each is a set of server PVs with the behaviour the device classes rely on; add o
 PVs of the same server.
 """
 from .scaler import Scaler
+from .sscan import Sscan
 
-__all__ = ["Scaler"]
+__all__ = ["Scaler", "Sscan"]
