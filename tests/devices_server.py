@@ -36,6 +36,10 @@ def device_records(prefix: str) -> list:
         records.Sscan(f"{prefix}scan1", mpts=50),
         srv.Motor(f"{prefix}m1", velocity=5.0, high_limit=10, low_limit=-10),
         srv.Motor(f"{prefix}m2", velocity=5.0, high_limit=10, low_limit=-10),
+        records.Mca(f"{prefix}mca1", nmax=256),
+        records.Struck(f"{prefix}SIS1:", nchan=4, nmax=200),
+        records.SRS570(f"{prefix}A1"),
+        records.Transform(f"{prefix}tran1"),
     ]
 
 

@@ -5,7 +5,11 @@ Each is a set of server PVs with the behaviour the device classes rely on; add o
 ``Server`` like a ``Motor``. Links (sscan positioners, detectors, triggers) resolve to
 PVs of the same server.
 """
+from .mca import Mca
 from .scaler import Scaler
+from .srs570 import SRS570
 from .sscan import Sscan
+from .struck import Struck
+from .transform import Transform
 
-__all__ = ["Scaler", "Sscan"]
+__all__ = ["Mca", "Scaler", "SRS570", "Sscan", "Struck", "Transform"]

@@ -62,6 +62,8 @@ class SimRecord:
         """Serve field ``field``; ``options`` go to ``PV`` (count, enum_strs, units...)."""
         if on_put is None:
             on_put = self._refuse if read_only else self._storer(on_change)
+        if read_only:
+            options.setdefault("access", "r")
         options.setdefault("record_type", self.record_type)
         pv = PV(self.name + self.delim + field, type_, value, on_put=on_put, **options)
         self.fields[field] = pv
@@ -76,6 +78,10 @@ class SimRecord:
     @staticmethod
     def _storer(on_change: OnChange | None) -> Callable[[PV, Any, Done], None]:
         def store(pv: PV, value: Any, done: Done) -> None:
+            if pv.enum_strs and not 0 <= value < len(pv.enum_strs):
+                # A menu field refuses a state it does not have, as a record would.
+                raise ValueError(f"{pv.name}: {value} is not one of its "
+                                 f"{len(pv.enum_strs)} states")
             pv.write(value)
             if on_change is not None:
                 on_change(value)
