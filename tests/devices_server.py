@@ -40,7 +40,16 @@ def device_records(prefix: str) -> list:
         records.Struck(f"{prefix}SIS1:", nchan=4, nmax=200),
         records.SRS570(f"{prefix}A1"),
         records.Transform(f"{prefix}tran1"),
+        *area_detector(prefix),
     ]
+
+
+def area_detector(prefix: str) -> list:
+    """A camera with an image plugin, two file plugins and an overlay."""
+    cam = records.ADCam(f"{prefix}cam1:", size=(16, 8), model="Simulated PE")
+    return [cam, records.ADImage(f"{prefix}image1:", cam),
+            records.ADFile(f"{prefix}TIFF1:", cam), records.ADFile(f"{prefix}netCDF1:", cam),
+            records.ADOverlay(f"{prefix}Over1:1:")]
 
 
 @contextlib.contextmanager

@@ -448,3 +448,108 @@ def test_transform_works_where_pyepics_fails(server):
     assert out["bad rows"] == [None, None, None]
     assert out["row D"] == [3.0 + 2.0, "B+C", "sum", 3.0, 0]  # m2 sits at 2.0
     assert out["attrs"] == [146, ["COPT", "PREC", "A", "B"], "LP"]
+
+
+AREA_DETECTOR = r"""
+from epics.devices import AD_Camera, AD_FilePlugin, AD_ImagePlugin, AD_OverlayPlugin
+cam = AD_Camera(P + "cam1:")
+image = AD_ImagePlugin(P + "image1:")
+tiff = AD_FilePlugin(P + "TIFF1:")
+over = AD_OverlayPlugin(P + "Over1:1:")
+for device in (cam, image, tiff, over):
+    for pv in device._pvs.values():
+        pv.wait_for_connection(5)
+out["cam"] = [cam.MaxSizeX_RBV, cam.ArraySizeX_RBV, cam.get("ImageMode_RBV", as_string=True),
+              cam.get("DataType", as_string=True), cam.DetectorState_RBV]
+out["ensure"] = cam.ensure_value("ImageMode", "Multiple", wait=True)
+out["ensure same"] = cam.ensure_value("ImageMode", "Multiple", wait=True)
+out["ensure no readback"] = cam.ensure_value("TriggerSoftware", 0)
+cam.ensure_value("AcquireTime", 0.05, wait=True)
+cam.put("NumImages", 3, wait=True)
+out["file setup"] = [tiff.setPath("/data/"), tiff.setTemplate("%s%s_%4.4d.tif"),
+                     tiff.setFileName("scan"), tiff.setFileNumber(7), tiff.setWriteMode(1),
+                     tiff.setNumCapture(3)]
+time.sleep(0.2)
+out["capture on"] = tiff.CaptureOn()
+wait_for(lambda: tiff.Capture_RBV == 1)
+start = time.time()
+out["acquire"] = cam.put("Acquire", 1, wait=True)
+out["acquire took"] = 0.1 <= time.time() - start < 3
+out["captured"] = wait_for(lambda: tiff.Capture_RBV == 0)
+time.sleep(0.2)
+out["file"] = [tiff.getLastFileName(), tiff.getNumber(), tiff.getPath(), tiff.getName(),
+               tiff.getTemplate(), tiff.getFileNameByIndex(3), tiff.WriteComplete(),
+               tiff.NumCaptured_RBV]
+out["image"] = [image.UniqueId_RBV, image.ArraySize0_RBV, image.ArraySize1_RBV,
+                [int(x) for x in image.ArrayData[:5]]]
+out["counters"] = [cam.ArrayCounter_RBV, cam.NumImagesCounter_RBV,
+                   cam.get("DetectorState_RBV", as_string=True), cam.Acquire]
+tiff.nextFileNumber()
+time.sleep(0.2)
+out["next number"] = [tiff.getNumber(), tiff.AutoIncrement]
+out["auto number"] = tiff.setFileNumber()
+out["single"] = [tiff.setWriteMode(0), tiff.put("WriteFile", 1, wait=True)]
+time.sleep(0.2)
+out["single file"] = [tiff.getLastFileName(), tiff.getNumber()]
+out["capture off"] = tiff.CaptureOff()
+over.ensure_value("Name", "box")
+over.Use = 1
+over.PositionX = 5
+time.sleep(0.2)
+out["overlay"] = [over.Name_RBV, over.Use_RBV, over.PositionX_RBV, over.Shape]
+for device in (cam, over, tiff):
+    try:
+        device.nosuch
+    except AttributeError as exc:
+        out["immutable " + type(device).__name__] = str(exc)
+"""
+
+
+def test_area_detector(server):
+    out = agree(server, AREA_DETECTOR)
+    assert out["cam"] == [16, 16, "Single", "UInt8", 0]
+    assert out["ensure"] is None and out["ensure no readback"] == 1
+    assert out["file setup"] == [1, 1, 1, 1, 1, 1] and out["capture on"] == 1
+    assert out["acquire"] == 1 and out["acquire took"] and out["captured"]
+    # setFileNumber(7) turned AutoIncrement off: the number stays.
+    assert out["file"] == ["/data/scan_0007.tif", 7, "/data/", "scan", "%s%s_%4.4d.tif",
+                           "/data/scan_0003.tif", True, 3]
+    assert out["image"] == [3, 16, 8, [3, 4, 5, 6, 7]]
+    assert out["counters"] == [3, 3, "Idle", 0]
+    assert out["next number"] == [8, 0] and out["single file"] == ["/data/scan_0008.tif", 9]
+    assert out["overlay"] == ["box", 1, 5, 0]
+    assert out["immutable AD_Camera"] == "AD_Camera has no attribute nosuch"
+
+
+PERKIN_ELMER = r"""
+from epics.devices import AD_PerkinElmer
+pe = AD_PerkinElmer(P)
+out["attrs"] = sorted(pe._pvs)[:3]
+pe.PV("Acquire").wait_for_connection(5)
+out["file calls"] = [pe.setFilePath("/pe/"), pe.setFileName("dark"), pe.setFileNumber(1),
+                     pe.setFileTemplate("%s%s_%3.3d.nc")]
+start = time.time()
+pe.SetMultiFrames(2, trigger="soft")
+out["multi"] = [pe.ImageMode, pe.TriggerMode, pe.NumImages, pe.fileGet("NumCapture"),
+                pe.fileGet("AutoIncrement"), took(start) >= 2.0]
+pe.put("AcquireTime", 0.05, wait=True)
+start = time.time()
+pe.AcquireOffset(timeout=2)
+out["offset"] = [pe.PEAcquireOffset, pe.ShutterControl, pe.ShutterMode,
+                 pe.ImageMode, pe.TriggerMode, took(start) >= 3.5]
+pe.StartStreaming()
+pe.FinishStreaming(timeout=3)
+time.sleep(0.3)
+out["streamed"] = [pe.fileGet("Capture_RBV"), pe.getLastFileName(), pe.FileWriteComplete()]
+"""
+
+
+def test_perkin_elmer(server):
+    out = agree(server, PERKIN_ELMER, timeout=90)
+    assert out["file calls"] == [1, 1, 1, 1]
+    assert out["multi"] == [1, 3, 2, 2, 1, True]
+    assert out["offset"] == [0, 1, 0, 1, 3, True]
+    # (getFileNumber() and getFilePath() read FileNumber_RBV and FilePath_RBV, which
+    # are not among AD_PerkinElmer's file PVs: both libraries look for them under the
+    # cam prefix and give None after the connection timeout.)
+    assert out["streamed"] == [0, "/pe/dark_001.nc", True]

@@ -5,6 +5,7 @@ Each is a set of server PVs with the behaviour the device classes rely on; add o
 ``Server`` like a ``Motor``. Links (sscan positioners, detectors, triggers) resolve to
 PVs of the same server.
 """
+from .areadetector import ADCam, ADFile, ADImage, ADOverlay
 from .mca import Mca
 from .scaler import Scaler
 from .srs570 import SRS570
@@ -12,4 +13,4 @@ from .sscan import Sscan
 from .struck import Struck
 from .transform import Transform
 
-__all__ = ["Mca", "Scaler", "SRS570", "Sscan", "Struck", "Transform"]
+__all__ = ["ADCam", "ADFile", "ADImage", "ADOverlay", "Mca", "Scaler", "SRS570", "Sscan", "Struck", "Transform"]

@@ -75,6 +75,18 @@ class SimRecord:
         for field in fields.split() if isinstance(fields, str) else fields:
             self.add(field, type_, value, **options)
 
+    def add_setting(self, field: str, type_: str = "double", value: Any = None, *,
+                    on_change: OnChange | None = None, **options: Any) -> PV:
+        """A setting ``field`` with its readback ``field_RBV`` (areaDetector style): a
+        write to the setting shows in the readback."""
+        readback = self.add(f"{field}_RBV", type_, value, read_only=True, **options)
+
+        def changed(new: Any) -> None:
+            readback.write(new)
+            if on_change is not None:
+                on_change(new)
+        return self.add(field, type_, value, on_change=changed, **options)
+
     @staticmethod
     def _storer(on_change: OnChange | None) -> Callable[[PV, Any, Done], None]:
         def store(pv: PV, value: Any, done: Done) -> None:
