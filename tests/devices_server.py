@@ -41,6 +41,7 @@ def device_records(prefix: str) -> list:
         records.SRS570(f"{prefix}A1"),
         records.Transform(f"{prefix}tran1"),
         *area_detector(prefix),
+        records.Xspress3(f"{prefix}xsp:", nmca=1, nchan=512),
     ]
 
 

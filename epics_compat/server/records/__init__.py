@@ -12,5 +12,7 @@ from .srs570 import SRS570
 from .sscan import Sscan
 from .struck import Struck
 from .transform import Transform
+from .xspress3 import Xspress3
 
-__all__ = ["ADCam", "ADFile", "ADImage", "ADOverlay", "Mca", "Scaler", "SRS570", "Sscan", "Struck", "Transform"]
+__all__ = ["ADCam", "ADFile", "ADImage", "ADOverlay", "Mca", "Scaler", "SRS570", "Sscan", "Struck", "Transform",
+           "Xspress3"]
