@@ -42,6 +42,8 @@ def device_records(prefix: str) -> list:
         records.Transform(f"{prefix}tran1"),
         *area_detector(prefix),
         records.Xspress3(f"{prefix}xsp:", nmca=1, nchan=512),
+        records.Xspress310(f"{prefix}x10:", nmca=1, nmax=256),
+        records.XMAP(f"{prefix}xmap:", nmca=2, nmax=256),
     ]
 
 

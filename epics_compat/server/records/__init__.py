@@ -12,7 +12,8 @@ from .srs570 import SRS570
 from .sscan import Sscan
 from .struck import Struck
 from .transform import Transform
-from .xspress3 import Xspress3
+from .xmap import XMAP
+from .xspress3 import Xspress3, Xspress310
 
 __all__ = ["ADCam", "ADFile", "ADImage", "ADOverlay", "Mca", "Scaler", "SRS570", "Sscan", "Struck", "Transform",
-           "Xspress3"]
+           "XMAP", "Xspress3", "Xspress310"]

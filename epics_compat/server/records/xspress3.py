@@ -19,7 +19,7 @@ from typing import Any
 from ..pv import PV
 from ._base import SimRecord
 from .areadetector import MULTIPLE, ADCam, ADFile
-from .mca import default_rates
+from .mca import Mca, default_rates
 
 NUM_ROIS = 48
 NUM_SCAS = 8
@@ -114,3 +114,48 @@ class Xspress3(ADCam):
             for channel in self.channels:
                 channel.erase()
         done()
+
+
+class Xspress310(SimRecord):
+    """An Xspress3 of the older (3.10) kind at ``prefix``: driver fields right under the
+    prefix, spectra in ``Mca`` records ``mcai``, the saved ROI limits
+    ``Ci_MCA_ROIr_LLM/HLM`` (r = 1..4) and an HDF5 plugin ``HDF5:``."""
+
+    record_type = "xspress3"
+
+    def __init__(self, prefix: str, nmca: int = 1, nmax: int = 512):
+        super().__init__(prefix, delim="")
+        self.mcas = [Mca(f"{prefix}mca{i}", nmax=nmax) for i in range(1, nmca + 1)]
+        self.file = ADFile(f"{prefix}HDF5:", template="%s%s_%4.4d.hdf5")
+        for field in ("NumImages", "ArrayCounter"):
+            self.add_setting(field, "long", 0)
+        self.add("Acquire", "enum", 0, enum_strs=("Done", "Acquire"),
+                 on_change=lambda value: self.set("Acquire_RBV", value))
+        self.add("Acquire_RBV", "enum", 0, enum_strs=("Done", "Acquiring"), read_only=True)
+        self.add("ERASE", "short", 0)
+        self.add("UPDATE", "short", 0)
+        self.add("AcquireTime", "double", 1.0, precision=3)
+        self.add("TriggerMode", "enum", 1, enum_strs=("Software", "Internal", "IDC",
+                                                      "TTL Veto Only"))
+        self.add("StatusMessage_RBV", "string", "Idle", read_only=True)
+        self.add("DetectorState_RBV", "enum", 0, enum_strs=("Idle", "Acquire"),
+                 read_only=True)
+        for channel in range(1, nmca + 1):
+            for roi in range(1, 5):
+                for limit in ("LLM", "HLM"):
+                    self.add(f"C{channel}_MCA_ROI{roi}_{limit}", "long", 0)
+
+    @property
+    def pvs(self) -> list[PV]:
+        parts = [*self.mcas, self.file]
+        return [*self.fields.values(), *(pv for part in parts for pv in part.pvs)]
+
+    def attach(self, server) -> None:
+        super().attach(server)
+        for part in (*self.mcas, self.file):
+            part.attach(server)
+
+    def detach(self) -> None:
+        super().detach()
+        for part in (*self.mcas, self.file):
+            part.detach()
