@@ -50,11 +50,17 @@ def _check(node: ast.AST, expression: str) -> None:
         if isinstance(child, ast.Name) and child.id.upper() not in LETTERS \
                 and child.id.upper() not in _FUNCTIONS:
             raise CalcError(f"invalid expression {expression!r}: unknown name {child.id!r}")
+        if isinstance(child, ast.Constant) and not isinstance(child.value, (int, float)):
+            raise CalcError(f"invalid expression {expression!r}: {child.value!r} is not a "
+                            f"number")
+        if isinstance(child, ast.Call) and not (isinstance(child.func, ast.Name)
+                                                and child.func.id.upper() in _FUNCTIONS):
+            raise CalcError(f"invalid expression {expression!r}: unknown function")
 
 
 def evaluate(tree: ast.expr, variables: Mapping[str, float]) -> float:
     """The value of a compiled expression with ``variables`` (letter -> number)."""
-    if isinstance(tree, ast.Constant):
+    if isinstance(tree, ast.Constant) and isinstance(tree.value, (int, float)):
         return float(tree.value)
     if isinstance(tree, ast.Name):
         return float(variables.get(tree.id.upper(), 0.0))
@@ -72,7 +78,7 @@ def evaluate(tree: ast.expr, variables: Mapping[str, float]) -> float:
                 return 0.0
             left = right
         return 1.0
-    if isinstance(tree, ast.Call):
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name):
         function = _FUNCTIONS[tree.func.id.upper()]
         return float(function(*(evaluate(arg, variables) for arg in tree.args)))
     raise CalcError(f"cannot evaluate {ast.dump(tree)}")

@@ -85,8 +85,9 @@ class Sscan(SimRecord):
             self.add(f"D{i:02d}CV", "double", 0.0, read_only=True)
 
     def _add_link(self, stem: str) -> None:
-        self.add(f"{stem}PV", "string", "",
-                 on_change=lambda value, stem=stem: self._check_link(stem))
+        def changed(value: Any) -> None:
+            self._check_link(stem)
+        self.add(f"{stem}PV", "string", "", on_change=changed)
         self.add(f"{stem}NV", "long", PV_OK, read_only=True)
 
     def _add_positioner(self, i: int) -> None:
@@ -96,8 +97,7 @@ class Sscan(SimRecord):
         for field, recompute in (("SP", self._ends_changed), ("EP", self._ends_changed),
                                  ("SI", self._step_changed), ("CP", self._center_changed),
                                  ("WD", self._center_changed)):
-            self.add(stem + field, "double", 0.0,
-                     on_change=lambda value, i=i, recompute=recompute: recompute(i))
+            self.add(stem + field, "double", 0.0, on_change=_calling(recompute, i))
         self.add(f"{stem}SM", "enum", LINEAR, enum_strs=("LINEAR", "TABLE", "FLY"))
         self.add(f"{stem}AR", "enum", 0, enum_strs=("ABSOLUTE", "RELATIVE"))
         self.add(f"{stem}PA", "double", [0.0], count=self.mpts)
@@ -145,9 +145,14 @@ class Sscan(SimRecord):
 
     # --- running -------------------------------------------------------------------------
 
-    def _active(self, stems: list[str]) -> list[tuple[str, PV]]:
+    def _named(self, stems: list[str]) -> list[tuple[str, PV | None]]:
+        """(stem, PV or None if not found) of the links that name a PV."""
         return [(stem, self.local_pv(self.get(f"{stem}PV"))) for stem in stems
                 if self.get(f"{stem}PV").strip()]
+
+    def _active(self, stems: list[str]) -> list[tuple[str, PV]]:
+        """(stem, PV) of the links that name a PV found on this server."""
+        return [(stem, pv) for stem, pv in self._named(stems) if pv is not None]
 
     def _put_EXSC(self, pv: PV, value: Any, done: Done) -> None:
         if not value:
@@ -165,7 +170,7 @@ class Sscan(SimRecord):
                 [f"D{i:02d}" for i in range(1, NUM_DETECTORS + 1)]
         for stem in stems:
             self._check_link(stem)
-        missing = [stem for stem, link in self._active(stems) if link is None]
+        missing = [stem for stem, link in self._named(stems) if link is None]
         self._running = True
         self.set("EXSC", 1)
         self.set("BUSY", 1)
@@ -276,6 +281,13 @@ class Sscan(SimRecord):
         pending, self._pending = self._pending, []
         for done in pending:
             done()
+
+
+def _calling(recompute: Callable[[int], None], i: int) -> Callable[[Any], None]:
+    """An on_change that recomputes positioner ``i``'s range."""
+    def changed(value: Any) -> None:
+        recompute(i)
+    return changed
 
 
 def _scalar(value: Any) -> float:
