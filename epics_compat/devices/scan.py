@@ -50,6 +50,8 @@ class Scan(Device):
         fields += ['T%i%s' % (itrig, field) for itrig in range(1, NUM_TRIGGERS + 1)
                    for field in self.trig_attrs]
         fields += ['D%2.2iPV' % idet for idet in range(1, NUM_DETECTORS + 1)]
+        # Dropped, as in pyepics: set before Device.__init__ and not a _nonpvs name
+        # (_onDone, which would release it, is never registered by pyepics either).
         self.waitSemaphore = threading.Semaphore(0)
         Device.__init__(self, name, delim='.', attrs=fields, **kwargs)
         for attr, field in Scan._alias.items():
