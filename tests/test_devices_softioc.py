@@ -137,3 +137,31 @@ def bo_scenario(lib, pv):
 def test_bo_momentary_high(softioc):
     out = run_both(bo_scenario, softioc)
     assert out["right after"] == "On" and out["back to 0"] and out["pulse took HIGH"]
+
+
+def narrow_nonpvs_scenario(lib, pv):
+    """A Device subclass whose _nonpvs lack '_init' (as Scaler's, MCA's, AD_Camera's):
+    Device.__init__ never sets _init, so unknown attributes are not PVs: reading one
+    fails at once and assigning one is dropped."""
+    class Narrow(lib.Device):
+        _nonpvs = ("_prefix", "_pvs", "_delim")
+
+    dev = Narrow(pv("dev:"), attrs=("ao",))
+    out = {"init": dev._init, "ao": settled(lambda: dev.ao, 1.0)}
+    start = time.monotonic()
+    try:
+        dev.bi
+    except AttributeError as exc:
+        out["unknown"] = str(exc)
+    dev.label = "dropped"
+    out["assigned"] = hasattr(dev, "label")
+    out["fast"] = time.monotonic() - start < 0.5
+    out["pvs"] = sorted(dev._pvs)
+    return out
+
+
+def test_device_subclass_without_init_in_nonpvs(softioc):
+    LIBS["pyepics"].caput(softioc.pv("dev:ao"), 1.0, wait=True)
+    out = run_both(narrow_nonpvs_scenario, softioc)
+    assert out == {"init": False, "ao": 1.0, "unknown": "Narrow has no attribute bi",
+                   "assigned": False, "fast": True, "pvs": ["ao"]}
