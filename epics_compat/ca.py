@@ -8,6 +8,7 @@ another (pyepics' preemptive-callback mode, the only mode here).
 from __future__ import annotations
 
 import atexit
+import ctypes
 import functools
 import itertools
 import logging
@@ -827,20 +828,28 @@ def _unpack_values(values, count, ftype, elem_count, as_numpy, shared=True):
     if count < length:  # a slice only when needed: _array copies a view
         values = values[:count]
     if ntype == dbr.CHAR and elem_count > 1:
-        return _array(values, as_numpy, shared)
+        return _array(values, ntype, as_numpy, shared)
     if count == 1:
         return _scalar(values[0])
-    return _array(values, as_numpy, shared)
+    return _array(values, ntype, as_numpy, shared)
 
 
-def _array(values, as_numpy, shared=True):
+def _array(values, ntype, as_numpy, shared=True):
+    """An array value: a numpy array, or (without numpy, or with ``as_numpy=False``) a
+    ctypes array of the native element type, as pyepics hands on libca's buffer."""
     if HAS_NUMPY and as_numpy:
         if isinstance(values, numpy.ndarray):
             # A view (of the message's buffer) is read-only: the caller gets its own.
             # Copying 8 MB costs as much as receiving it, so sole owners skip it.
             return values.copy() if shared or not values.flags.owndata else values
         return numpy.asarray(values)
-    return list(values.tolist() if hasattr(values, 'tolist') else values)
+    array = (dbr.Map[ntype] * len(values))()
+    if HAS_NUMPY and isinstance(values, numpy.ndarray):  # big-endian, as received
+        native = numpy.ascontiguousarray(values, dtype=values.dtype.newbyteorder('='))
+        ctypes.memmove(array, native.ctypes.data, ctypes.sizeof(array))
+    else:
+        array[:] = values
+    return array
 
 
 def _unpack_metadata(ftype, dbr_value):
