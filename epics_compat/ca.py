@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import ctypes.util
 import functools
 import itertools
 import logging
@@ -25,6 +26,7 @@ from typing import Callable, Dict
 import caproto_core as _core
 
 from . import dbr
+from .utils import clib_search_path
 from ._context import CS_CONN, ChannelAccessError, Context, Pending, _made_when_used
 from .dbr import HAS_NUMPY, numpy
 
@@ -232,6 +234,32 @@ class _CacheItem:
 
 # --- library and contexts ---------------------------------------------------------------
 
+def find_lib(inp_lib_name='ca'):
+    """The path of EPICS base's C library ``inp_lib_name`` ('ca' or 'Com'), if present.
+
+    epics_compat loads no C library; this answers programs that ask where one is. It
+    looks where pyepics does, less pyepics' own bundled copies: ``PYEPICS_LIBCA`` (and
+    other libraries beside it), epicscorelibs when already imported, then the system's
+    library search. Like pyepics, it raises ChannelAccessException when none is found.
+    """
+    configured = os.environ.get('PYEPICS_LIBCA')
+    if configured is not None and inp_lib_name != 'ca':
+        folder, name = os.path.split(configured)
+        configured = os.path.join(folder, name.replace('ca', inp_lib_name))
+    if configured is not None and os.path.isfile(configured):
+        return configured
+    if 'epicscorelibs' in sys.modules:
+        try:
+            from epicscorelibs.lib import Com_dsoinfo, ca_dsoinfo
+            return (ca_dsoinfo if inp_lib_name == 'ca' else Com_dsoinfo).filename
+        except (ImportError, AttributeError):
+            pass
+    found = ctypes.util.find_library(inp_lib_name)
+    if found is not None:
+        return found
+    raise ChannelAccessException('cannot find Epics CA DLL')
+
+
 def find_libca():
     """No libca is used: a description of what provides Channel Access instead."""
     return "epics_compat (pure Python; no libca needed)"
@@ -417,20 +445,64 @@ def client_status(context, level):
     return dbr.ECA_NORMAL
 
 
+#: What receives the messages libca would print (set by replace_printf_handler).
+ca_printf = ''
+
+
+class _PrintfHandler(logging.Handler):
+    """Hands this client's warnings and errors, the messages libca prints, to a writer."""
+
+    def __init__(self, writer):
+        super().__init__(logging.WARNING)
+        self.writer = writer
+
+    def emit(self, record):
+        try:
+            self.writer(self.format(record) + '\n')
+        except Exception:
+            self.handleError(record)
+
+
+_CA_LOGGERS = (logging.getLogger('epics_compat'), logging.getLogger('caproto_core'))
+
+
 @withCA
 def replace_printf_handler(writer=None):
-    """Accepted for compatibility: this client logs through ``logging``, not printf."""
+    """Send the messages that libca would print (this client's warnings and errors, from
+    the ``epics_compat`` and ``caproto_core`` loggers) to ``writer(text)``; None drops
+    them. They are logged as usual meanwhile."""
+    global ca_printf
+    if writer is None:
+        writer = _swallow
+    if not callable(writer):
+        raise ChannelAccessException("argument to replace_printf_handler() must be callable")
+    handler = _PrintfHandler(writer)
+    for log in _CA_LOGGERS:
+        if isinstance(ca_printf, _PrintfHandler):
+            log.removeHandler(ca_printf)
+        log.addHandler(handler)
+    ca_printf = handler
     return dbr.ECA_NORMAL
+
+
+def _swallow(*args):
+    pass
 
 
 @withCA
 def disable_ca_messages():
-    return dbr.ECA_NORMAL
+    """Drop the messages libca would print: ``replace_printf_handler(None)``."""
+    return replace_printf_handler(None)
 
 
 @withCA
 def enable_ca_messages(writer='stderr'):
-    return dbr.ECA_NORMAL
+    """Print libca's messages with ``writer``: a callable, 'stderr' or 'stdout'."""
+    if writer == 'stderr':
+        writer = sys.stderr.write
+    elif writer == 'stdout':
+        writer = sys.stdout.write
+    return replace_printf_handler(writer)
 
 
 @withCA
