@@ -482,7 +482,8 @@ class Context:
     #: Channel ids are unique across contexts: pyepics keys its caches by them.
     _chids = itertools.count(1)
 
-    def __init__(self, config: Config | None = None):
+    def __init__(self, config: Config | None = None, preemptive: bool = True):
+        """``preemptive=False``: callbacks run only when the program asks (see Dispatcher)."""
         self.config = config or Config.from_environment()
         self.id = next(Context._ids)
         self.pid = os.getpid()
@@ -511,7 +512,7 @@ class Context:
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         self._resolved: dict[str, str] = {}  # host in the address list -> IPv4 or ''
         self._search_targets()  # names are resolved now, on the caller's thread
-        self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}")
+        self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}", preemptive)
         self._running = True
         self._unflushed: set[Circuit] = set()  # circuits with queued bytes (I/O thread)
         self.io_thread_id: int | None = None

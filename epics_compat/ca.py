@@ -277,7 +277,7 @@ def initialize_libca():
             return libca
         if 'EPICS_CA_MAX_ARRAY_BYTES' not in os.environ:
             os.environ['EPICS_CA_MAX_ARRAY_BYTES'] = "%d" % 2 ** 24
-        context = Context()
+        context = Context(preemptive=PREEMPTIVE_CALLBACK)
         _contexts[context.id] = context
         initial_context = context.id
         _thread_context.id = context.id
@@ -335,6 +335,24 @@ def withCA(fcn):
     return wrapper
 
 
+def _wait(flag, timeout, context_id=None) -> bool:
+    """``flag.wait(timeout)``; in a non-preemptive context, running the callbacks that are
+    waiting meanwhile (one of them may set the flag), as libca does in its blocking calls."""
+    try:
+        dispatcher = _context_object(context_id).dispatcher
+    except ChannelAccessException:
+        return flag.wait(timeout)
+    return dispatcher.wait(flag, timeout)
+
+
+def _run_waiting_callbacks(context: Context) -> None:
+    """In a non-preemptive context, run the callbacks that wait, on this thread: libca
+    runs them inside its blocking calls (a put with wait, a get, a connection wait)."""
+    dispatcher = context.dispatcher
+    if not dispatcher.threaded and not dispatcher.in_dispatch_thread():
+        dispatcher.run_for(0)
+
+
 def _context_object(context_id=None) -> Context:
     """The Context of the calling thread (the initial one unless another is attached)."""
     if libca is None:
@@ -369,7 +387,7 @@ def context_create(ctx=None):
     """
     if getattr(_thread_context, "id", None) in _contexts:
         return dbr.ECA_NORMAL
-    context = Context()
+    context = Context(preemptive=PREEMPTIVE_CALLBACK)
     _contexts[context.id] = context
     _thread_context.id = context.id
     return dbr.ECA_NORMAL
@@ -530,20 +548,28 @@ def version():
 
 @withCA
 def pend_io(timeout=1.0):
-    """Nothing is deferred here, so outstanding I/O is always complete."""
+    """Nothing is deferred here, so outstanding I/O is always complete. A non-preemptive
+    context runs the callbacks that are waiting, as libca's does."""
+    dispatcher = _context_object().dispatcher
+    if not dispatcher.threaded:
+        dispatcher.run_for(0)
     return dbr.ECA_NORMAL
 
 
 def pend_event(timeout=1.e-5):
-    """Give callbacks ``timeout`` seconds to run; returns ECA_TIMEOUT like libca."""
+    """Give callbacks ``timeout`` seconds to run; returns ECA_TIMEOUT like libca. In a
+    non-preemptive context they run here, on this thread, for that long."""
     if libca is None:
         initialize_libca()
     elif libca is _LIBCA_FINALIZED:
         return None
-    context = _context_object()
+    dispatcher = _context_object().dispatcher
     timeout = max(0.0, timeout)
-    if not context.dispatcher.in_dispatch_thread():
-        context.dispatcher.wait_idle(timeout)
+    if not dispatcher.threaded:
+        dispatcher.run_for(timeout)
+        return dbr.ECA_TIMEOUT
+    if not dispatcher.in_dispatch_thread():
+        dispatcher.wait_idle(timeout)
     time.sleep(timeout)
     return dbr.ECA_TIMEOUT
 
@@ -742,6 +768,7 @@ def connect_channel(chid, timeout=None, verbose=False):
     if timeout is None:
         timeout = DEFAULT_CONNECTION_TIMEOUT
     conn = entry.channel.connected.wait(max(0.0, timeout))
+    _run_waiting_callbacks(entry.channel.context)
     if not conn:
         with entry.lock:
             entry.ts = time.time()
@@ -1035,7 +1062,9 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
     shared = True  # the first to complete a get has the decoded reply to itself
     if result[0] is GET_PENDING:
         pending: Pending = result[1]
-        if not pending.wait(max(0.0, timeout)):
+        completed = pending.wait(max(0.0, timeout))
+        _run_waiting_callbacks(entry.channel.context)
+        if not completed:
             warnings.warn("ca.get('%s') timed out after %.2f seconds." % (entry.pvname,
                                                                           timeout))
             return None
@@ -1274,8 +1303,10 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
         raise _put_error(exc, "cannot put %r to %s: %s" % (value, pvname, exc)) from None
     ret = dbr.ECA_NORMAL
     # The I/O thread marks completion, so this also works inside a callback.
-    if wait and not pending.wait(max(0.0, timeout)):
-        ret = -ret
+    if wait:
+        if not pending.wait(max(0.0, timeout)):
+            ret = -ret
+        _run_waiting_callbacks(channel.context)
     if notify and pending.error is not None and not callable(callback):
         logger.warning("put to %s failed: %s", pvname, pending.error)
     return ret
