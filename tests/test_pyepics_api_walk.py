@@ -8,8 +8,9 @@ pyepics' imports of other libraries are not its API and are skipped by rule (the
 from __future__ import annotations
 
 import importlib
+import json
 import inspect
-import pkgutil
+import pathlib
 import types
 
 import epics
@@ -21,6 +22,8 @@ ALLOWED = {
     ("epics.compat.ca_util", "code"): "the unexecuted source text pyepics keeps there",
     ("epics.compat.CaChannel", None): "pyepics' fails to import without wxPython, which "
                                       "it never uses; ours imports, and holds no more",
+    ("epics.qt.pvprobe_qt", None): "pyepics' needs Qt 4 (PySide or PyQt4), which no "
+                                   "longer installs; ours runs on any binding of qtpy",
     ("epics.multiproc", "CAProcess"): "takes the context CAPool passes positionally "
                                       "(pyepics' CAPool fails there on Python 3.8+)",
     ("epics", "CAProcess"): "the same class as epics.multiproc.CAProcess",
@@ -33,11 +36,20 @@ ALLOWED = {
 
 
 def _pyepics_modules() -> list[str]:
-    names = ["epics"]
-    for info in pkgutil.walk_packages(epics.__path__, "epics."):
-        if not info.name.startswith("epics.clibs"):
-            names.append(info.name)
-    return sorted(names)
+    """Every module file of the pyepics package (namespace packages such as ``epics.qt``
+    included, which pkgutil does not walk), less its bundled C libraries."""
+    root = pathlib.Path(epics.__file__).parent
+    names = []
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[0] == "clibs":
+            continue
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names.append(".".join(("epics",) + parts))
+    if (root / "qt").is_dir():
+        names.append("epics.qt")
+    return sorted(set(names))
 
 
 MODULES = _pyepics_modules()
@@ -137,3 +149,30 @@ def test_every_allowance_is_still_needed():
         assert theirs is not None or name is None, module
         if name is not None and (module, name) != ("epics", "clibs"):  # a subpackage
             assert hasattr(theirs, name), (module, name)
+
+
+def test_install_as_epics_aliases_every_module():
+    """After install_as_epics(), each pyepics module name gives ours (or fails alike)."""
+    script = f"""
+import importlib, json, sys
+import epics_compat
+epics_compat.install_as_epics()
+results = {{}}
+for name in {MODULES!r}:
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:
+        results[name] = type(exc).__name__
+    else:
+        results[name] = module.__name__
+print(json.dumps(results))
+"""
+    from ioc import run_python
+    results = json.loads(run_python(script, {"QT_QPA_PLATFORM": "offscreen"}))
+    for name, outcome in results.items():
+        theirs, their_error = _import(name)
+        if ("epics", name.split(".", 1)[-1]) in ALLOWED or (name, None) in ALLOWED:
+            continue
+        expected = type(their_error).__name__ if their_error else \
+            "epics_compat" + name[len("epics"):]
+        assert outcome == expected, (name, outcome)
