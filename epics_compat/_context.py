@@ -19,7 +19,6 @@ import itertools
 import logging
 import operator
 import os
-import re
 import select
 import selectors
 import socket
@@ -37,7 +36,6 @@ from ._dispatch import Dispatcher
 
 logger = logging.getLogger("epics_compat.context")
 
-_WHITESPACE = re.compile(r"\s")
 _UPDATE = core.EventAddResponse
 #: Access rights as plain ints: IntFlag arithmetic costs microseconds per channel.
 _READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
@@ -484,7 +482,8 @@ class Context:
     #: Channel ids are unique across contexts: pyepics keys its caches by them.
     _chids = itertools.count(1)
 
-    def __init__(self, config: Config | None = None):
+    def __init__(self, config: Config | None = None, preemptive: bool = True):
+        """``preemptive=False``: callbacks run only when the program asks (see Dispatcher)."""
         self.config = config or Config.from_environment()
         self.id = next(Context._ids)
         self.pid = os.getpid()
@@ -513,7 +512,7 @@ class Context:
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         self._resolved: dict[str, str] = {}  # host in the address list -> IPv4 or ''
         self._search_targets()  # names are resolved now, on the caller's thread
-        self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}")
+        self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}", preemptive)
         self._running = True
         self._unflushed: set[Circuit] = set()  # circuits with queued bytes (I/O thread)
         self.io_thread_id: int | None = None
@@ -550,10 +549,11 @@ class Context:
         A listener (see ``ClientChannel.listener``) costs nothing per channel beyond
         itself, where callbacks are a list and, often, a bound method or a partial.
         """
-        if not isinstance(name, str) or not name or len(name.encode()) > 1024 \
-                or _WHITESPACE.search(name):
+        # Any other name is searched for, as libca does: one with spaces is simply not
+        # found. Only what cannot go into a search request is refused.
+        if not isinstance(name, str) or not name or len(name.encode()) > 1024:
             raise ValueError(f"invalid PV name {name!r}: a PV name is a non-empty string "
-                             f"without spaces")
+                             f"of at most 1024 bytes")
         if not 0 <= priority <= core.Priority.MAX:
             raise ValueError(f"priority {priority} for {name!r} is outside 0..99")
         with self._lock:
