@@ -73,15 +73,17 @@ def _kill_all_in(namespace: str) -> None:
 
 
 class Networks:
-    """Namespaces ``a`` (10.231.1.2), ``b`` (10.231.2.2) and ``c`` (10.231.1.1 and
-    10.231.2.1). ``close()`` removes them and whatever still runs in them."""
+    """Namespaces ``a`` (10.231.1.2), ``b`` (10.231.2.2), ``c`` (10.231.1.1 and
+    10.231.2.1), and ``lone``, with its loopback interface only. ``close()`` removes
+    them and whatever still runs in them."""
 
     def __init__(self) -> None:
         tag = f"{_PREFIX}{os.getpid()}-{time.monotonic_ns() % 100000}"
         self.a, self.b, self.c = f"{tag}-a", f"{tag}-b", f"{tag}-c"
+        self.lone = f"{tag}-lone"
         self.made: list[str] = []
         try:
-            for namespace in (self.a, self.b, self.c):
+            for namespace in (self.a, self.b, self.c, self.lone):
                 _ip("netns", "add", namespace)
                 self.made.append(namespace)
                 _ip("-n", namespace, "link", "set", "lo", "up")

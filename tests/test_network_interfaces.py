@@ -15,6 +15,9 @@ tests of ``_netif`` and of the destination list need nothing.
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import subprocess
 import sys
 import time
 
@@ -47,9 +50,10 @@ ETH1 = interface("eth1", UP | BCAST, "10.0.4.1", "10.0.4.255")
 
 # --- unit tests: _netif --------------------------------------------------------------------
 
+@pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("ip") is None,
+                    reason="needs Linux and iproute2's 'ip' command (the oracle)")
 def test_the_interfaces_are_those_ip_lists():
     """The oracle is iproute2: `ip -4 -o addr` lists each interface's primary address."""
-    import subprocess
     listing = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True,
                              text=True, check=True).stdout.splitlines()
     expected = {}
@@ -131,6 +135,24 @@ def test_a_host_name_and_its_address_are_one_destination():
         context.destroy()
 
 
+def test_the_debug_log_says_where_each_search_went(caplog):
+    port = ioc.find_free_port()
+    context = Context(Config(addr_list=[("127.0.0.1", port), ("localhost", port)],
+                             auto_addr_list=False))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="epics_compat"):
+            context.create_channel("nowhere:issue19")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not any(
+                    r.getMessage().startswith("search for") for r in caplog.records):
+                time.sleep(0.01)
+    finally:
+        context.destroy()
+    searches = [r.getMessage() for r in caplog.records
+                if r.getMessage().startswith("search for")]
+    assert searches[0] == f"search for 1 names in 1 datagrams to [('127.0.0.1', {port})]"
+
+
 def test_server_beacon_destinations_follow_rsrv(host_networks):
     assert beacon_destinations("0.0.0.0", {}) == [("192.168.7.255", 5065),
                                                   ("10.0.4.255", 5065)]
@@ -174,9 +196,11 @@ found = {pv.pvname: pv.get(timeout=timeout) if pv.wait_for_connection(timeout) e
 print(json.dumps(found))
 """
 
-#: Prints the interface and IPv4 destination of every new destination sent to.
+#: Prints the interface and IPv4 destination of every new destination sent to (in the
+#: namespace it runs in, on every interface); exits when its stdin closes.
 SNIFFER = """\
-import socket
+import os, socket, sys, threading
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
 print("sniffing", flush=True)
 seen = set()
@@ -189,9 +213,11 @@ while True:
             print(interface, destination, flush=True)
 """
 
-#: Prints the sender of each CA beacon heard on the default repeater port.
+#: Prints the sender of each CA beacon heard on the default repeater port; exits when its
+#: stdin closes.
 BEACON_LISTENER = """\
-import socket, time
+import os, socket, sys, threading, time
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 from caproto_core import CLIENT, Broadcaster, ProtocolError, RsrvIsUpResponse
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -301,6 +327,22 @@ def test_cainfo_lists_the_destinations(networks):
     out = netns.run_python(networks.a, "import sys; from epics_compat.tools.cainfo import "
                            "main; sys.exit(main(['-s', '1']))", env)
     assert out.splitlines()[2:] == [f"    {BROADCAST_1}:5064", f"    {NET2}.2:5070"]
+
+
+@needs_namespaces
+@pytest.mark.differential
+def test_a_host_without_network_searches_its_loopback_as_pyepics(networks):
+    """libca's fallback: no interface but loopback, so searches go to 127.0.0.1."""
+    out = netns.run_python(networks.lone, "import sys; from epics_compat.tools.cainfo "
+                           "import main; sys.exit(main(['-s', '1']))", netns.clean_env())
+    assert out.splitlines()[1:] == ["Search destination list with 1 items",
+                                    "    127.0.0.1:5064"]
+    server = start_pyserver(networks.lone, "L:x", "--port", "5064")
+    try:
+        for module in ("epics_compat", "epics"):
+            assert find(networks.lone, module, ["L:x"]) == {"L:x": 2.5}, module
+    finally:
+        server.stop()
 
 
 @needs_namespaces
