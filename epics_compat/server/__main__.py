@@ -1,9 +1,10 @@
 """Command line: ``python -m epics_compat.server --motor m1 --pv x double 1.5``.
 
-Serves the PVs and motors given, on 127.0.0.1 unless told otherwise, and prints one line
-``serving on HOST:PORT ...`` once clients can connect. With ``--commands`` it reads
-commands from stdin, one per line, answers each with ``ok [result]`` or ``error: ...``,
-and exits at end of input (so a test that dies takes the server with it):
+Serves the PVs and motors given, on 127.0.0.1 (or EPICS_CAS_INTF_ADDR_LIST) unless told
+otherwise, and prints one line ``serving on HOST:PORT ...`` once clients can connect.
+With ``--commands`` it reads commands from stdin, one per line, answers each with
+``ok [result]`` or ``error: ...``, and exits at end of input (so a test that dies takes
+the server with it):
 
     put NAME VALUE            write a PV (as a record processing would)
     get NAME                  print a PV's value
