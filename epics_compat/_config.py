@@ -91,14 +91,15 @@ class Config:
 
     def search_addresses(self) -> list[tuple[str, int]]:
         """Where searches go, in libca's order: with EPICS_CA_AUTO_ADDR_LIST, the
-        broadcast address of every network the host is on (``_netif.search_addresses``)
-        on the server port, then EPICS_CA_ADDR_LIST; each (host, port) once. Like
-        libca, the interfaces are read once (when first asked: the context does at its
-        start), so a network that comes up later is not searched."""
+        broadcast address of every network the host is on (see
+        ``_netif.auto_search_addresses``) on the server port, then EPICS_CA_ADDR_LIST;
+        each (host, port) once. Like libca, the interfaces are read once (when first
+        asked: the context does at its start), so a network that comes up later is not
+        searched."""
         addresses: list[tuple[str, int]] = []
         if self.auto_addr_list:
             if self._auto_addresses is None:
-                self._auto_addresses = _netif.search_addresses(_netif.interfaces())
+                self._auto_addresses = _netif.auto_search_addresses(_netif.interfaces())
             addresses = [(ip, self.server_port) for ip in self._auto_addresses]
         for address in self.addr_list:
             if address not in addresses:

@@ -6,7 +6,9 @@ host is on are found; rsrv sends its beacons the same way. A limited broadcast
 (255.255.255.255) would leave through one interface only.
 
 On Linux the interfaces are read with the standard library alone: ``socket.if_nameindex``
-for the names and the ``SIOCGIF*`` ioctls for each one's flags and addresses. Elsewhere
+for the names and the ``SIOCGIF*`` ioctls for each one's flags and addresses (its primary
+IPv4 address: a further address on the same interface, in another subnet, is not seen;
+libca's SIOCGIFCONF sees those that carry a label, such as ``eth0:1``). Elsewhere
 (macOS, BSD, Windows) the standard library has no portable way to list them, so
 :func:`interfaces` returns None and the callers fall back to the limited broadcast,
 which reaches the network of the default route only.
@@ -119,7 +121,7 @@ def broadcast_addresses(found: list[Interface], match: str = ANY) -> list[str]:
     return addresses
 
 
-def search_addresses(found: list[Interface] | None) -> list[str]:
+def auto_search_addresses(found: list[Interface] | None) -> list[str]:
     """The automatic search destinations (EPICS_CA_AUTO_ADDR_LIST=YES), as libca's:
     :func:`broadcast_addresses`, or 127.0.0.1 on a host with no other network; the
     limited broadcast where the interfaces are unknown (``found`` is None)."""

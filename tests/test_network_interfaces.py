@@ -80,11 +80,11 @@ def test_broadcast_addresses_follow_libca():
     assert _netif.broadcast_addresses(found, "127.0.0.1") == ["127.0.0.1"]
 
 
-def test_search_addresses_fall_back_to_loopback_and_to_the_limited_broadcast():
-    assert _netif.search_addresses([LO, ETH1]) == ["10.0.4.255"]
-    assert _netif.search_addresses([LO]) == ["127.0.0.1"]  # libca: no other network
-    assert _netif.search_addresses([]) == ["127.0.0.1"]
-    assert _netif.search_addresses(None) == ["255.255.255.255"]  # interfaces unknown
+def test_automatic_search_addresses_fall_back_to_loopback_and_to_the_limited_broadcast():
+    assert _netif.auto_search_addresses([LO, ETH1]) == ["10.0.4.255"]
+    assert _netif.auto_search_addresses([LO]) == ["127.0.0.1"]  # libca: no other network
+    assert _netif.auto_search_addresses([]) == ["127.0.0.1"]
+    assert _netif.auto_search_addresses(None) == ["255.255.255.255"]  # interfaces unknown
 
 
 def test_elsewhere_than_linux_the_interfaces_are_unknown(monkeypatch):

@@ -386,7 +386,7 @@ def test_searches_go_only_to_the_configured_addresses(lab, auto):
     udp = record_udp(context)
     channels = [context.create_channel(f"nowhere:{i}") for i in range(300)]
     assert wait_for(lambda: all(c.search_attempts >= 3 for c in channels), 5)
-    host_networks = _netif.search_addresses(_netif.interfaces())
+    host_networks = _netif.auto_search_addresses(_netif.interfaces())
     expected = {("127.0.0.1", 5), ("127.0.0.2", 7)} | ({(ip, 9) for ip in host_networks}
                                                        if auto else set())
     assert udp.searched() == expected
@@ -415,7 +415,7 @@ def test_address_list_from_the_environment_keeps_only_good_entries(caplog):
                                           ("127.0.0.3", 6)]
     assert any("host:notaport" in r.getMessage() for r in caplog.records)
     env["EPICS_CA_AUTO_ADDR_LIST"] = "YES"
-    automatic = [(ip, 5070) for ip in _netif.search_addresses(_netif.interfaces())]
+    automatic = [(ip, 5070) for ip in _netif.auto_search_addresses(_netif.interfaces())]
     assert Config.from_environment(env).search_addresses() == automatic + [
         ("127.0.0.1", 5), ("10.1.2.255", 5070), ("127.0.0.3", 6)]
 
