@@ -6,9 +6,9 @@ host is on are found; rsrv sends its beacons the same way. A limited broadcast
 (255.255.255.255) would leave through one interface only.
 
 On Linux the interfaces are read with the standard library alone: ``socket.if_nameindex``
-for the names and the ``SIOCGIF*`` ioctls for each one's flags and addresses (its primary
-IPv4 address: a further address on the same interface, in another subnet, is not seen;
-libca's SIOCGIFCONF sees those that carry a label, such as ``eth0:1``). Elsewhere
+for the names and the ``SIOCGIF*`` ioctls for each one's flags and addresses. These give
+an interface's primary IPv4 address only: a further address on the same interface, in
+another subnet, is not seen (EPICS 7's libca, through getifaddrs, sees it). Elsewhere
 (macOS, BSD, Windows) the standard library has no portable way to list them, so
 :func:`interfaces` returns None and the callers fall back to the limited broadcast,
 which reaches the network of the default route only.
