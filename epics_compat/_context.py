@@ -533,8 +533,9 @@ class Context:
             self._call_soon(self._connect_name_server, address)
 
     def __repr__(self) -> str:
+        searches = " ".join("%s:%d" % address for address in self._search_targets())
         return (f"<Context {self.id} channels={len(self.channels)} "
-                f"circuits={len(self.circuits)}>")
+                f"circuits={len(self.circuits)} searches to {searches or 'nowhere'}>")
 
     # --- public API used by the ca module ---------------------------------------------
 
@@ -941,7 +942,10 @@ class Context:
             self._search_sequence = (self._search_sequence + 1) & 0xFFFFFFFF
             requests = [core.SearchRequest(c.name, c.chid) for c in due]
             datagrams = self._broadcaster.search_datagrams(requests, self._search_sequence)
-            for address in self._search_targets():
+            targets = self._search_targets()
+            logger.debug("search for %d names in %d datagrams to %s", len(requests),
+                         len(datagrams), targets)
+            for address in targets:
                 for datagram in datagrams:
                     try:
                         self._udp.sendto(datagram, address)
@@ -971,7 +975,7 @@ class Context:
             ip = self._resolved.get(host)
             if ip is None:
                 ip = self._resolved[host] = _resolve(host)
-            if ip:
+            if ip and (ip, port) not in targets:  # a name and its address: sent once
                 targets.append((ip, port))
         return targets
 

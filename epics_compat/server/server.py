@@ -38,11 +38,13 @@ class Server:
     """A threaded CA server; ``start()``/``stop()`` or use it as a context manager.
 
     ``pvs`` holds PV objects and records (objects with a ``pvs`` list, like ``Motor``).
-    ``beacon_address`` is where beacons go (None: no beacons).
+    ``beacon_address`` is where beacons go: a (host, port), a list of them (e.g.
+    ``discovery.beacon_destinations(host)``: every network, as rsrv), or None (none).
     """
 
     def __init__(self, pvs: Iterable[Any] = (), host: str = "127.0.0.1", port: int = 0, *,
-                 beacon_address: tuple[str, int] | None = ("127.0.0.1", DEFAULT_REPEATER_PORT),
+                 beacon_address: tuple[str, int] | list[tuple[str, int]] | None = (
+                     "127.0.0.1", DEFAULT_REPEATER_PORT),
                  beacon_period: float = DEFAULT_BEACON_PERIOD,
                  max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE):
         self.host = host
@@ -196,7 +198,8 @@ class Server:
         """Environment for a CA client (libca, pyepics) that must find only this server."""
         env = {"EPICS_CA_ADDR_LIST": f"{self.host}:{self.port}",
                "EPICS_CA_AUTO_ADDR_LIST": "NO", "EPICS_CA_SERVER_PORT": str(self.port)}
-        if self.beacon_address is not None and self.beacon_address[1] != DEFAULT_REPEATER_PORT:
+        if isinstance(self.beacon_address, tuple) \
+                and self.beacon_address[1] != DEFAULT_REPEATER_PORT:
             env["EPICS_CA_REPEATER_PORT"] = str(self.beacon_address[1])
         return env
 
