@@ -169,7 +169,7 @@ def caput_many(pvlist, values, wait=False, connection_timeout=5.0, put_timeout=6
     deadline = time.monotonic() + put_timeout
     for thispv, done in zip(pvs, events):
         if thispv.connected:
-            done.wait(max(0.0, deadline - time.monotonic()))
+            ca._wait(done, max(0.0, deadline - time.monotonic()), thispv.context)
     return [1 if (thispv.connected and thispv.put_complete) else -1 for thispv in pvs]
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from caproto_core import DEFAULT_REPEATER_PORT, DEFAULT_SERVER_PORT
 
+from . import _netif
+
 logger = logging.getLogger("epics_compat.config")
 
 #: pyepics raises libca's default array limit to this when the variable is unset.
@@ -37,14 +39,21 @@ def _yes(env, name: str, default: bool) -> bool:
 
 
 def parse_addresses(text: str, default_port: int) -> list[tuple[str, int]]:
-    """'host[:port] host[:port] ...' as (host, port) pairs; bad entries are logged."""
+    """'host[:port] host[:port] ...' as (host, port) pairs; bad entries are logged.
+
+    A host is a name, an address or a broadcast address; host names are resolved later,
+    once, by the context."""
     addresses = []
     for entry in text.split():
         host, _, port = entry.partition(":")
         try:
-            addresses.append((host, int(port) if port else default_port))
+            number = int(port) if port else default_port
         except ValueError:
+            number = -1
+        if not host or not 0 < number < 65536:
             logger.warning("ignoring bad address %r in the CA address list", entry)
+            continue
+        addresses.append((host, number))
     return addresses
 
 
@@ -60,6 +69,9 @@ class Config:
     beacon_period: float = 15.0
     max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES
     max_search_period: float = 300.0
+    #: The automatic destinations, found when first needed (see search_addresses).
+    _auto_addresses: list | None = field(default=None, init=False, repr=False,
+                                         compare=False)
 
     @classmethod
     def from_environment(cls, env=None) -> Config:
@@ -78,8 +90,18 @@ class Config:
         )
 
     def search_addresses(self) -> list[tuple[str, int]]:
-        """Where searches go: the address list, plus broadcast when automatic."""
-        addresses = list(self.addr_list)
+        """Where searches go, in libca's order: with EPICS_CA_AUTO_ADDR_LIST, the
+        broadcast address of every network the host is on (see
+        ``_netif.auto_search_addresses``) on the server port, then EPICS_CA_ADDR_LIST;
+        each (host, port) once. Like libca, the interfaces are read once (when first
+        asked: the context does at its start), so a network that comes up later is not
+        searched."""
+        addresses: list[tuple[str, int]] = []
         if self.auto_addr_list:
-            addresses.append(("255.255.255.255", self.server_port))
+            if self._auto_addresses is None:
+                self._auto_addresses = _netif.auto_search_addresses(_netif.interfaces())
+            addresses = [(ip, self.server_port) for ip in self._auto_addresses]
+        for address in self.addr_list:
+            if address not in addresses:
+                addresses.append(address)
         return addresses

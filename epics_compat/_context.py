@@ -19,7 +19,6 @@ import itertools
 import logging
 import operator
 import os
-import re
 import select
 import selectors
 import socket
@@ -37,7 +36,6 @@ from ._dispatch import Dispatcher
 
 logger = logging.getLogger("epics_compat.context")
 
-_WHITESPACE = re.compile(r"\s")
 _UPDATE = core.EventAddResponse
 #: Access rights as plain ints: IntFlag arithmetic costs microseconds per channel.
 _READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
@@ -484,7 +482,8 @@ class Context:
     #: Channel ids are unique across contexts: pyepics keys its caches by them.
     _chids = itertools.count(1)
 
-    def __init__(self, config: Config | None = None):
+    def __init__(self, config: Config | None = None, preemptive: bool = True):
+        """``preemptive=False``: callbacks run only when the program asks (see Dispatcher)."""
         self.config = config or Config.from_environment()
         self.id = next(Context._ids)
         self.pid = os.getpid()
@@ -513,7 +512,7 @@ class Context:
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         self._resolved: dict[str, str] = {}  # host in the address list -> IPv4 or ''
         self._search_targets()  # names are resolved now, on the caller's thread
-        self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}")
+        self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}", preemptive)
         self._running = True
         self._unflushed: set[Circuit] = set()  # circuits with queued bytes (I/O thread)
         self.io_thread_id: int | None = None
@@ -534,8 +533,9 @@ class Context:
             self._call_soon(self._connect_name_server, address)
 
     def __repr__(self) -> str:
+        searches = " ".join("%s:%d" % address for address in self._search_targets())
         return (f"<Context {self.id} channels={len(self.channels)} "
-                f"circuits={len(self.circuits)}>")
+                f"circuits={len(self.circuits)} searches to {searches or 'nowhere'}>")
 
     # --- public API used by the ca module ---------------------------------------------
 
@@ -550,10 +550,11 @@ class Context:
         A listener (see ``ClientChannel.listener``) costs nothing per channel beyond
         itself, where callbacks are a list and, often, a bound method or a partial.
         """
-        if not isinstance(name, str) or not name or len(name.encode()) > 1024 \
-                or _WHITESPACE.search(name):
+        # Any other name is searched for, as libca does: one with spaces is simply not
+        # found. Only what cannot go into a search request is refused.
+        if not isinstance(name, str) or not name or len(name.encode()) > 1024:
             raise ValueError(f"invalid PV name {name!r}: a PV name is a non-empty string "
-                             f"without spaces")
+                             f"of at most 1024 bytes")
         if not 0 <= priority <= core.Priority.MAX:
             raise ValueError(f"priority {priority} for {name!r} is outside 0..99")
         with self._lock:
@@ -941,7 +942,10 @@ class Context:
             self._search_sequence = (self._search_sequence + 1) & 0xFFFFFFFF
             requests = [core.SearchRequest(c.name, c.chid) for c in due]
             datagrams = self._broadcaster.search_datagrams(requests, self._search_sequence)
-            for address in self._search_targets():
+            targets = self._search_targets()
+            logger.debug("search for %d names in %d datagrams to %s", len(requests),
+                         len(datagrams), targets)
+            for address in targets:
                 for datagram in datagrams:
                     try:
                         self._udp.sendto(datagram, address)
@@ -971,7 +975,7 @@ class Context:
             ip = self._resolved.get(host)
             if ip is None:
                 ip = self._resolved[host] = _resolve(host)
-            if ip:
+            if ip and (ip, port) not in targets:  # a name and its address: sent once
                 targets.append((ip, port))
         return targets
 

@@ -1,4 +1,10 @@
-"""The callback thread: user callbacks run here, never on the socket reader."""
+"""The callback thread: user callbacks run here, never on the socket reader.
+
+Or, for a non-preemptive context (``ca.PREEMPTIVE_CALLBACK = False``, as GUI programs with
+an event loop of their own set it), no thread: callbacks wait in the queue until the
+program's own thread runs them inside poll(), pend_event(), pend_io() or a blocking call
+that waits for one of them, as with libca's non-preemptive context.
+"""
 from __future__ import annotations
 
 import collections
@@ -9,15 +15,20 @@ import time
 
 logger = logging.getLogger("epics_compat.dispatch")
 
+#: Non-preemptive waits look at their flag at least this often (seconds) while they run
+#: queued callbacks, for flags that another thread sets.
+WAIT_SLICE = 0.02
+
 
 class Dispatcher:
-    """Runs queued calls in order on one thread of its own.
+    """Runs queued calls in order on one thread of its own (or, with ``threaded=False``,
+    on whichever thread calls run_for or wait).
 
     Callbacks may block, or call get/put themselves: the I/O thread keeps reading
     meanwhile, so their replies still arrive.
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, threaded: bool = True):
         # Items: (function, args, kwargs), a list of (function, argument) pairs (a batch,
         # see call_batch), or None (stop).
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -32,8 +43,15 @@ class Dispatcher:
         # see lag.
         self._batch_times: collections.deque = collections.deque()
         self._running_since: float | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self.threaded = threaded
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread.start()
+        # Non-preemptive: the thread inside run_for/wait now, and a lock so that only one
+        # thread at a time runs callbacks (they run in order, as on the callback thread).
+        self._runner: threading.Thread | None = None
+        self._run_lock = threading.Lock()
 
     def call(self, function, *args, **kwargs) -> None:
         self._queue.put((function, args, kwargs))
@@ -67,11 +85,12 @@ class Dispatcher:
         self._queue.put((_nothing, (), {}))  # so that the check runs even if idle now
 
     def in_dispatch_thread(self) -> bool:
-        return threading.current_thread() is self._thread
+        current = threading.current_thread()
+        return current is self._thread or current is self._runner
 
     def stop(self, timeout: float = 2.0) -> None:
         self._queue.put(None)
-        if not self.in_dispatch_thread():
+        if self._thread is not None and not self.in_dispatch_thread():
             self._thread.join(timeout)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -80,24 +99,67 @@ class Dispatcher:
             return True
         done = threading.Event()
         self._queue.put((done.set, (), {}))
-        return done.wait(timeout)
+        return self.wait(done, timeout)
 
-    def _run(self) -> None:
+    def wait(self, flag, timeout: float | None) -> bool:
+        """``flag.wait(timeout)`` (an Event or anything like it); without a thread of its
+        own, run the queued calls on this one meanwhile, since one of them may be what
+        sets the flag."""
+        if self.threaded or self.in_dispatch_thread():
+            return flag.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not flag.is_set():
+            left = WAIT_SLICE if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                break
+            # In slices: another thread (the I/O thread) may set the flag, too.
+            self.run_for(min(left, WAIT_SLICE), until=flag.is_set)
+        return flag.is_set()
+
+    def run_for(self, timeout: float | None, until=None) -> None:
+        """Non-preemptive: run queued calls on this thread for ``timeout`` seconds (0:
+        only those queued now), or until ``until()`` is true after one of them."""
+        if self.threaded:
+            raise RuntimeError("this dispatcher runs its calls on a thread of its own")
+        with self._run_lock:
+            self._runner = threading.current_thread()
+            try:
+                self._run(timeout, until)
+            finally:
+                self._runner = None
+
+    def _run(self, timeout: float | None = None, until=None) -> None:
         get = self._queue.get
-        while True:
-            item = get()
-            if item.__class__ is list:
-                self._run_batch(item)
-                continue
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # With no time to wait, only what is queued now: a busy monitor must not keep a
+        # poll() from returning.
+        budget = self._queue.qsize() if timeout is not None and timeout <= 0 else -1
+        while budget != 0:
+            budget -= 1
+            if deadline is None:
+                item = get()
+            else:
+                try:
+                    item = get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    return
             if item is None:
                 return
-            function, args, kwargs = item
-            try:
-                function(*args, **kwargs)
-            except Exception:
-                logger.exception("callback %r raised", function)
-            if self._below is not None:
-                self._check_below()
+            self._run_item(item)
+            if until is not None and until():
+                return
+
+    def _run_item(self, item) -> None:
+        if item.__class__ is list:
+            self._run_batch(item)
+            return
+        function, args, kwargs = item
+        try:
+            function(*args, **kwargs)
+        except Exception:
+            logger.exception("callback %r raised", function)
+        if self._below is not None:
+            self._check_below()
 
     def _run_batch(self, calls: list) -> None:
         # The batch has left the queue (qsize) with all its calls still to run: each

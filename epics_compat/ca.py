@@ -8,6 +8,8 @@ another (pyepics' preemptive-callback mode, the only mode here).
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import functools
 import itertools
 import logging
@@ -24,6 +26,7 @@ from typing import Callable, Dict
 import caproto_core as _core
 
 from . import dbr
+from .utils import clib_search_path
 from ._context import CS_CONN, ChannelAccessError, Context, Pending, _made_when_used
 from .dbr import HAS_NUMPY, numpy
 
@@ -231,6 +234,32 @@ class _CacheItem:
 
 # --- library and contexts ---------------------------------------------------------------
 
+def find_lib(inp_lib_name='ca'):
+    """The path of EPICS base's C library ``inp_lib_name`` ('ca' or 'Com'), if present.
+
+    epics_compat loads no C library; this answers programs that ask where one is. It
+    looks where pyepics does, less pyepics' own bundled copies: ``PYEPICS_LIBCA`` (and
+    other libraries beside it), epicscorelibs when already imported, then the system's
+    library search. Like pyepics, it raises ChannelAccessException when none is found.
+    """
+    configured = os.environ.get('PYEPICS_LIBCA')
+    if configured is not None and inp_lib_name != 'ca':
+        folder, name = os.path.split(configured)
+        configured = os.path.join(folder, name.replace('ca', inp_lib_name))
+    if configured is not None and os.path.isfile(configured):
+        return configured
+    if 'epicscorelibs' in sys.modules:
+        try:
+            from epicscorelibs.lib import Com_dsoinfo, ca_dsoinfo
+            return (ca_dsoinfo if inp_lib_name == 'ca' else Com_dsoinfo).filename
+        except (ImportError, AttributeError):
+            pass
+    found = ctypes.util.find_library(inp_lib_name)
+    if found is not None:
+        return found
+    raise ChannelAccessException('cannot find Epics CA DLL')
+
+
 def find_libca():
     """No libca is used: a description of what provides Channel Access instead."""
     return "epics_compat (pure Python; no libca needed)"
@@ -248,7 +277,7 @@ def initialize_libca():
             return libca
         if 'EPICS_CA_MAX_ARRAY_BYTES' not in os.environ:
             os.environ['EPICS_CA_MAX_ARRAY_BYTES'] = "%d" % 2 ** 24
-        context = Context()
+        context = Context(preemptive=PREEMPTIVE_CALLBACK)
         _contexts[context.id] = context
         initial_context = context.id
         _thread_context.id = context.id
@@ -306,6 +335,24 @@ def withCA(fcn):
     return wrapper
 
 
+def _wait(flag, timeout, context_id=None) -> bool:
+    """``flag.wait(timeout)``; in a non-preemptive context, running the callbacks that are
+    waiting meanwhile (one of them may set the flag), as libca does in its blocking calls."""
+    try:
+        dispatcher = _context_object(context_id).dispatcher
+    except ChannelAccessException:
+        return flag.wait(timeout)
+    return dispatcher.wait(flag, timeout)
+
+
+def _run_waiting_callbacks(context: Context) -> None:
+    """In a non-preemptive context, run the callbacks that wait, on this thread: libca
+    runs them inside its blocking calls (a put with wait, a get, a connection wait)."""
+    dispatcher = context.dispatcher
+    if not dispatcher.threaded and not dispatcher.in_dispatch_thread():
+        dispatcher.run_for(0)
+
+
 def _context_object(context_id=None) -> Context:
     """The Context of the calling thread (the initial one unless another is attached)."""
     if libca is None:
@@ -340,7 +387,7 @@ def context_create(ctx=None):
     """
     if getattr(_thread_context, "id", None) in _contexts:
         return dbr.ECA_NORMAL
-    context = Context()
+    context = Context(preemptive=PREEMPTIVE_CALLBACK)
     _contexts[context.id] = context
     _thread_context.id = context.id
     return dbr.ECA_NORMAL
@@ -416,20 +463,64 @@ def client_status(context, level):
     return dbr.ECA_NORMAL
 
 
+#: What receives the messages libca would print (set by replace_printf_handler).
+ca_printf = ''
+
+
+class _PrintfHandler(logging.Handler):
+    """Hands this client's warnings and errors, the messages libca prints, to a writer."""
+
+    def __init__(self, writer):
+        super().__init__(logging.WARNING)
+        self.writer = writer
+
+    def emit(self, record):
+        try:
+            self.writer(self.format(record) + '\n')
+        except Exception:
+            self.handleError(record)
+
+
+_CA_LOGGERS = (logging.getLogger('epics_compat'), logging.getLogger('caproto_core'))
+
+
 @withCA
 def replace_printf_handler(writer=None):
-    """Accepted for compatibility: this client logs through ``logging``, not printf."""
+    """Send the messages that libca would print (this client's warnings and errors, from
+    the ``epics_compat`` and ``caproto_core`` loggers) to ``writer(text)``; None drops
+    them. They are logged as usual meanwhile."""
+    global ca_printf
+    if writer is None:
+        writer = _swallow
+    if not callable(writer):
+        raise ChannelAccessException("argument to replace_printf_handler() must be callable")
+    handler = _PrintfHandler(writer)
+    for log in _CA_LOGGERS:
+        if isinstance(ca_printf, _PrintfHandler):
+            log.removeHandler(ca_printf)
+        log.addHandler(handler)
+    ca_printf = handler
     return dbr.ECA_NORMAL
+
+
+def _swallow(*args):
+    pass
 
 
 @withCA
 def disable_ca_messages():
-    return dbr.ECA_NORMAL
+    """Drop the messages libca would print: ``replace_printf_handler(None)``."""
+    return replace_printf_handler(None)
 
 
 @withCA
 def enable_ca_messages(writer='stderr'):
-    return dbr.ECA_NORMAL
+    """Print libca's messages with ``writer``: a callable, 'stderr' or 'stdout'."""
+    if writer == 'stderr':
+        writer = sys.stderr.write
+    elif writer == 'stdout':
+        writer = sys.stdout.write
+    return replace_printf_handler(writer)
 
 
 @withCA
@@ -457,20 +548,28 @@ def version():
 
 @withCA
 def pend_io(timeout=1.0):
-    """Nothing is deferred here, so outstanding I/O is always complete."""
+    """Nothing is deferred here, so outstanding I/O is always complete. A non-preemptive
+    context runs the callbacks that are waiting, as libca's does."""
+    dispatcher = _context_object().dispatcher
+    if not dispatcher.threaded:
+        dispatcher.run_for(0)
     return dbr.ECA_NORMAL
 
 
 def pend_event(timeout=1.e-5):
-    """Give callbacks ``timeout`` seconds to run; returns ECA_TIMEOUT like libca."""
+    """Give callbacks ``timeout`` seconds to run; returns ECA_TIMEOUT like libca. In a
+    non-preemptive context they run here, on this thread, for that long."""
     if libca is None:
         initialize_libca()
     elif libca is _LIBCA_FINALIZED:
         return None
-    context = _context_object()
+    dispatcher = _context_object().dispatcher
     timeout = max(0.0, timeout)
-    if not context.dispatcher.in_dispatch_thread():
-        context.dispatcher.wait_idle(timeout)
+    if not dispatcher.threaded:
+        dispatcher.run_for(timeout)
+        return dbr.ECA_TIMEOUT
+    if not dispatcher.in_dispatch_thread():
+        dispatcher.wait_idle(timeout)
     time.sleep(timeout)
     return dbr.ECA_TIMEOUT
 
@@ -669,6 +768,7 @@ def connect_channel(chid, timeout=None, verbose=False):
     if timeout is None:
         timeout = DEFAULT_CONNECTION_TIMEOUT
     conn = entry.channel.connected.wait(max(0.0, timeout))
+    _run_waiting_callbacks(entry.channel.context)
     if not conn:
         with entry.lock:
             entry.ts = time.time()
@@ -827,20 +927,28 @@ def _unpack_values(values, count, ftype, elem_count, as_numpy, shared=True):
     if count < length:  # a slice only when needed: _array copies a view
         values = values[:count]
     if ntype == dbr.CHAR and elem_count > 1:
-        return _array(values, as_numpy, shared)
+        return _array(values, ntype, as_numpy, shared)
     if count == 1:
         return _scalar(values[0])
-    return _array(values, as_numpy, shared)
+    return _array(values, ntype, as_numpy, shared)
 
 
-def _array(values, as_numpy, shared=True):
+def _array(values, ntype, as_numpy, shared=True):
+    """An array value: a numpy array, or (without numpy, or with ``as_numpy=False``) a
+    ctypes array of the native element type, as pyepics hands on libca's buffer."""
     if HAS_NUMPY and as_numpy:
         if isinstance(values, numpy.ndarray):
             # A view (of the message's buffer) is read-only: the caller gets its own.
             # Copying 8 MB costs as much as receiving it, so sole owners skip it.
             return values.copy() if shared or not values.flags.owndata else values
         return numpy.asarray(values)
-    return list(values.tolist() if hasattr(values, 'tolist') else values)
+    array = (dbr.Map[ntype] * len(values))()
+    if HAS_NUMPY and isinstance(values, numpy.ndarray):  # big-endian, as received
+        native = numpy.ascontiguousarray(values, dtype=values.dtype.newbyteorder('='))
+        ctypes.memmove(array, native.ctypes.data, ctypes.sizeof(array))
+    else:
+        array[:] = values
+    return array
 
 
 def _unpack_metadata(ftype, dbr_value):
@@ -954,7 +1062,9 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
     shared = True  # the first to complete a get has the decoded reply to itself
     if result[0] is GET_PENDING:
         pending: Pending = result[1]
-        if not pending.wait(max(0.0, timeout)):
+        completed = pending.wait(max(0.0, timeout))
+        _run_waiting_callbacks(entry.channel.context)
+        if not completed:
             warnings.warn("ca.get('%s') timed out after %.2f seconds." % (entry.pvname,
                                                                           timeout))
             return None
@@ -1193,8 +1303,10 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
         raise _put_error(exc, "cannot put %r to %s: %s" % (value, pvname, exc)) from None
     ret = dbr.ECA_NORMAL
     # The I/O thread marks completion, so this also works inside a callback.
-    if wait and not pending.wait(max(0.0, timeout)):
-        ret = -ret
+    if wait:
+        if not pending.wait(max(0.0, timeout)):
+            ret = -ret
+        _run_waiting_callbacks(channel.context)
     if notify and pending.error is not None and not callable(callback):
         logger.warning("put to %s failed: %s", pvname, pending.error)
     return ret

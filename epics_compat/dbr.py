@@ -110,14 +110,76 @@ def make_unixtime(stamp) -> float:
     return EPICS2UNIX_EPOCH + stamp.secs + 1.e-6 * int(1.e-3 * stamp.nsec)
 
 
+# The C structures of db_access.h, as ctypes structures with pyepics' names and layouts.
+# No C library fills them here, but a caller can build one, read its fields, and cast a
+# buffer of DBR bytes (in host byte order) to it; ``value_offset`` says where the values
+# start in each type's buffer.
+_STATUS = [('status', short_t), ('severity', short_t)]
+_STAMPED = _STATUS + [('stamp', TimeStamp)]
+_UNITS = ('units', char_t * MAX_UNITS_SIZE)
+_PRECISION = [('precision', short_t), ('RISC_pad', short_t)]
+
+
+def _structure(name: str, doc: str, fields: list) -> type:
+    return type(name, (ctypes.Structure,), {'__doc__': doc, '_fields_': fields})
+
+
+def _limits(ctype) -> list:
+    return [(limit, ctype) for limit in ctrl_limits]
+
+
+time_string = _structure('time_string', 'dbr time string',
+                         _STAMPED + [('value', char_t * MAX_STRING_SIZE)])
+time_short = _structure('time_short', 'dbr time short',
+                        _STAMPED + [('RISC_pad', short_t), ('value', short_t)])
+time_float = _structure('time_float', 'dbr time float', _STAMPED + [('value', float_t)])
+time_enum = _structure('time_enum', 'dbr time enum',
+                       _STAMPED + [('RISC_pad', short_t), ('value', ushort_t)])
+time_char = _structure('time_char', 'dbr time char',
+                       _STAMPED + [('RISC_pad0', short_t), ('RISC_pad1', byte_t),
+                                   ('value', byte_t)])
+time_long = _structure('time_long', 'dbr time long', _STAMPED + [('value', int_t)])
+time_double = _structure('time_double', 'dbr time double',
+                         _STAMPED + [('RISC_pad', int_t), ('value', double_t)])
+
+ctrl_enum = _structure('ctrl_enum', 'dbr ctrl enum',
+                       _STATUS + [('no_str', short_t),
+                                  ('strs', (char_t * MAX_ENUM_STRING_SIZE) * MAX_ENUMS),
+                                  ('value', ushort_t)])
+ctrl_short = _structure('ctrl_short', 'dbr ctrl short',
+                        _STATUS + [_UNITS] + _limits(short_t) + [('value', short_t)])
+# byte_t limits and a ubyte_t value, as in pyepics (C has dbr_char_t, unsigned, for both).
+ctrl_char = _structure('ctrl_char', 'dbr ctrl char',
+                       _STATUS + [_UNITS] + _limits(byte_t)
+                       + [('RISC_pad', byte_t), ('value', ubyte_t)])
+ctrl_long = _structure('ctrl_long', 'dbr ctrl long',
+                       _STATUS + [_UNITS] + _limits(int_t) + [('value', int_t)])
+ctrl_float = _structure('ctrl_float', 'dbr ctrl float',
+                        _STATUS + _PRECISION + [_UNITS] + _limits(float_t)
+                        + [('value', float_t)])
+ctrl_double = _structure('ctrl_double', 'dbr ctrl double',
+                         _STATUS + _PRECISION + [_UNITS] + _limits(double_t)
+                         + [('value', double_t)])
+
+#: Byte offset of the first value in a buffer of each DBR type (0..38), as libca's
+#: ``dbr_value_offset``: the size of the type's metadata with its padding.
+value_offset = (39 * ctypes.c_short)(*(_core.dbr_type(t).metadata.size for t in range(39)))
+
 NP_Map = {}
 if HAS_NUMPY:
     NP_Map = {INT: numpy.int16, FLOAT: numpy.float32, ENUM: numpy.uint16,
               CHAR: numpy.uint8, LONG: numpy.int32, DOUBLE: numpy.float64}
 
-#: ctypes type of one element of each native type.
+#: ctypes type of one element of each native type, and the structure of each TIME and
+#: CTRL type (C has no dbr_ctrl_string: CTRL_STRING maps to time_string, as in pyepics).
 Map = {STRING: string_t, INT: short_t, FLOAT: float_t, ENUM: ushort_t, CHAR: ubyte_t,
-       LONG: int_t, DOUBLE: double_t}
+       LONG: int_t, DOUBLE: double_t,
+       TIME_STRING: time_string, TIME_SHORT: time_short, TIME_FLOAT: time_float,
+       TIME_ENUM: time_enum, TIME_CHAR: time_char, TIME_LONG: time_long,
+       TIME_DOUBLE: time_double,
+       CTRL_STRING: time_string, CTRL_SHORT: ctrl_short, CTRL_FLOAT: ctrl_float,
+       CTRL_ENUM: ctrl_enum, CTRL_CHAR: ctrl_char, CTRL_LONG: ctrl_long,
+       CTRL_DOUBLE: ctrl_double}
 
 _NAMES = {t: _T(t).name for first in (STRING, TIME_STRING, CTRL_STRING)
           for t in range(first, first + 7)}
@@ -191,3 +253,44 @@ class AlarmSeverity(DefaultIntEnum):
     MINOR = 1
     MAJOR = 2
     INVALID = 3
+
+
+# The argument structures libca passes to its callbacks. Nothing here calls them from C,
+# but code written against pyepics' ctypes layer can build, read and cast them.
+class event_handler_args(ctypes.Structure):
+    """What a get or subscription callback receives: the DBR buffer and its type."""
+    _fields_ = [('usr', py_obj), ('chid', chid_t), ('type', long_t), ('count', long_t),
+                ('raw_dbr', void_p), ('status', int_t)]
+
+
+class connection_args(ctypes.Structure):
+    """What a connection callback receives: the channel and OP_CONN_UP/OP_CONN_DOWN."""
+    _fields_ = [('chid', chid_t), ('op', long_t)]
+
+
+class access_rights_handler_args(ctypes.Structure):
+    """What an access-rights callback receives: the channel and its rights bits."""
+    _fields_ = [('chid', chid_t), ('access', ubyte_t)]
+
+
+def cast_args(args) -> list:
+    """The metadata structure and the values of an ``event_handler_args``' buffer.
+
+    Returns ``[structure, values]``: ``structure`` is None for a native type, and both
+    are None for a type without a structure here (reading such a buffer would mean
+    guessing its layout).
+    """
+    ftype = args.type
+    if ftype not in Map:
+        return [None, None]
+    native = native_type(ftype)
+    values_at = args.raw_dbr + value_offset[ftype]
+    values = ctypes.cast(values_at, ctypes.POINTER(args.count * Map[native])).contents
+    if ftype == native:
+        return [None, values]
+    return [ctypes.cast(args.raw_dbr, ctypes.POINTER(Map[ftype])).contents, values]
+
+
+def make_callback(func, args):
+    """``func`` as a C function pointer taking one ``args`` structure, as libca calls."""
+    return ctypes.CFUNCTYPE(None, args)(func)

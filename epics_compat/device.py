@@ -191,10 +191,13 @@ class Device:
             except Exception:
                 raise AttributeError(f'{self.__class__.__name__} has no attribute {attr}') \
                     from None
-        elif attr in self.__dict__ or not self._init:
+        elif attr in self.__dict__:
             self.__dict__[attr] = val
-        else:
+        elif self._init:
             raise AttributeError(f'{self.__class__.__name__} has no attribute {attr}')
+        # Otherwise (before __init__ is done) the assignment is dropped, as in pyepics:
+        # a subclass whose _nonpvs lacks '_init' never finishes __init__ that way, and
+        # its unknown attributes are then neither PVs nor stored (Scaler, MCA, ...).
 
     def __dir__(self):
         names = set(self._aliases) | set(self._pvs) | set(self._nonpvs) \

@@ -93,7 +93,7 @@ def _settle_callbacks(context_id, timeout: float = 1.0) -> None:
         dispatcher.wait_idle(timeout)
         return
     call_soon(dispatcher.call, done.set)
-    done.wait(timeout)
+    dispatcher.wait(done, timeout)
 
 
 def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
@@ -366,7 +366,7 @@ class PV:
                 self.__on_connect(pvname=self.pvname, chid=self.chid, conn=True)
                 self._conn_done_inline = True
             return self.connected
-        self._conn_event.wait(max(0.0, timeout))
+        ca._wait(self._conn_event, max(0.0, timeout), self.context)
         return self.connected
 
     @_ensure_context
@@ -627,7 +627,7 @@ class PV:
                 # The subscription's first update normally comes with this answer (the
                 # server sends it at once): let its callback run first, as it would
                 # with libca, so that this newer answer is what stays.
-                self._first_update.wait(FIRST_UPDATE_WAIT)
+                ca._wait(self._first_update, FIRST_UPDATE_WAIT, self.context)
             if ftype == self.ftype:
                 self._unconfirmed_put = False
             self._args.update(**metad)
@@ -709,7 +709,7 @@ class PV:
             if self._updates == updates_before:
                 self._unconfirmed_put = True
             return
-        self._first_update.wait(FIRST_UPDATE_WAIT)
+        ca._wait(self._first_update, FIRST_UPDATE_WAIT, self.context)
         _settle_callbacks(self.context)
         count = self._args['count'] if self._args['count'] != self._args['nelm'] else None
         metadata = ca.get_with_metadata(self.chid, ftype=self.ftype, count=count,

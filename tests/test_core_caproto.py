@@ -5,7 +5,7 @@ the same command with the same header fields, the same values and the same metad
 for every message class and every DBR type 0..34 with random values. (Types 35..38 are
 left out: caproto describes them with structures of its own convention. So is
 CTRL_STRING: caproto 1.3 lays it out as a TIME_STRING, while db_access.h and rsrv's bytes
-in ../shared/captures give it the STS_STRING layout, as we do; see test_core_golden.)
+in tests/data give it the STS_STRING layout, as we do; see test_core_golden.)
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Golden bytes: real libca <-> softIoc (rsrv) traffic from ../shared/captures/.
+"""Golden bytes: real libca <-> softIoc (rsrv) traffic from tests/data/ (see its README).
 
 No one in this project wrote these bytes. Every message must decode (data payloads too),
 serialise back to exactly the captured bytes, datagram by datagram and stream by stream,
@@ -13,15 +13,19 @@ import re
 import struct
 from collections import Counter
 
+from pathlib import Path
+
 import numpy
 import pytest
 
 import caproto_core as cc
-import pcap
-from pcap import CA_SERVER_PORT, CAPTURES_DIR, read_pcap
+from epics_compat.shark import pcap
+from epics_compat.shark.pcap import CA_SERVER_PORT, read_pcap
 
-CAPTURE = CAPTURES_DIR / "libca_rsrv.pcap"
-TYPES_DB = CAPTURES_DIR / "types.db"
+DATA = Path(__file__).parent / "data"
+
+CAPTURE = DATA / "libca_rsrv.pcap"
+TYPES_DB = DATA / "types.db"
 ChannelType = cc.ChannelType
 #: What pyepics (which made the capture) sets EPICS_CA_MAX_ARRAY_BYTES to.
 MAX_ARRAY_BYTES = 2**24
@@ -159,7 +163,7 @@ def test_large_messages_use_the_extended_header(connection):
 
 
 def test_the_gaps_in_the_capture_fall_inside_array_payloads(capture, connection):
-    # pcap.py fills bytes the capture lost with zeros; they must not touch a header.
+    # The pcap reader fills bytes the capture lost with zeros; they must not touch a header.
     _, responses = connection
     for key, gaps in capture.gaps.items():
         assert key[0][1] == CA_SERVER_PORT
@@ -413,27 +417,18 @@ def test_message_census(connection):
 # --- through the state machines, in capture order -----------------------------------------------
 
 def segments_in_capture_order(path):
-    """(direction key, end offset in that direction's stream) of each TCP segment.
-
-    Uses pcap.py's frame parser; only the order in which the segments were captured is
-    added here, which ``read_pcap`` does not keep.
-    """
-    raw = path.read_bytes()
-    endian = pcap._MAGIC[raw[:4]]
-    record = struct.Struct(endian + "IIII")
-    directions: dict = {}
-    scratch = pcap.Capture()
-    pos = 24
-    while pos + record.size <= len(raw):
-        _, _, length, _ = record.unpack_from(raw, pos)
-        pos += record.size
-        before = {key: len(d.segments) for key, d in directions.items()}
-        pcap._read_frame(raw[pos:pos + length], scratch, directions)
-        pos += length
-        for key, direction in directions.items():
-            if len(direction.segments) > before.get(key, 0):
-                seq, payload = direction.segments[-1]
-                yield key, pcap._seq_diff(seq, direction.isn + 1) + len(payload)
+    """(direction key, end offset in that direction's stream) of each TCP segment with a
+    payload, in the order they were captured (which ``read_pcap`` does not keep)."""
+    first_byte = {}
+    with open(path, "rb") as file:
+        for packet in pcap.packets(file):
+            if packet.protocol != "tcp":
+                continue
+            key = (packet.source, packet.destination)
+            if packet.syn:
+                first_byte[key] = packet.seq + 1
+            if packet.payload:
+                yield key, (packet.seq - first_byte[key]) % 2**32 + len(packet.payload)
 
 
 def test_both_circuits_accept_the_whole_conversation_in_capture_order(capture, connection):

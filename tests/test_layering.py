@@ -1,4 +1,4 @@
-"""caproto_core stays sans-I/O and below epics_compat (see ../shared/DESIGN.md).
+"""caproto_core stays sans-I/O and below epics_compat (see the design notes in README.rst).
 
 The core turns bytes into messages and state; it must not open sockets, start
 threads or processes, or wait (``time.sleep``), and must not import the layer

@@ -1,22 +1,22 @@
-"""Sanity checks of tests/pcap.py, on the reference capture and on synthetic packets."""
+"""Sanity checks of the pcap reader (epics_compat.shark.pcap), on the reference capture
+and on synthetic packets."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
-from pcap import CA_SERVER_PORT, CAPTURES_DIR, read_pcap
+from epics_compat.shark.pcap import CA_SERVER_PORT, read_pcap
 
-CAPTURE = CAPTURES_DIR / "libca_rsrv.pcap"
+DATA = Path(__file__).parent / "data"
+
+CAPTURE = DATA / "libca_rsrv.pcap"
 VERSION = 0  # CA command id of VERSION
 
 
 @pytest.fixture(scope="module")
 def capture():
-    assert CAPTURE.is_file(), (
-        f"reference capture not found at {CAPTURE}: the 'shared' directory must sit "
-        f"beside the repository (../shared/captures/libca_rsrv.pcap)"
-    )
     return read_pcap(CAPTURE)
 
 

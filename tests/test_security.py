@@ -21,6 +21,7 @@ import pytest
 
 import caproto_core as core
 import epics_compat._context as engine
+from epics_compat import _netif
 from epics_compat._config import Config
 from epics_compat.server import PV
 from reliability import DOUBLE, Lab, RawServer, connect, io_alive, read, wait_for
@@ -385,8 +386,9 @@ def test_searches_go_only_to_the_configured_addresses(lab, auto):
     udp = record_udp(context)
     channels = [context.create_channel(f"nowhere:{i}") for i in range(300)]
     assert wait_for(lambda: all(c.search_attempts >= 3 for c in channels), 5)
-    expected = {("127.0.0.1", 5), ("127.0.0.2", 7)} | ({("255.255.255.255", 9)} if auto
-                                                       else set())
+    host_networks = _netif.auto_search_addresses(_netif.interfaces())
+    expected = {("127.0.0.1", 5), ("127.0.0.2", 7)} | ({(ip, 9) for ip in host_networks}
+                                                       if auto else set())
     assert udp.searched() == expected
     # Apart from searches, only the repeater registration, to the repeater on this host.
     for address, kinds in udp.others():
@@ -413,7 +415,9 @@ def test_address_list_from_the_environment_keeps_only_good_entries(caplog):
                                           ("127.0.0.3", 6)]
     assert any("host:notaport" in r.getMessage() for r in caplog.records)
     env["EPICS_CA_AUTO_ADDR_LIST"] = "YES"
-    assert Config.from_environment(env).search_addresses()[-1] == ("255.255.255.255", 5070)
+    automatic = [(ip, 5070) for ip in _netif.auto_search_addresses(_netif.interfaces())]
+    assert Config.from_environment(env).search_addresses() == automatic + [
+        ("127.0.0.1", 5), ("10.1.2.255", 5070), ("127.0.0.3", 6)]
 
 
 def test_answers_to_searches_nobody_made_are_ignored(lab):

@@ -1,9 +1,10 @@
 """Command line: ``python -m epics_compat.server --motor m1 --pv x double 1.5``.
 
-Serves the PVs and motors given, on 127.0.0.1 unless told otherwise, and prints one line
-``serving on HOST:PORT ...`` once clients can connect. With ``--commands`` it reads
-commands from stdin, one per line, answers each with ``ok [result]`` or ``error: ...``,
-and exits at end of input (so a test that dies takes the server with it):
+Serves the PVs and motors given, on 127.0.0.1 (or EPICS_CAS_INTF_ADDR_LIST) unless told
+otherwise, and prints one line ``serving on HOST:PORT ...`` once clients can connect.
+With ``--commands`` it reads commands from stdin, one per line, answers each with
+``ok [result]`` or ``error: ...``, and exits at end of input (so a test that dies takes
+the server with it):
 
     put NAME VALUE            write a PV (as a record processing would)
     get NAME                  print a PV's value
@@ -25,6 +26,7 @@ from typing import Any, Sequence
 
 from caproto_core import DEFAULT_REPEATER_PORT
 
+from .discovery import beacon_destinations, interface_from_environment
 from .motor import Motor
 from .pv import PV, TYPE_NAMES
 from ..repeater import Repeater
@@ -44,8 +46,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                "\"enum_strs\": [\"Off\", \"On\"], \"units\": ...}\nor motor keywords "
                "{\"motor\": \"m2\", \"velocity\": 2.0, \"high_limit\": 10, ...}.\n\n"
                "Commands on stdin (with --commands):\n" + __doc__.split("\n\n", 2)[2])
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to serve on (default: 127.0.0.1)")
+    parser.add_argument("--host", default=None,
+                        help="interface to serve on, 0.0.0.0 for all (default: "
+                             "EPICS_CAS_INTF_ADDR_LIST if set, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0,
                         help="TCP and UDP port (default: 0, a free one)")
     parser.add_argument("--prefix", default="", help="prefix of every PV and motor name")
@@ -59,7 +62,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="append", default=[], metavar="FILE_OR_JSON",
                         help="PVs and motors declared in JSON (see below)")
     parser.add_argument("--beacon-address", default=f"127.0.0.1:{DEFAULT_REPEATER_PORT}",
-                        metavar="HOST:PORT", help="where beacons go (default: %(default)s)")
+                        metavar="HOST:PORT",
+                        help="where beacons go (default: %(default)s); 'auto': as rsrv, "
+                             "to the broadcast address of every interface served "
+                             "(EPICS_CAS_AUTO_BEACON_ADDR_LIST, EPICS_CAS_BEACON_ADDR_LIST,"
+                             " EPICS_CAS_BEACON_PORT)")
     parser.add_argument("--no-beacons", action="store_true", help="send no beacons")
     parser.add_argument("--repeater", action="store_true",
                         help="also run a CA repeater on the beacon port (where no "
@@ -71,6 +78,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log to stderr (-v: connections, -vv: every message)")
     args = parser.parse_args(argv)
+    if args.repeater and args.beacon_address == "auto":
+        parser.error("--repeater needs one --beacon-address HOST:PORT, not 'auto'")
     for declaration in args.pv:
         if len(declaration) not in (2, 3):
             parser.error(f"--pv takes NAME TYPE [VALUE], not {' '.join(declaration)!r}")
@@ -131,11 +140,16 @@ def build_server(args: argparse.Namespace) -> Server:
         records.append(Motor(args.prefix + name, velocity=args.velocity))
     for text in args.json:
         records.extend(records_from_json(text, args.prefix))
-    beacon_address = None
-    if not args.no_beacons:
-        host, _, port = args.beacon_address.rpartition(":")
-        beacon_address = (host or "127.0.0.1", int(port))
-    return Server(records, args.host, args.port, beacon_address=beacon_address,
+    host = args.host or interface_from_environment()
+    beacon_address: Any = None
+    if args.no_beacons:
+        pass
+    elif args.beacon_address == "auto":
+        beacon_address = beacon_destinations(host)
+    else:
+        beacon_host, _, port = args.beacon_address.rpartition(":")
+        beacon_address = (beacon_host or "127.0.0.1", int(port))
+    return Server(records, host, args.port, beacon_address=beacon_address,
                   beacon_period=args.beacon_period)
 
 

@@ -5,19 +5,27 @@ datagram (or a few, if many names are found) holding a VERSION and a SEARCH resp
 per name served here. A search sent with DO_REPLY for a name not served here gets a
 NOT_FOUND. Beacons (RSRV_IS_UP) go to the beacon address, at first quickly (20 ms,
 doubling) and then every beacon period, as rsrv sends them after it starts.
+
+Two address computations follow rsrv's: :func:`beacon_destinations` (where beacons go,
+from the EPICS_CAS_* environment) and :func:`broadcast_listen_address` (the second UDP
+bind that a server on one interface needs to hear broadcast searches).
 """
 from __future__ import annotations
 
 import logging
 import os
+import selectors
 import socket
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Mapping
 
-from caproto_core import (DEFAULT_REPEATER_PORT, MAX_DATAGRAM_SIZE, SERVER, Broadcaster, NotFoundResponse,
-                          ProtocolError, RsrvIsUpResponse, SearchReply, SearchRequest,
-                          SearchResponse, VersionResponse)
+from caproto_core import (DEFAULT_REPEATER_PORT, MAX_DATAGRAM_SIZE, SERVER, Broadcaster,
+                          NotFoundResponse, ProtocolError, RsrvIsUpResponse, SearchReply,
+                          SearchRequest, SearchResponse, VersionResponse)
+
+from .. import _netif
+from .._config import parse_addresses
 
 if TYPE_CHECKING:
     from .server import Server
@@ -29,50 +37,55 @@ FIRST_BEACON_GAP = 0.02
 #: How many recent searches ``Discovery.searches`` remembers.
 SEARCH_LOG_SIZE = 1000
 _MESSAGE_SIZE = 24  # a SEARCH or NOT_FOUND response with its payload
-#: Where beacons go when EPICS_CAS_AUTO_BEACON_ADDR_LIST is YES (the default).
-LIMITED_BROADCAST = "255.255.255.255"
-#: Every interface, the default of EPICS_CAS_INTF_ADDR_LIST.
-ALL_INTERFACES = "0.0.0.0"
 
-
-# --- where to listen and where beacons go, from the EPICS_CAS_* environment ---------------
-# The two functions below are the only places that decide these addresses.
-
-def _setting(env: Mapping[str, str], *names: str) -> str:
-    """The first of ``names`` set (non-empty) in ``env``, as rsrv falls back CAS -> CA."""
-    for name in names:
-        value = env.get(name, "").strip()
-        if value:
-            return value
-    return ""
-
-
-def bind_addresses(env: Mapping[str, str] | None = None) -> list[str]:
-    """The interface addresses the server listens on: EPICS_CAS_INTF_ADDR_LIST, or
-    every interface when it is empty (as rsrv)."""
+def beacon_destinations(host: str = _netif.ANY,
+                        env: Mapping[str, str] | None = None) -> list[tuple[str, int]]:
+    """Where a server on ``host`` sends beacons, as rsrv computes it: with
+    EPICS_CAS_AUTO_BEACON_ADDR_LIST (default YES) the broadcast address of the interface
+    served (of every interface up, loopback excepted, when ``host`` is 0.0.0.0), then
+    EPICS_CAS_BEACON_ADDR_LIST; on EPICS_CAS_BEACON_PORT, else EPICS_CA_REPEATER_PORT.
+    Each address once. Where the interfaces cannot be listed (see ``_netif``), the
+    automatic part is the limited broadcast."""
     env = os.environ if env is None else env
-    return _setting(env, "EPICS_CAS_INTF_ADDR_LIST").split() or [ALL_INTERFACES]
-
-
-def beacon_destinations(env: Mapping[str, str] | None = None) -> list[tuple[str, int]]:
-    """(host, port) pairs that beacons go to, as rsrv computes them.
-
-    EPICS_CAS_BEACON_ADDR_LIST (else EPICS_CA_ADDR_LIST), entries ``host[:port]``; plus,
-    when EPICS_CAS_AUTO_BEACON_ADDR_LIST (else EPICS_CA_AUTO_ADDR_LIST) is not NO, the
-    broadcast address. The port is EPICS_CAS_BEACON_PORT, else EPICS_CA_REPEATER_PORT,
-    else 5065.
-    """
-    env = os.environ if env is None else env
-    port = int(_setting(env, "EPICS_CAS_BEACON_PORT", "EPICS_CA_REPEATER_PORT")
-               or DEFAULT_REPEATER_PORT)
+    port_text = env.get("EPICS_CAS_BEACON_PORT") or env.get("EPICS_CA_REPEATER_PORT")
+    port = int(port_text) if port_text and port_text.strip().isdigit() \
+        else DEFAULT_REPEATER_PORT
     destinations: list[tuple[str, int]] = []
-    for entry in _setting(env, "EPICS_CAS_BEACON_ADDR_LIST", "EPICS_CA_ADDR_LIST").split():
-        host, _, entry_port = entry.partition(":")
-        destinations.append((host, int(entry_port) if entry_port else port))
-    auto = _setting(env, "EPICS_CAS_AUTO_BEACON_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST")
-    if auto.upper() != "NO":
-        destinations.append((LIMITED_BROADCAST, port))
-    return list(dict.fromkeys(destinations))
+    if env.get("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "").strip().upper() not in ("NO", "N"):
+        found = _netif.interfaces()
+        automatic = [_netif.LIMITED_BROADCAST] if found is None \
+            else _netif.broadcast_addresses(found, host)
+        destinations = [(ip, port) for ip in automatic]
+    for address in parse_addresses(env.get("EPICS_CAS_BEACON_ADDR_LIST", ""), port):
+        if address not in destinations:
+            destinations.append(address)
+    return destinations
+
+
+def interface_from_environment(env: Mapping[str, str] | None = None,
+                               default: str = _netif.LOOPBACK) -> str:
+    """The interface to serve on from EPICS_CAS_INTF_ADDR_LIST (``default`` when unset).
+
+    This server binds one interface (or 0.0.0.0, all of them); rsrv binds each listed."""
+    env = os.environ if env is None else env
+    listed = env.get("EPICS_CAS_INTF_ADDR_LIST", "").split()
+    if len(listed) > 1:
+        raise ValueError(f"EPICS_CAS_INTF_ADDR_LIST={' '.join(listed)!r}: this server "
+                         "serves one interface (or 0.0.0.0 for all)")
+    return listed[0] if listed else default
+
+
+def broadcast_listen_address(host: str) -> str | None:
+    """The broadcast address a server bound to ``host`` must also listen on, or None.
+
+    Linux and the BSDs hand a broadcast datagram only to sockets bound to the wildcard
+    address or to that broadcast address, not to one bound to the interface's own
+    address; rsrv binds a second UDP socket for this, and so does ``Discovery``."""
+    if host in ("", _netif.ANY, _netif.LOOPBACK):
+        return None
+    found = _netif.interfaces() or []
+    interface = next((i for i in found if i.address == host), None)
+    return interface.broadcast if interface is not None else None
 
 
 class Discovery:
@@ -81,6 +94,8 @@ class Discovery:
     def __init__(self, server: Server, sock: socket.socket):
         self.server = server
         self.sock = sock
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # beacons to subnets
+        self._broadcast_sock = self._listen_for_broadcasts(sock.getsockname())
         self.broadcaster = Broadcaster(SERVER)
         self.beacon_id = 0
         #: (time.monotonic(), name, client address) of recent searches, answered or not.
@@ -91,10 +106,33 @@ class Discovery:
 
     # --- searches ---------------------------------------------------------------------
 
+    def _listen_for_broadcasts(self, bound: tuple[str, int]) -> socket.socket | None:
+        """A second UDP socket on the broadcast address of the interface served (if one
+        interface); its searches are answered through the main socket."""
+        address = broadcast_listen_address(bound[0])
+        if address is None:
+            return None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((address, bound[1]))
+        except OSError as exc:
+            sock.close()
+            logger.warning("cannot listen on %s:%d: broadcast searches will not be heard "
+                           "(%s)", address, bound[1], exc)
+            return None
+        sock.setblocking(False)
+        self.server.loop.register(sock, selectors.EVENT_READ,
+                                  lambda mask: self._receive(sock))
+        return sock
+
     def on_ready(self, mask: int) -> None:
+        self._receive(self.sock)
+
+    def _receive(self, sock: socket.socket) -> None:
         while True:
             try:
-                data, address = self.sock.recvfrom(65536)
+                data, address = sock.recvfrom(65536)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -179,5 +217,7 @@ class Discovery:
 
     def close(self) -> None:
         self.stop_beacons()
-        self.server.loop.unregister(self.sock)
-        self.sock.close()
+        for sock in (self.sock, self._broadcast_sock):
+            if sock is not None:
+                self.server.loop.unregister(sock)
+                sock.close()

@@ -42,22 +42,22 @@ class Server:
     """A threaded CA server; ``start()``/``stop()`` or use it as a context manager.
 
     ``pvs`` holds PV objects and groups (objects with a ``pvs`` list, like ``Motor`` or
-    any ``Group``). ``beacon_address`` is where beacons go (None: no beacons);
-    ``beacon_addresses`` a list of such destinations, used instead when given.
+    any ``Group``). ``beacon_address`` is where beacons go: a (host, port), a list of
+    them, or None (no beacons); ``beacon_addresses``, a list, is used instead when given.
     ``host`` is the interface served ("0.0.0.0": every interface).
     """
 
     def __init__(self, pvs: Iterable[Any] = (), host: str = "127.0.0.1", port: int = 0, *,
-                 beacon_address: tuple[str, int] | None = ("127.0.0.1", DEFAULT_REPEATER_PORT),
+                 beacon_address: tuple[str, int] | list[tuple[str, int]] | None = (
+                     "127.0.0.1", DEFAULT_REPEATER_PORT),
                  beacon_addresses: Iterable[tuple[str, int]] | None = None,
                  beacon_period: float = DEFAULT_BEACON_PERIOD,
                  max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE):
         self.host = host
         self.port = port
-        if beacon_addresses is not None:
-            self.beacon_addresses = list(beacon_addresses)
-        else:
-            self.beacon_addresses = [] if beacon_address is None else [beacon_address]
+        self.beacon_addresses: list[tuple[str, int]] = []
+        self.beacon_address = beacon_address if beacon_addresses is None \
+            else list(beacon_addresses)
         self.beacon_period = beacon_period
         self.max_payload_size = max_payload_size
         #: Guards the protocol state (circuits, subscriptions); the loop thread holds it
@@ -253,8 +253,16 @@ class Server:
         return self.beacon_addresses[0] if self.beacon_addresses else None
 
     @beacon_address.setter
-    def beacon_address(self, address: tuple[str, int] | None) -> None:
-        self.beacon_addresses = [] if address is None else [address]
+    def beacon_address(self, address: tuple[str, int] | list[tuple[str, int]] | None
+                       ) -> None:
+        """One (host, port), a list of them (e.g. ``discovery.beacon_destinations``:
+        every network, as rsrv), or None (no beacons)."""
+        if address is None:
+            self.beacon_addresses = []
+        elif isinstance(address, list):
+            self.beacon_addresses = list(address)
+        else:
+            self.beacon_addresses = [address]
 
     @property
     def discovery(self) -> Discovery | None:

@@ -85,9 +85,12 @@ def info(channel) -> str:
 
 def client_status(session: _common.Session) -> str:
     """A summary of the client context: what ``cainfo -s`` prints here (EPICS base
-    prints libca's own ca_client_status report, which has no equivalent)."""
+    prints libca's own ca_client_status report, which has no equivalent), with the
+    search destinations in use: where a PV not found was looked for."""
     context = session.context
-    lines = [repr(context)]
+    destinations = context.config.search_addresses()
+    lines = [repr(context), "Search destination list with %d items" % len(destinations)]
+    lines.extend("    %s:%d" % address for address in destinations)
     for circuit in list(context.circuits.values()):
         lines.append("    %r channels=%d" % (circuit, len(circuit.channels)))
         for channel in list(circuit.channels.values()):
