@@ -168,6 +168,9 @@ out["slow_took"] = time.monotonic() - t
 t = time.monotonic()
 epics.caput(P + "slow", 4)
 out["nowait_took"] = time.monotonic() - t
+t = time.monotonic()  # the slow handler is busy now: other PVs must not wait for it
+epics.caput(P + "setpoint", 2.0, wait=True)
+out["other_pv_took"] = time.monotonic() - t
 out["guarded_ok"] = [epics.caput(P + "guarded", 2, wait=True), epics.caget(P + "guarded")]
 epics.caput(P + "guarded", 7, wait=True)
 out["guarded_refused"] = epics.caget(P + "guarded", use_monitor=False)
@@ -196,6 +199,7 @@ print(json.dumps(out))
         out = json.loads(run_script(lib, script, beamline.client_env).splitlines()[-1])
         assert out["slow"] == 1 and out["slow_took"] >= 0.45, (lib, out)
         assert out["nowait_took"] < 0.3, (lib, out)
+        assert out["other_pv_took"] < 0.3, (lib, out)
         assert out["guarded_ok"] == [1, 4.0], (lib, out)
         assert out["guarded_refused"] == 4.0, (lib, out)
         assert out["clamped"] == 10.0, (lib, out)
