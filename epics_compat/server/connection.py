@@ -5,7 +5,7 @@ the core's ``VirtualCircuit(SERVER)`` on its own, so a request the core rejects 
 answered with an ERROR and the next one is still served. Output goes through an
 out-buffer that is written when the socket can take it; monitor updates wait (only the
 newest per subscription is kept) while the client has asked for EVENTS_OFF, while the
-buffer is backed up, or while the server is hung by a fault.
+buffer is backed up, or while the server's hooks pause it.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from caproto_core import (CLIENT, DBR_TYPES, REQUESTS, SERVER, AccessRights,
                           message_size, read_stream)
 
 from .payloads import data_message, encode_read
-from .pv import PV
+from .pv import PV, Done
 
 if TYPE_CHECKING:
     from .server import Server
@@ -111,15 +111,15 @@ class Connection:
     # --- socket events --------------------------------------------------------------------
 
     def update_interest(self) -> None:
-        """Watch for reading unless hung, and for writing while output is queued."""
+        """Watch for reading unless paused, and for writing while output is queued."""
         if not self.server.loop.in_loop_thread():
             self.server.loop.call_soon_threadsafe(self.update_interest)
             return
         if self.closed:
             return
-        hung = self.server.faults.hung
-        events = 0 if hung else selectors.EVENT_READ
-        if self._outbuf and not hung:
+        paused = self.server.hooks.paused
+        events = 0 if paused else selectors.EVENT_READ
+        if self._outbuf and not paused:
             events |= selectors.EVENT_WRITE
         if events != self._interest:
             self._interest = events
@@ -148,8 +148,8 @@ class Connection:
         self.process_input()
 
     def process_input(self) -> None:
-        """Handle every complete message received so far (nothing while hung)."""
-        while not self.closed and not self.server.faults.hung:
+        """Handle every complete message received so far (nothing while paused)."""
+        while not self.closed and not self.server.hooks.paused:
             size = message_size(self._inbuf)
             if size is None:
                 return
@@ -205,7 +205,7 @@ class Connection:
     def _on_create(self, message: CreateChanRequest) -> None:
         channel = self.circuit.channels[message.cid]
         pv = self.server.find(message.name)
-        if pv is None or self.server.faults.refuses(message.name, pv):
+        if pv is None or self.server.hooks.refuses_channel(message.name, pv):
             logger.debug("%s: refusing channel %r", self, message.name)
             self.send(CreateChFailResponse(message.cid))
             return
@@ -226,7 +226,7 @@ class Connection:
 
     def _on_read(self, message: ReadNotifyRequest) -> None:
         channel, pv = self._channel(message)
-        status = self.server.faults.error_status(pv, "read")
+        status = self.server.hooks.request_status(pv, "read")
         if status is not None:
             self.send(ErrorResponse(message, channel.cid, status))
             return
@@ -243,16 +243,16 @@ class Connection:
     def _on_write(self, message: WriteRequest | WriteNotifyRequest) -> None:
         channel, pv = self._channel(message)
         notify = isinstance(message, WriteNotifyRequest)
-        status = self.server.faults.error_status(pv, "write")
+        status = self.server.hooks.request_status(pv, "write")
         if status is not None:
             self.send(ErrorResponse(message, channel.cid, status))
             return
-        done = self._completion(message) if notify else _no_completion
+        done = self._completion(message, channel.cid, notify)
         if not self.server.rights(pv) & AccessRights.WRITE:
-            self._write_failed(message, channel, EcaStatus.ECA_NOWTACCESS, notify)
+            done(EcaStatus.ECA_NOWTACCESS)
             return
         if message.data_type not in _WRITABLE_TYPES:
-            self._write_failed(message, channel, EcaStatus.ECA_BADTYPE, notify)
+            done(EcaStatus.ECA_BADTYPE)
             return
         if message.data_type in (ChannelType.PUT_ACKT, ChannelType.PUT_ACKS):
             done()  # alarm acknowledgement: nothing to acknowledge here
@@ -261,32 +261,36 @@ class Connection:
             values = pv.from_client(message.data, dbr_type(message.data_type).native)
             pv.put(values, done)
         except (ValueError, TypeError, ProtocolError) as exc:
-            logger.info("%s: write of %r to %s refused: %s", self, message, pv.name, exc)
-            self._write_failed(message, channel, EcaStatus.ECA_PUTFAIL, notify)
+            done(EcaStatus.ECA_PUTFAIL, str(exc))
 
-    def _write_failed(self, message: Message, channel: Any, status: int, notify: bool) -> None:
-        if notify:
-            self.send(WriteNotifyResponse(message.data_type, message.data_count,
-                                          message.ioid, status))
-        else:
-            self.send(ErrorResponse(message, channel.cid, status))
+    def _completion(self, message: WriteRequest | WriteNotifyRequest, cid: int,
+                    notify: bool) -> Done:
+        """A thread-safe ``done(status, reason)`` that answers ``message`` once.
 
-    def _completion(self, message: WriteNotifyRequest):
-        """A ``done(status)`` that answers ``message`` once, if the client is still there."""
+        A WRITE_NOTIFY is answered with ``status``; a plain WRITE only when it failed,
+        with an ERROR that carries ``reason`` (as rsrv tells a client its put failed).
+        """
         answered = []
 
-        def done(status: int = EcaStatus.ECA_NORMAL) -> None:
+        def done(status: int = EcaStatus.ECA_NORMAL, reason: str = "") -> None:
             with self.server.lock:
                 if answered or self.closed:
                     return
                 answered.append(status)
-                self.send(WriteNotifyResponse(message.data_type, message.data_count,
-                                              message.ioid, status))
+                if status != EcaStatus.ECA_NORMAL:
+                    logger.info("%s: write to %s refused (status %#x)%s", self,
+                                self.pvs.get(message.sid, "?"), status,
+                                f": {reason}" if reason else "")
+                if notify:
+                    self.send(WriteNotifyResponse(message.data_type, message.data_count,
+                                                  message.ioid, status))
+                elif status != EcaStatus.ECA_NORMAL:
+                    self.send(ErrorResponse(message, cid, status, reason[:200]))
         return done
 
     def _on_event_add(self, message: EventAddRequest) -> None:
         channel, pv = self._channel(message)
-        status = self.server.faults.error_status(pv, "subscribe")
+        status = self.server.hooks.request_status(pv, "subscribe")
         if status is None and (message.data_type not in DBR_TYPES
                                or message.data_type >= ChannelType.PUT_ACKT):
             status = EcaStatus.ECA_BADTYPE
@@ -381,7 +385,7 @@ class Connection:
         return True
 
     def send_raw(self, data: bytes, close: bool = False) -> None:
-        """Queue bytes that bypass the protocol checks (faults); optionally hang up after."""
+        """Queue bytes that bypass the protocol checks (fault injection); optionally hang up after."""
         self._write(data)
         if close:
             self._close_when_flushed = True
@@ -390,7 +394,7 @@ class Connection:
     def _write(self, data: bytes) -> None:
         if self.closed:
             return
-        delay = self.server.faults.response_delay
+        delay = self.server.hooks.reply_delay
         if delay > 0 or self._delayed:
             release = time.monotonic() + delay
             if self._delayed:
@@ -416,7 +420,7 @@ class Connection:
         """Write what the socket takes now; watch for writability if some is left."""
         if self.closed:
             return
-        if not self.server.faults.hung:
+        if not self.server.hooks.paused:
             while self._outbuf:
                 try:
                     sent = self.sock.send(self._outbuf)
@@ -438,7 +442,7 @@ class Connection:
     # --- monitors -------------------------------------------------------------------------
 
     def _ready_for_events(self) -> bool:
-        return (self.events_on and not self.server.faults.hung
+        return (self.events_on and not self.server.hooks.paused
                 and len(self._outbuf) < BACKLOG_LIMIT)
 
     def post_event(self, subscription: Subscription, cache: dict) -> None:
@@ -515,6 +519,3 @@ class Connection:
         self._held.clear()
         self.server.connection_closed(self)
 
-
-def _no_completion(status: int = EcaStatus.ECA_NORMAL) -> None:
-    """The ``done`` of a WRITE without notification: nobody to tell."""

@@ -38,7 +38,6 @@ FIRST_BEACON_GAP = 0.02
 SEARCH_LOG_SIZE = 1000
 _MESSAGE_SIZE = 24  # a SEARCH or NOT_FOUND response with its payload
 
-
 def beacon_destinations(host: str = _netif.ANY,
                         env: Mapping[str, str] | None = None) -> list[tuple[str, int]]:
     """Where a server on ``host`` sends beacons, as rsrv computes it: with
@@ -139,8 +138,8 @@ class Discovery:
             except OSError as exc:
                 logger.debug("UDP receive failed: %s", exc)
                 return
-            if self.server.faults.hung:
-                continue  # a hung server answers nobody
+            if self.server.hooks.paused:
+                continue  # a paused server answers nobody
             self._answer(data, address)
 
     def _answer(self, data: bytes, address: tuple[str, int]) -> None:
@@ -168,7 +167,7 @@ class Discovery:
             self._send_later(datagram, address)
 
     def _send_later(self, datagram: bytes, address: tuple[str, int]) -> None:
-        delay = self.server.faults.response_delay
+        delay = self.server.hooks.reply_delay
         if delay > 0:
             self.server.loop.call_later(delay, lambda: self._sendto(datagram, address))
         else:
@@ -187,7 +186,7 @@ class Discovery:
         self.stop_beacons()
         self.beacon_id = first_id
         self._beacon_gap = FIRST_BEACON_GAP
-        if self.server.beacon_address is not None:
+        if self.server.beacon_addresses:
             self._beacon_tick()
 
     def stop_beacons(self) -> None:
@@ -199,15 +198,13 @@ class Discovery:
         """Send one beacon now (with ``beacon_id``, or the next id in sequence)."""
         if beacon_id is not None:
             self.beacon_id = beacon_id
-        destinations = self.server.beacon_address
-        if destinations is None:
+        addresses = self.server.beacon_addresses
+        if not addresses:
             return
-        if destinations and isinstance(destinations[0], str):  # one (host, port)
-            destinations = [destinations]
         host = self.server.host if self.server.host not in ("", "0.0.0.0") else "0.0.0.0"
         beacon = RsrvIsUpResponse(13, self.server.port, self.beacon_id & 0xFFFFFFFF, host)
         datagram = self.broadcaster.send(beacon)
-        for address in destinations:
+        for address in addresses:
             self._sendto(datagram, address)
         self.beacon_id += 1
 

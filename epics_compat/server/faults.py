@@ -1,5 +1,8 @@
 """``Faults``: make a running server misbehave on purpose, for reliability tests.
 
+A fault injector is the server's ``hooks`` (see ``hooks.ServerHooks``); ``server.faults``
+installs one the first time a test asks for it, so a server nobody tests serves normally.
+
 Every method acts at once, from any thread, and can be undone (``clear()`` undoes all):
 
 - ``drop_circuits()``: close every client's TCP circuit (the server stays up);
@@ -21,6 +24,8 @@ from typing import TYPE_CHECKING, Iterable
 
 from caproto_core import EcaStatus, EventAddResponse, ReadNotifyResponse
 
+from .hooks import ServerHooks
+
 if TYPE_CHECKING:
     from .pv import PV
     from .server import Server
@@ -39,20 +44,20 @@ MALFORMED_KINDS = {
 _REQUEST_KINDS = ("read", "write", "subscribe")
 
 
-class Faults:
+class Faults(ServerHooks):
     """The scripted faults of one server; see the module docstring."""
 
     def __init__(self, server: Server):
         self._server = server
-        self.hung = False
-        self.response_delay = 0.0
+        self.paused = False
+        self.reply_delay = 0.0
         self.refused: set[str] = set()
         self.errors: dict[str, dict[str, int | None]] = {}
         self.write_denied: set[str] = set()
 
     def __repr__(self) -> str:
         active = {name: value for name, value in (
-            ("hung", self.hung), ("response_delay", self.response_delay),
+            ("hung", self.paused), ("response_delay", self.reply_delay),
             ("refused", self.refused), ("errors", self.errors),
             ("write_denied", self.write_denied)) if value}
         return f"<Faults {active or 'none'}>"
@@ -74,20 +79,15 @@ class Faults:
         Beacons go on, as from an IOC whose CA server tasks are stuck.
         """
         def apply() -> None:
-            self.hung = on
-            self._server._watch_listener()
-            for connection in list(self._server.connections):
-                connection.update_interest()
-                if not on:
-                    connection.process_input()
-                    connection.flush()
+            self.paused = on
+            self._server.refresh_io()
         self._server.run_in_loop(apply)
         logger.info("fault: %s", "hung" if on else "answering again")
 
     def delay(self, seconds: float) -> None:
         """Send every answer ``seconds`` late (0 to stop); order is kept."""
         with self._server.lock:
-            self.response_delay = max(0.0, float(seconds))
+            self.reply_delay = max(0.0, float(seconds))
 
     def restart(self, downtime: float = 0.5, wait: bool = True) -> None:
         """Close everything, wait ``downtime`` s, serve again on the same port."""
@@ -123,7 +123,7 @@ class Faults:
             (self.write_denied.add if deny else self.write_denied.discard)(name)
             pv = self._server.find(name)
         if pv is not None:
-            self._server.run_in_loop(lambda: self._server._access_changed(pv))
+            self._server.run_in_loop(lambda: self._server.pv_access_changed(pv))
 
     # --- bad bytes ---------------------------------------------------------------------------
 
@@ -145,7 +145,7 @@ class Faults:
         """Send a beacon anomaly: 'restart' (ids from 0, fast beacons, as after a server
         restart) or 'jump' (one beacon whose id jumps ahead by 1000)."""
         def send() -> None:
-            discovery = self._server._discovery
+            discovery = self._server.discovery
             if discovery is None:
                 return
             if kind == "restart":
@@ -159,22 +159,30 @@ class Faults:
 
     def clear(self) -> None:
         """Undo every fault that is still in effect."""
-        if self.hung:
+        if self.paused:
             self.hang(False)
         denied = list(self.write_denied)
         with self._server.lock:
-            self.response_delay = 0.0
+            self.reply_delay = 0.0
             self.refused.clear()
             self.errors.clear()
         for name in denied:
             self.deny_write(name, False)
 
-    # --- queries used by the server ------------------------------------------------------------
+    @property
+    def hung(self) -> bool:
+        return self.paused
 
-    def refuses(self, name: str, pv: PV) -> bool:
+    @property
+    def response_delay(self) -> float:
+        return self.reply_delay
+
+    # --- the hooks the server calls ---------------------------------------------------------
+
+    def refuses_channel(self, name: str, pv: PV) -> bool:
         return bool(self.refused) and (name in self.refused or pv.name in self.refused)
 
-    def error_status(self, pv: PV, request: str) -> int | None:
+    def request_status(self, pv: PV, request: str) -> int | None:
         """The ECA status to refuse ``request`` on ``pv`` with, or None to serve it."""
         if not self.errors:
             return None
@@ -185,7 +193,7 @@ class Faults:
                 return _DEFAULT_STATUS[request] if status is None else status
         return None
 
-    def write_denied_for(self, pv: PV) -> bool:
+    def denies_write(self, pv: PV) -> bool:
         return bool(self.write_denied) and any(
             name in self.write_denied for name in (pv.name, *pv.aliases))
 

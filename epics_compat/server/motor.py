@@ -143,6 +143,7 @@ class Motor:
     def detach(self) -> None:
         """Called when the server stops: a move in progress stops where it is."""
         self.stop()
+        self.server = None
 
     def __getitem__(self, field: str) -> PV:
         return self.fields[field]
@@ -296,9 +297,18 @@ class Motor:
 
     def stop(self) -> None:
         """Stop now, where the motor is (what STOP=1 does); thread-safe."""
-        with self.fields["VAL"].lock:
-            if self._moving or self._target is not None:
-                self._finish(stopped=True)
+        self._in_server_thread(self._stop_here)
+
+    def _stop_here(self) -> None:
+        if self._moving or self._target is not None:
+            self._finish(stopped=True)
+
+    def _in_server_thread(self, function) -> None:
+        """The motion's state lives on the server thread: run ``function`` there."""
+        if self.server is not None:
+            self.server.run_in_loop(function)
+        else:
+            function()
 
     def _set_readback(self) -> None:
         self._set("DRBV", self._dial)
@@ -421,7 +431,7 @@ class Motor:
     def _jog(self, field: str, towards_high: bool, value: int, done: Done) -> None:
         if not value:
             self._set(field, 0)
-            self.stop()
+            self._stop_here()
             done()
             return
         self._set(field, 1)
@@ -455,7 +465,7 @@ class Motor:
     def _put_STOP(self, pv: PV, value: int, done: Done) -> None:
         if value:
             self._set("STOP", 1)
-            self.stop()
+            self._stop_here()
             self._set("STOP", 0)
         done()
 
@@ -463,7 +473,7 @@ class Motor:
         self._set("LSPG", self.get("SPMG"))
         self._set("SPMG", value)
         if value == STOP:
-            self.stop()
+            self._stop_here()
         elif value == PAUSE:
             if self._moving:
                 self._moving = False  # keeps the target and the pending completions
@@ -532,11 +542,12 @@ class Motor:
 
     def set_alarm(self, status: int, severity: int) -> None:
         """Put VAL and RBV in alarm (e.g. ``AlarmStatus.HWLIMIT, MAJOR_ALARM``)."""
-        with self.fields["VAL"].lock:
+        def apply() -> None:
             for field in ("VAL", "RBV"):
                 self._set(field, None, status=status, severity=severity)
             self._set("STAT", int(status))
             self._set("SEVR", int(severity))
+        self._in_server_thread(apply)
 
 
 __all__ = ["Motor", "AlarmSeverity", "AlarmStatus"]

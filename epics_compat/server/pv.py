@@ -4,7 +4,11 @@ A PV has a native type and a maximum element count, a value, the metadata of the
 families (units, precision, limits, enum states, alarm, timestamp) and access rights.
 It turns itself into any DBR type a client reads (see ``convert``) and takes writes from
 clients through ``put`` (which subclasses and ``on_put`` hooks can make slow, like a motor
-move). Every change tells the hosting server which monitor events it makes.
+move). Every change tells the PV's observers (the server that serves it, record fields
+that mirror it) which monitor events it makes; a PV knows nothing of servers.
+
+``lock`` guards the PV's own state only and is never held while observers or hooks run,
+so a PV can be written from any thread and a slow hook holds up nobody else.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from caproto_core import (EPICS_EPOCH_OFFSET, MAX_ENUM_STATES, MAX_ENUM_STRING_SIZE,
                           MAX_UNITS_SIZE, AccessRights, AlarmSeverity, AlarmStatus,
@@ -53,6 +57,16 @@ Done = Callable[..., None]
 PutHook = Callable[["PV", Any, Done], None]
 
 
+class PVObserver(Protocol):
+    """What a PV tells those who watch it (``PV.observe``)."""
+
+    def pv_changed(self, pv: "PV", mask: int) -> None:
+        """``pv`` changed: post monitor events ``mask`` (DBE_VALUE, DBE_ALARM, ...)."""
+
+    def pv_access_changed(self, pv: "PV") -> None:
+        """``pv``'s access rights changed."""
+
+
 def native_type_of(type_: str | int) -> ChannelType:
     """The native ChannelType of a type name ('double', 'enum', ...) or type id."""
     if isinstance(type_, str):
@@ -87,6 +101,8 @@ class PV:
     the others to 0, as rsrv reports them for a record that sets none.
     ``alarm_on_limits`` sets HIHI/HIGH/LOW/LOLO alarms from those limits on each write.
     ``put_delay`` delays the completion of client writes (a record that processes slowly).
+    ``on_put(pv, value, done)`` replaces the default write; it runs on the server thread,
+    so it must be quick (group write handlers run elsewhere, see ``group``).
     """
 
     def __init__(self, name: str, type: str | int = "double", value: Any = None, *,
@@ -117,8 +133,8 @@ class PV:
         self.alarm_on_limits = alarm_on_limits
         self.on_put = on_put
         self.put_delay = put_delay
-        self.lock = threading.RLock()  # the server's lock once the PV is served
-        self.server = None  # set by Server.add
+        self.lock = threading.RLock()
+        self._observers: tuple[PVObserver, ...] = ()
         values = self._normalize(value if value is not None else
                                  convert.zeros(self.native, count or 1))
         self.count = count if count is not None else max(1, len(values))
@@ -192,10 +208,12 @@ class PV:
                 if len(values) > self.count:
                     raise ValueError(f"PV {self.name!r}: {len(values)} values for count "
                                      f"{self.count}")
-            self._update(values, status, severity, timestamp)
+            mask = self._update(values, status, severity, timestamp)
+        self._notify(mask)
 
     def _update(self, values: Sequence | None, status: int | None = None,
-                severity: int | None = None, timestamp: float | None = None) -> None:
+                severity: int | None = None, timestamp: float | None = None) -> int:
+        """Change the state (holding ``lock``); returns the monitor events it makes."""
         mask = 0
         if values is not None:
             if self.count > 1 or not _same(values, self._values):
@@ -210,8 +228,7 @@ class PV:
                 mask |= DBE_ALARM
             self.status, self.severity = new_status, new_severity
         self.timestamp = time.time() if timestamp is None else timestamp
-        if mask:
-            self._post(mask)
+        return mask
 
     def _limit_alarm(self) -> tuple[AlarmStatus, AlarmSeverity]:
         """Alarm state from the alarm/warning limits, as ai/ao with HHSV=MAJOR, HSV=MINOR."""
@@ -244,18 +261,36 @@ class PV:
             if enum_strs is not None:
                 self.enum_strs = tuple(enum_strs)
             self.limits.update(limits)
-            self._post(DBE_PROPERTY)
+        self._notify(DBE_PROPERTY)
 
     def set_access(self, access: str | int) -> None:
         """Change the access rights; connected clients are told at once."""
         with self.lock:
             self.access = access_rights_of(access)
-            if self.server is not None:
-                self.server._access_changed(self)
+        for observer in self._observers:
+            observer.pv_access_changed(self)
 
-    def _post(self, mask: int) -> None:
-        if self.server is not None:
-            self.server._post_event(self, mask)
+    # --- observers --------------------------------------------------------------------------
+
+    def observe(self, observer: PVObserver) -> None:
+        """Tell ``observer`` of every change from now on."""
+        with self.lock:
+            if observer not in self._observers:
+                self._observers += (observer,)
+
+    def unobserve(self, observer: PVObserver) -> None:
+        with self.lock:
+            self._observers = tuple(o for o in self._observers if o is not observer)
+
+    @property
+    def observers(self) -> tuple[PVObserver, ...]:
+        return self._observers
+
+    def _notify(self, mask: int) -> None:
+        """Tell the observers of events ``mask`` (called without holding ``lock``)."""
+        if mask:
+            for observer in self._observers:
+                observer.pv_changed(self, mask)
 
     # --- client writes ----------------------------------------------------------------------
 
@@ -269,20 +304,27 @@ class PV:
         """
         if done is None:
             done = _nobody_waits
+        if self.on_put is not None:
+            value = (_python(values[0]) if len(values) else None) if self.count == 1 \
+                else values
+            self.on_put(self, value, done)
+            return
+        self.store(values)
+        if self.put_delay > 0:
+            timer = threading.Timer(self.put_delay, done)
+            timer.daemon = True
+            timer.start()
+        else:
+            done()
+
+    def store(self, values: Sequence) -> None:
+        """Store a client's value (native elements) as a record's processing would."""
         with self.lock:
-            if self.on_put is not None:
-                value = (_python(values[0]) if len(values) else None) if self.count == 1 \
-                    else values
-                self.on_put(self, value, done)
-                return
             if self.alarm_on_limits:
-                self._update(values)
+                mask = self._update(values)
             else:
-                self._update(values, AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
-            if self.put_delay > 0 and self.server is not None:
-                self.server.call_later(self.put_delay, done)
-            else:
-                done()
+                mask = self._update(values, AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
+        self._notify(mask)
 
     # --- client reads -----------------------------------------------------------------------
 
@@ -366,5 +408,5 @@ def _same(new: Sequence, old: Sequence) -> bool:
     return all(a == b for a, b in zip(new, old))
 
 
-__all__ = ["PV", "Done", "PutHook", "ConversionError", "EcaStatus", "native_type_of",
+__all__ = ["PV", "PVObserver", "Done", "PutHook", "ConversionError", "EcaStatus", "native_type_of",
            "access_rights_of", "LIMIT_NAMES"]

@@ -5,7 +5,10 @@
 
 It listens on TCP and UDP on the same port (``port=0`` picks a free one), answers
 searches, serves the circuits of any number of clients on one thread (``loop``), and
-sends beacons to ``beacon_address``. ``server.faults`` makes it misbehave on purpose.
+sends beacons to ``beacon_addresses``. It observes its PVs: a PV written from any thread
+tells the server, which posts the monitor updates. Code of PV groups (write handlers,
+periodic hooks) runs on the ``handlers`` runner, never on the thread that answers
+clients. ``hooks`` is asked before the server acts; tests' ``server.faults`` replaces it.
 """
 from __future__ import annotations
 
@@ -22,9 +25,10 @@ from caproto_core import ADDRESS_OF_SENDER, DEFAULT_REPEATER_PORT, AccessRights
 
 from .connection import Connection, Subscription
 from .discovery import SEARCH_LOG_SIZE, Discovery
-from .faults import Faults
+from .hooks import ServerHooks
 from .loop import EventLoop, Timer
 from .pv import PV
+from .runtime import HandlerRunner
 
 logger = logging.getLogger("epics_compat.server")
 
@@ -37,24 +41,32 @@ DEFAULT_MAX_PAYLOAD_SIZE = 100_000_000
 class Server:
     """A threaded CA server; ``start()``/``stop()`` or use it as a context manager.
 
-    ``pvs`` holds PV objects and records (objects with a ``pvs`` list, like ``Motor``).
-    ``beacon_address`` is where beacons go: a (host, port), a list of them (e.g.
-    ``discovery.beacon_destinations(host)``: every network, as rsrv), or None (none).
+    ``pvs`` holds PV objects and groups (objects with a ``pvs`` list, like ``Motor`` or
+    any ``Group``). ``beacon_address`` is where beacons go: a (host, port), a list of
+    them, or None (no beacons); ``beacon_addresses``, a list, is used instead when given.
+    ``host`` is the interface served ("0.0.0.0": every interface).
     """
 
     def __init__(self, pvs: Iterable[Any] = (), host: str = "127.0.0.1", port: int = 0, *,
                  beacon_address: tuple[str, int] | list[tuple[str, int]] | None = (
                      "127.0.0.1", DEFAULT_REPEATER_PORT),
+                 beacon_addresses: Iterable[tuple[str, int]] | None = None,
                  beacon_period: float = DEFAULT_BEACON_PERIOD,
                  max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE):
         self.host = host
         self.port = port
-        self.beacon_address = beacon_address
+        self.beacon_addresses: list[tuple[str, int]] = []
+        self.beacon_address = beacon_address if beacon_addresses is None \
+            else list(beacon_addresses)
         self.beacon_period = beacon_period
         self.max_payload_size = max_payload_size
+        #: Guards the protocol state (circuits, subscriptions); the loop thread holds it
+        #: while it handles input. A PV's own lock is separate (see pv.py).
         self.lock = threading.RLock()
         self.loop: EventLoop | None = None  # while running
-        self.faults = Faults(self)
+        self.hooks: ServerHooks = ServerHooks()
+        self.handlers = HandlerRunner()
+        self._faults = None
         self.connections: set[Connection] = set()
         self.records: list[Any] = []
         self._pvs: dict[str, PV] = {}
@@ -74,28 +86,54 @@ class Server:
 
     # --- the PVs ----------------------------------------------------------------------
 
+    @property
+    def faults(self):
+        """The fault injector of this server (for tests); installed as ``hooks`` when
+        first asked for."""
+        if self._faults is None:
+            from .faults import Faults
+            self._faults = Faults(self)
+            self.hooks = self._faults
+        return self._faults
+
     def add(self, item: PV | Any) -> None:
-        """Serve a PV, or every PV of a record (an object with ``pvs``)."""
+        """Serve a PV, or every PV of a group (an object with ``pvs``).
+
+        A group's ``attach(server)`` is called while the server runs (at once if it
+        runs already, else by ``start``), and its ``detach()`` when it stops.
+        """
         with self.lock:
             if isinstance(item, PV):
                 self._add_pv(item)
                 return
-            for pv in item.pvs:
+            pvs = list(item.pvs)
+            for pv in pvs:
+                self._check_name(pv)
+            for pv in pvs:
                 self._add_pv(pv)
             self.records.append(item)
-            attach = getattr(item, "attach", None)
-            if attach is not None:
-                attach(self)
+            running = self._running
+        if running:
+            self._attach(item)
 
-    def _add_pv(self, pv: PV) -> None:
-        if pv.server is not None and pv.server is not self:
-            raise ValueError(f"PV {pv.name!r} is already served by {pv.server!r}")
+    def _check_name(self, pv: PV) -> None:
+        for observer in pv.observers:
+            if isinstance(observer, Server) and observer is not self:
+                raise ValueError(f"PV {pv.name!r} is already served by {observer!r}")
         for name in (pv.name, *pv.aliases):
             if name in self._pvs and self._pvs[name] is not pv:
                 raise ValueError(f"a PV named {name!r} is already served")
+
+    def _add_pv(self, pv: PV) -> None:
+        self._check_name(pv)
+        for name in (pv.name, *pv.aliases):
             self._pvs[name] = pv
-        pv.server = self
-        pv.lock = self.lock
+        pv.observe(self)
+
+    def _attach(self, record: Any) -> None:
+        attach = getattr(record, "attach", None)
+        if attach is not None:
+            attach(self)
 
     def remove(self, name: str) -> PV:
         """Stop serving a PV (its channels are disconnected); returns it."""
@@ -105,7 +143,7 @@ class Server:
                 del self._pvs[alias]
             for connection in list(self.connections):
                 connection.pv_removed(pv)
-            pv.server = None
+            pv.unobserve(self)
             return pv
 
     def find(self, name: str) -> PV | None:
@@ -139,7 +177,7 @@ class Server:
     def rights(self, pv: PV) -> AccessRights:
         """The access rights clients get for ``pv`` now, faults included."""
         rights = pv.access
-        if self.faults.write_denied_for(pv):
+        if self.hooks.denies_write(pv):
             rights &= ~AccessRights.WRITE
         return AccessRights(rights)
 
@@ -160,6 +198,11 @@ class Server:
             self._running = True
             self.loop.start()
             self._discovery.start_beacons()
+            records = list(self.records)
+        if any(hasattr(record, "attach") for record in records):
+            self.handlers.start()
+        for record in records:
+            self._attach(record)
         logger.info("serving %d PV names on %s:%d", len(self._pvs), self.host, self.port)
         return self
 
@@ -170,6 +213,7 @@ class Server:
                 return
             self._running = False
         self.run_in_loop(self._close_sockets)
+        self.handlers.stop()
         for record in self.records:
             detach = getattr(record, "detach", None)
             if detach is not None:
@@ -198,10 +242,32 @@ class Server:
         """Environment for a CA client (libca, pyepics) that must find only this server."""
         env = {"EPICS_CA_ADDR_LIST": f"{self.host}:{self.port}",
                "EPICS_CA_AUTO_ADDR_LIST": "NO", "EPICS_CA_SERVER_PORT": str(self.port)}
-        if isinstance(self.beacon_address, tuple) \
-                and self.beacon_address[1] != DEFAULT_REPEATER_PORT:
-            env["EPICS_CA_REPEATER_PORT"] = str(self.beacon_address[1])
+        beacon_address = self.beacon_address
+        if beacon_address is not None and beacon_address[1] != DEFAULT_REPEATER_PORT:
+            env["EPICS_CA_REPEATER_PORT"] = str(beacon_address[1])
         return env
+
+    @property
+    def beacon_address(self) -> tuple[str, int] | None:
+        """The first place beacons go (None: no beacons)."""
+        return self.beacon_addresses[0] if self.beacon_addresses else None
+
+    @beacon_address.setter
+    def beacon_address(self, address: tuple[str, int] | list[tuple[str, int]] | None
+                       ) -> None:
+        """One (host, port), a list of them (e.g. ``discovery.beacon_destinations``:
+        every network, as rsrv), or None (no beacons)."""
+        if address is None:
+            self.beacon_addresses = []
+        elif isinstance(address, list):
+            self.beacon_addresses = list(address)
+        else:
+            self.beacon_addresses = [address]
+
+    @property
+    def discovery(self) -> Discovery | None:
+        """The UDP side (searches, beacons) while the server is bound."""
+        return self._discovery
 
     def _bind(self, attempts: int = 50) -> None:
         """Listen on TCP and UDP with the same port number."""
@@ -210,6 +276,7 @@ class Server:
             tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # beacons
             try:
                 tcp.bind((self.host, self.port))
                 udp.bind((self.host, tcp.getsockname()[1]))
@@ -233,10 +300,19 @@ class Server:
         self._watch_listener()
 
     def _watch_listener(self) -> None:
-        """Accept circuits, except while hung (the kernel still completes handshakes)."""
+        """Accept circuits, except while paused (the kernel still completes handshakes)."""
         if self._listener is not None:
-            events = 0 if self.faults.hung else selectors.EVENT_READ
+            events = 0 if self.hooks.paused else selectors.EVENT_READ
             self.loop.modify(self._listener, events, self._accept)
+
+    def refresh_io(self) -> None:
+        """The hooks changed: watch the sockets anew and answer what waited (loop thread)."""
+        self._watch_listener()
+        for connection in list(self.connections):
+            connection.update_interest()
+            if not self.hooks.paused:
+                connection.process_input()
+                connection.flush()
 
     def _accept(self, mask: int) -> None:
         while self._listener is not None:
@@ -346,16 +422,22 @@ class Server:
     def connection_closed(self, connection: Connection) -> None:
         self.connections.discard(connection)
 
-    def _post_event(self, pv: PV, mask: int) -> None:
-        """Send a monitor update to every subscription of ``pv`` whose mask matches."""
-        subscribers = self._subscribers.get(pv)
-        if not subscribers:
-            return
-        cache: dict = {}
-        for subscription in list(subscribers):
-            if subscription.mask & mask:
-                subscription.connection.post_event(subscription, cache)
+    # --- what the PVs tell the server (PVObserver) ------------------------------------------
 
-    def _access_changed(self, pv: PV) -> None:
-        for connection in list(self.connections):
-            connection.access_changed(pv)
+    def pv_changed(self, pv: PV, mask: int) -> None:
+        """Send a monitor update to every subscription of ``pv`` whose mask matches."""
+        if not self._subscribers.get(pv):
+            return
+        with self.lock:
+            subscribers = self._subscribers.get(pv)
+            if not subscribers:
+                return
+            cache: dict = {}
+            for subscription in list(subscribers):
+                if subscription.mask & mask:
+                    subscription.connection.post_event(subscription, cache)
+
+    def pv_access_changed(self, pv: PV) -> None:
+        with self.lock:
+            for connection in list(self.connections):
+                connection.access_changed(pv)
