@@ -42,7 +42,9 @@ def test_find_lib_without_any_libca_raises_as_pyepics():
 
 def test_find_lib_finds_epicscorelibs_when_imported():
     import epicscorelibs.path  # noqa: F401  (what pyepics also looks for)
-    assert eca.find_lib().endswith("epicscorelibs/lib/libca.so")
+    found = eca.find_lib()
+    assert "epicscorelibs" in found and os.path.basename(found).startswith("libca.so")
+    assert os.path.isfile(found)
 
 
 @pytest.fixture
