@@ -1,0 +1,64 @@
+"""The package builds (sdist and wheel), and the wheel installed into a fresh virtual
+environment, with nothing else, gives working console scripts."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURE = Path(__file__).parent / "data" / "libca_rsrv.pcap"
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The bin directory of a new venv holding only the freshly built wheel."""
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel",
+                    "--outdir", str(out), str(ROOT)], check=True, capture_output=True,
+                   timeout=240)
+    wheels = list(out.glob("epics_compat-*.whl"))
+    assert len(wheels) == 1 and list(out.glob("epics_compat-*.tar.gz"))
+    environment = out / "venv"
+    venv.create(environment, with_pip=True)
+    bin_dir = environment / "bin"
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--no-deps",
+                    "--no-index", str(wheels[0])], check=True, capture_output=True,
+                   timeout=120)
+    return bin_dir
+
+
+def run(bin_dir: Path, *command: str) -> str:
+    """stdout and stderr (EPICS base's tools print their help to stderr) of a command."""
+    done = subprocess.run([str(bin_dir / command[0]), *command[1:]], capture_output=True,
+                          text=True, timeout=60, cwd=bin_dir)  # not the source tree
+    assert done.returncode == 0, done
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("tool", ["epics-caget", "epics-caput", "epics-camonitor",
+                                  "epics-cainfo", "epics-shark"])
+def test_console_scripts_run_from_the_wheel(installed, tool):
+    assert "usage" in run(installed, tool, "-h").lower()
+
+
+def test_the_wheel_is_the_package_not_the_source_tree(installed):
+    where = run(installed, "python", "-c", "import epics_compat, caproto_core; "
+                "print(epics_compat.__file__); print(caproto_core.__file__)")
+    assert str(ROOT) not in where and "site-packages" in where
+
+
+def test_shark_reads_the_capture_from_the_wheel(installed):
+    lines = run(installed, "epics-shark", str(CAPTURE), "--pv", "cap:ai",
+                "--server-port", "5064").splitlines()
+    assert lines and all(line.endswith("pv=cap:ai") for line in lines)
+
+
+def test_the_example_ioc_ships_in_the_wheel(installed):
+    assert "--prefix" in run(installed, "python", "-m",
+                             "epics_compat.server.examples.simple", "--help")
