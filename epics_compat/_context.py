@@ -343,9 +343,6 @@ class Circuit:
         self.connect_deadline = time.monotonic() + CONNECT_TIMEOUT
         self.connected_at: float | None = None
         self.name_server = False  # a circuit that only carries searches
-        #: Requests answered by the messages being dispatched now (under ``lock``): they
-        #: are marked done once those messages' monitor updates are queued, see _dispatch.
-        self.answered: list[Pending] = []
         self.large: memoryview | None = None  # a large message being received
         self.large_filled = 0
 
@@ -1302,9 +1299,7 @@ class Context:
         handlers = self._HANDLERS if on_io_thread else self._CALLER_HANDLERS
         # Monitor updates go to the dispatcher in one batch (one queue operation, one
         # wake-up), handed over before any other callback these messages bring, so that
-        # callbacks keep the order of their messages. Requests answered here are marked
-        # done only after that: a thread that waited for one finds every update read with
-        # its answer already queued (a put with wait on a monitored PV relies on it).
+        # callbacks keep the order of their messages.
         updates = []
         subscriptions = circuit.subscriptions
         try:
@@ -1334,10 +1329,6 @@ class Context:
         finally:
             if updates:
                 self.dispatcher.call_batch(updates)
-            if circuit.answered:
-                answered, circuit.answered = circuit.answered, []
-                for pending in answered:
-                    pending.done.set()
 
     def _receive_large(self, circuit: Circuit, sock) -> memoryview | bytes | None:
         """Fill the large message's buffer; return it once complete, b"" at the end of
@@ -1466,7 +1457,7 @@ class Context:
         pending.result = message
         if message.status != core.EcaStatus.ECA_NORMAL:
             pending.error = core.eca_message(message.status)
-        circuit.answered.append(pending)  # done at the end of _dispatch
+        pending.done.set()
         if pending.callback is not None:
             self.dispatcher.call(pending.callback, pending)
 
@@ -1480,7 +1471,7 @@ class Context:
         pending = circuit.pending.pop(getattr(failed, "ioid", None), None)
         if pending is not None:
             pending.error = text
-            circuit.answered.append(pending)  # done at the end of _dispatch
+            pending.done.set()
             if pending.callback is not None:
                 self.dispatcher.call(pending.callback, pending)
 

@@ -72,21 +72,28 @@ def _in_callback_thread(context_id) -> bool:
 
 
 def _settle_callbacks(context_id, timeout: float = 1.0) -> None:
-    """After a put with wait: wait until the callbacks of the updates received with its
-    completion have run.
+    """Wait until the callbacks of everything received so far have run.
 
-    The server's monitor update for the new value is often in the same packet as the
-    completion, its callback still queued: letting the queue drain first makes
-    ``put(x, wait=True); get()`` give x, as it does with libca. The context marks a
-    request done only once the updates read with its answer are queued (see
-    ``Context._dispatch``), so a marker queued now comes after them.
+    After a put with wait, the server's monitor update for the new value may already
+    be in (often in the same packet as the completion) while its callback is still
+    queued: letting the queue drain first makes ``put(x, wait=True); get()`` give x,
+    as it does with libca. The marker goes through the I/O thread so that it queues
+    behind every message that thread has already read.
     """
     try:
         context = ca._context_object(context_id)
     except Exception:
         return
-    if not context.dispatcher.in_dispatch_thread():
-        context.dispatcher.wait_idle(timeout)
+    dispatcher = context.dispatcher
+    if dispatcher.in_dispatch_thread():
+        return
+    done = threading.Event()
+    call_soon = getattr(context, '_call_soon', None)
+    if call_soon is None or not context.running:
+        dispatcher.wait_idle(timeout)
+        return
+    call_soon(dispatcher.call, done.set)
+    dispatcher.wait(done, timeout)
 
 
 def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
