@@ -384,7 +384,7 @@ def test_console_scripts_are_declared():
     scripts = dict(line.split(" = ") for line in
                    config["options.entry_points"]["console_scripts"].strip().splitlines())
     assert sorted(scripts) == ["epics-caget", "epics-cainfo", "epics-camonitor",
-                               "epics-caput"]
+                               "epics-caput", "epics-shark"]
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function))
