@@ -1,17 +1,28 @@
-"""An IOC for the load test: ``count`` counters (``<prefix>c0`` ...), ``per_tick`` of
-them incremented every 10 ms in turn, for ``python tests/load_ioc.py PREFIX COUNT
-PER_TICK``. Served with epics_compat.server's runner (environment: EPICS_CAS_*)."""
+"""Load on a Channel Access server: an IOC of counters, and subscribers that count.
+
+``python tests/load_ioc.py PREFIX COUNT PER_TICK [TICK]`` serves ``COUNT`` counters
+(``<prefix>c0`` ...), ``PER_TICK`` of them incremented in turn every ``TICK`` seconds
+(default 0.01), with epics_compat.server's runner (environment: EPICS_CAS_*).
+``Subscriber`` is one raw client circuit (caproto_core) subscribed to counters, checking
+that each update is the next value. Used by tests/test_server_load.py and
+benchmarks/server_bench.py.
+"""
 from __future__ import annotations
 
+import os
+import socket
 import sys
+from pathlib import Path
 
+from caproto_core import (CLIENT, ClientNameRequest, CreateChanResponse, EventAddResponse,
+                          HostNameRequest, VersionRequest, VirtualCircuit)
 from epics_compat.server.group import Group, periodic, pv
 from epics_compat.server.runner import run
 
 TICK = 0.01
 
 
-def counters(count: int, per_tick: int) -> type:
+def counters(count: int, per_tick: int, tick: float = TICK) -> type:
     """A Group class with ``count`` counter PVs and a 100 Hz hook that counts them up."""
     declarations = {f"c{index}": pv(0) for index in range(count)}
 
@@ -20,17 +31,73 @@ def counters(count: int, per_tick: int) -> type:
         self.turn = 0
         self.all = [getattr(self, f"c{index}") for index in range(count)]
 
-    @periodic(TICK)
-    def tick(self) -> None:
+    @periodic(tick)
+    def count_up(self) -> None:
         for _ in range(per_tick):
             counter = self.all[self.turn]
             counter.write(counter.value + 1)
             self.turn = (self.turn + 1) % count
 
     return type("Counters", (Group,), {**declarations, "__init__": __init__,
-                                        "tick": tick})
+                                        "count_up": count_up})
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Subscriber:
+    """One client circuit subscribed to every counter; checks each update is the next."""
+
+    def __init__(self, port: int, names: list[str]):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.circuit = VirtualCircuit(CLIENT, ("127.0.0.1", port))
+        self.channels = [self.circuit.new_channel(name) for name in names]
+        self.send(VersionRequest(0), HostNameRequest("load"), ClientNameRequest("load"),
+                  *(channel.create() for channel in self.channels))
+        self.last: dict[int, int] = {}  # subscription id -> last value seen
+        self.subscribed = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Count from now on."""
+        self.updates = 0
+        self.lost = 0  # values skipped
+        self.repeated = 0  # a value sent twice
+        self.backwards = 0  # an older value after a newer one
+
+    def send(self, *messages) -> None:
+        self.sock.sendall(b"".join(bytes(b) for b in self.circuit.send(*messages)))
+
+    def on_readable(self) -> None:
+        data = self.sock.recv(1 << 20)
+        assert data, "the server closed a client's circuit"
+        created = 0
+        for message in self.circuit.recv(data):
+            if isinstance(message, CreateChanResponse):
+                created += 1
+            elif isinstance(message, EventAddResponse):
+                self._count(message.subscriptionid, int(message.data[0]))
+        if created and not self.subscribed and all(c.sid is not None for c in self.channels):
+            self.subscribed = True
+            self.send(*(channel.subscribe() for channel in self.channels))
+
+    def _count(self, subscription: int, value: int) -> None:
+        previous = self.last.get(subscription)
+        if previous is not None:
+            self.updates += 1
+            if value > previous + 1:
+                self.lost += value - previous - 1
+            elif value == previous:
+                self.repeated += 1
+            elif value < previous:
+                self.backwards += 1
+        self.last[subscription] = value
 
 
 if __name__ == "__main__":
     prefix, count, per_tick = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    run(counters(count, per_tick), default_prefix=prefix, argv=[])
+    period = float(sys.argv[4]) if len(sys.argv) > 4 else TICK
+    run(counters(count, per_tick, period), default_prefix=prefix, argv=[])

@@ -17,61 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from caproto_core import (CLIENT, ClientNameRequest, CreateChanResponse, EventAddResponse,
-                          HostNameRequest, VersionRequest, VirtualCircuit)
 from ioc import find_free_port
+from load_ioc import Subscriber, cpu_seconds
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 CLIENTS, PVS, PER_TICK, SECONDS = 50, 200, 4, 4.0
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Subscriber:
-    """One client circuit subscribed to every counter; checks each update is the next."""
-
-    def __init__(self, port: int, names: list[str]):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.circuit = VirtualCircuit(CLIENT, ("127.0.0.1", port))
-        self.channels = [self.circuit.new_channel(name) for name in names]
-        self.send(VersionRequest(0), HostNameRequest("load"), ClientNameRequest("load"),
-                  *(channel.create() for channel in self.channels))
-        self.last: dict[int, int] = {}  # subscription id -> last value seen
-        self.updates = 0
-        self.lost = 0  # values skipped
-        self.repeated = 0  # a value sent twice (a subscription's first value, raced)
-        self.backwards = 0  # an older value after a newer one
-        self.subscribed = False
-
-    def send(self, *messages) -> None:
-        self.sock.sendall(b"".join(bytes(b) for b in self.circuit.send(*messages)))
-
-    def on_readable(self) -> None:
-        data = self.sock.recv(1 << 20)
-        assert data, "the server closed a client's circuit"
-        created = 0
-        for message in self.circuit.recv(data):
-            if isinstance(message, CreateChanResponse):
-                created += 1
-            elif isinstance(message, EventAddResponse):
-                value = int(message.data[0])
-                previous = self.last.get(message.subscriptionid)
-                if previous is not None:
-                    self.updates += 1
-                    if value > previous + 1:
-                        self.lost += value - previous - 1
-                    elif value == previous:
-                        self.repeated += 1
-                    elif value < previous:
-                        self.backwards += 1
-                self.last[message.subscriptionid] = value
-        if created and not self.subscribed and all(c.sid is not None for c in self.channels):
-            self.subscribed = True
-            self.send(*(channel.subscribe() for channel in self.channels))
 
 
 def test_fifty_clients_with_two_hundred_subscriptions_each_lose_nothing():
@@ -101,12 +52,12 @@ def test_fifty_clients_with_two_hundred_subscriptions_each_lose_nothing():
             for key, _ in selector.select(1.0):
                 key.data.on_readable()
         for client in clients:  # count from here, with every subscription running
-            client.updates = client.lost = client.repeated = client.backwards = 0
-        cpu_before, started = _cpu_seconds(server.pid), time.monotonic()
+            client.reset()
+        cpu_before, started = cpu_seconds(server.pid), time.monotonic()
         while time.monotonic() - started < SECONDS:
             for key, _ in selector.select(0.1):
                 key.data.on_readable()
-        cpu = _cpu_seconds(server.pid) - cpu_before
+        cpu = cpu_seconds(server.pid) - cpu_before
         elapsed = time.monotonic() - started
         updates = sum(c.updates for c in clients)
         lost, repeated, backwards = (sum(getattr(c, kind) for c in clients)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from caproto_core import AlarmSeverity, AlarmStatus
 
+from .group import Group
 from .pv import PV, Done
 
 if TYPE_CHECKING:
@@ -65,8 +66,10 @@ MSTA_PRESENT, MSTA_MOVING, MSTA_MINUS_LS, MSTA_HOMED = 0x100, 0x400, 0x2000, 0x4
 STOP, PAUSE, MOVE, GO = range(4)
 
 
-class Motor:
-    """A simulated motor record named ``name``; add it to a ``Server``.
+class Motor(Group):
+    """A simulated motor record named ``name``; add it to a ``Server``, or declare it
+    in a group with ``subgroup(Motor, "m1", velocity=2.0)`` (its name is then the
+    group's prefix plus "m1").
 
     ``position`` is the starting user position; ``high_limit``/``low_limit`` the soft
     limits (user units); ``hard_limits`` optional (low, high) dial positions of limit
@@ -78,6 +81,7 @@ class Motor:
                  resolution: float = 0.001, precision: int = 3, units: str = "mm",
                  description: str = "simulated motor", acceleration: float = 0.2,
                  hard_limits: tuple[float, float] | None = None, update_period: float = 0.05):
+        super().__init__(name)
         self.name = name
         self.update_period = update_period
         self.hard_limits = hard_limits
@@ -112,8 +116,8 @@ class Motor:
         for field, states in MENU_FIELDS.items():
             self._add(field, "enum", initial.get(field, 0), enum_strs=states)
         self._add("VERS", "float", initial["VERS"])
-        self.able = PV(f"{name}_able", "enum", 0, enum_strs=("Enable", "Disable"),
-                       aliases=(f"{name}_able.VAL",), record_type="bo")
+        self.able = self.serve(PV(f"{name}_able", "enum", 0, enum_strs=("Enable", "Disable"),
+                                  aliases=(f"{name}_able.VAL",), record_type="bo"))
         self._set_raw_fields()
         self._update_metadata()
 
@@ -130,20 +134,12 @@ class Motor:
         pv = PV(f"{self.name}.{field}", type_, value, on_put=handler,
                 aliases=(self.name,) if field == "VAL" else (), record_type="motor",
                 **options)
-        self.fields[field] = pv
-
-    @property
-    def pvs(self) -> list[PV]:
-        return [*self.fields.values(), self.able]
-
-    def attach(self, server: Server) -> None:
-        """Called by ``Server.add``: motion runs on the server's thread."""
-        self.server = server
+        self.fields[field] = self.serve(pv)
 
     def detach(self) -> None:
         """Called when the server stops: a move in progress stops where it is."""
         self.stop()
-        self.server = None
+        super().detach()
 
     def __getitem__(self, field: str) -> PV:
         return self.fields[field]

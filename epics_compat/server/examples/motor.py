@@ -3,13 +3,15 @@
 drive. Default prefix ``motor:``."""
 from __future__ import annotations
 
+from epics_compat.server.group import Group, subgroup
 from epics_compat.server.motor import Motor
 from epics_compat.server.runner import run
 
 
-def motors(prefix: str) -> list[Motor]:
-    return [Motor(f"{prefix}m1", velocity=1.0), Motor(f"{prefix}m2", velocity=2.0)]
+class Stage(Group):
+    m1 = subgroup(Motor, "m1", velocity=1.0)
+    m2 = subgroup(Motor, "m2", velocity=2.0)
 
 
 if __name__ == "__main__":
-    run(motors, default_prefix="motor:", description=__doc__.splitlines()[0])
+    run(Stage, default_prefix="motor:", description=__doc__.splitlines()[0])
