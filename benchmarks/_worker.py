@@ -172,18 +172,31 @@ def scenario_ca_get(lib, args):
     return {"ca_get_us": (t1 - t0) / n * 1e6}
 
 
-def scenario_put_wait(lib, args):
-    _, PV = api(lib, "PV")
-    pv = _connected_pv(PV, args["prefix"] + "ao")
+def _time_puts(pv, args):
+    """Wall and process-CPU microseconds per put(wait=True), after the warm-up."""
     put = pv.put
     for i in range(args["warmup"]):
         put(float(i % 10), wait=True)
     n = args["n"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(n):
         put(float(i % 10), wait=True)
-    t1 = time.perf_counter()
-    return {"put_wait_us": (t1 - t0) / n * 1e6}
+    t1, c1 = time.perf_counter(), time.process_time()
+    return (t1 - t0) / n * 1e6, (c1 - c0) / n * 1e6
+
+
+def scenario_put_wait(lib, args):
+    """put(wait=True) on a PV without a monitor, then on one made as users make it
+    (``PV(name)``: auto_monitor on, so each put also brings a monitor update)."""
+    _, PV = api(lib, "PV")
+    wall, cpu = _time_puts(_connected_pv(PV, args["prefix"] + "ao"), args)
+    monitored = PV(args["prefix"] + "putmon")
+    if not monitored.wait_for_connection(timeout=10.0) or monitored.get() is None:
+        raise RuntimeError("the monitored PV did not connect")
+    wall_monitored, cpu_monitored = _time_puts(monitored, args)
+    return {"put_wait_us": wall, "put_wait_cpu_us": cpu,
+            "put_wait_monitored_us": wall_monitored,
+            "put_wait_monitored_cpu_us": cpu_monitored}
 
 
 WAVE_ELEMENTS = 1_000_000

@@ -99,6 +99,11 @@ def metrics_table(npvs: int) -> list[Metric]:
         Metric("ca_get_us", "ca_get", "ca.get(chid), scalar", "us", "lower", ("<=", 0.5)),
         Metric("put_wait_us", "put_wait", "PV.put(wait=True), scalar", "us", "lower",
                ("<=", 0.5)),
+        Metric("put_wait_cpu_us", "put_wait", "  CPU per put", "us", "lower"),
+        Metric("put_wait_monitored_us", "put_wait",
+               "PV.put(wait=True), scalar, monitor on (PV(name))", "us", "lower",
+               ("<=", 0.8)),
+        Metric("put_wait_monitored_cpu_us", "put_wait", "  CPU per put", "us", "lower"),
         Metric("wave_get_mbs", "wave_get", "get of 1,000,000 doubles", "MB/s", "higher",
                (">=", 4.0)),
         Metric("wave_put_mbs", "wave_put", "put(wait=True) of 1,000,000 doubles", "MB/s",
@@ -133,6 +138,8 @@ BENCH_RECORDS = """
 # Every put posts a monitor event (MDEL -1), also of an unchanged value.
 record(ao, "$(P)counter") { field(MDEL, "-1") field(PREC, "0") }
 record(ao, "$(P)stamp")   { field(MDEL, "-1") field(PREC, "6") }
+# Put to with a monitor on (MDEL -1: an update for every put, also of an unchanged value).
+record(ao, "$(P)putmon")  { field(MDEL, "-1") field(PREC, "3") }
 """
 
 
