@@ -13,20 +13,15 @@ changes each subscriber saw, values lost, and the IOC's CPU (% of one core).
 from __future__ import annotations
 
 import argparse
-import os
-import selectors
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
+import load_ioc  # noqa: E402
 from ioc import SoftIoc, find_free_port  # noqa: E402
-from load_ioc import Subscriber, cpu_seconds  # noqa: E402
 
 COUNTERS, PERIOD = 500, 0.1
 
@@ -43,50 +38,17 @@ def softioc_counters(prefix: str, directory: Path) -> SoftIoc:
     return ioc
 
 
-def python_counters(prefix: str) -> tuple[subprocess.Popen, int]:
-    port = find_free_port()
-    env = {**os.environ, "EPICS_CAS_SERVER_PORT": str(port),
-           "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1", "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
-           "EPICS_CAS_BEACON_ADDR_LIST": f"127.0.0.1:{port + 1}"}
-    process = subprocess.Popen([sys.executable, str(TESTS / "load_ioc.py"), prefix,
-                                str(COUNTERS), str(COUNTERS), str(PERIOD)], env=env)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process, port
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Python IOC did not come up")
-            time.sleep(0.05)
-
-
 def measure(port: int, pid: int, prefix: str, subscribers: int, seconds: float) -> dict:
     names = [f"{prefix}c{index}" for index in range(COUNTERS)]
-    clients = [Subscriber(port, names) for _ in range(subscribers)]
-    selector = selectors.DefaultSelector()
-    for client in clients:
-        selector.register(client.sock, selectors.EVENT_READ, client)
-    deadline = time.monotonic() + 60
-    while not all(len(client.last) == COUNTERS for client in clients):
-        if time.monotonic() > deadline:
-            raise RuntimeError("subscriptions did not all start")
-        for key, _ in selector.select(1.0):
-            key.data.on_readable()
-    for client in clients:
-        client.reset()
-    cpu, started = cpu_seconds(pid), time.monotonic()
-    while time.monotonic() - started < seconds:
-        for key, _ in selector.select(0.1):
-            key.data.on_readable()
-    elapsed = time.monotonic() - started
-    cpu = cpu_seconds(pid) - cpu
-    for client in clients:
-        client.sock.close()
-    updates = sum(client.updates for client in clients)
-    offered = subscribers * COUNTERS / PERIOD * elapsed
-    return {"per_s": updates / elapsed, "share": updates / offered,
-            "lost": sum(client.lost for client in clients), "cpu": 100 * cpu / elapsed}
+    clients = load_ioc.Subscribers(port, names, subscribers)
+    try:
+        clients.wait_for_first_values()
+        seen = clients.count(seconds, pid)
+    finally:
+        clients.close()
+    offered = subscribers * COUNTERS / PERIOD * seen["elapsed"]
+    return {"per_s": seen["updates"] / seen["elapsed"], "share": seen["updates"] / offered,
+            "lost": seen["lost"], "cpu": seen["cpu"]}
 
 
 def main(argv=None) -> int:
@@ -104,7 +66,7 @@ def main(argv=None) -> int:
                                                          n, args.seconds)))
         finally:
             ioc.stop()
-        process, port = python_counters("sb:")
+        process, port = load_ioc.start("sb:", COUNTERS, COUNTERS, PERIOD)
         try:
             for n in counts:
                 rows.append(("epics_compat.server", n, measure(port, process.pid, "sb:", n,

@@ -26,7 +26,7 @@ from typing import Callable, Dict
 import caproto_core as _core
 
 from . import dbr
-from .utils import clib_search_path
+from .utils import clib_search_path  # noqa: F401 - pyepics' ca has it too
 from ._context import CS_CONN, ChannelAccessError, Context, Pending, _made_when_used
 from .dbr import HAS_NUMPY, numpy
 

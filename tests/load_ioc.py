@@ -3,15 +3,18 @@
 ``python tests/load_ioc.py PREFIX COUNT PER_TICK [TICK]`` serves ``COUNT`` counters
 (``<prefix>c0`` ...), ``PER_TICK`` of them incremented in turn every ``TICK`` seconds
 (default 0.01), with epics_compat.server's runner (environment: EPICS_CAS_*).
-``Subscriber`` is one raw client circuit (caproto_core) subscribed to counters, checking
-that each update is the next value. Used by tests/test_server_load.py and
-benchmarks/server_bench.py.
+``start`` runs it in a process of its own on loopback; ``Subscribers`` are raw client
+circuits (caproto_core) subscribed to counters, checking that each update is the next
+value. Used by tests/test_server_load.py and benchmarks/server_bench.py.
 """
 from __future__ import annotations
 
 import os
+import selectors
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from caproto_core import (CLIENT, ClientNameRequest, CreateChanResponse, EventAddResponse,
@@ -95,6 +98,69 @@ class Subscriber:
             elif value < previous:
                 self.backwards += 1
         self.last[subscription] = value
+
+
+def start(prefix: str, count: int, per_tick: int, tick: float = TICK
+          ) -> tuple[subprocess.Popen, int]:
+    """This IOC in a process of its own on 127.0.0.1 and a free port, once it listens."""
+    from ioc import find_free_port
+    port = find_free_port()
+    env = {**os.environ, "EPICS_CAS_SERVER_PORT": str(port),
+           "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1", "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+           "EPICS_CAS_BEACON_ADDR_LIST": f"127.0.0.1:{port + 1}"}
+    process = subprocess.Popen([sys.executable, __file__, prefix, str(count),
+                                str(per_tick), str(tick)], env=env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process, port
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the counters IOC did not come up") from None
+            time.sleep(0.05)
+
+
+class Subscribers:
+    """``n`` Subscribers to ``names`` on ``port``, read by one selector in this thread."""
+
+    def __init__(self, port: int, names: list[str], n: int):
+        self.names = names
+        self.clients = [Subscriber(port, names) for _ in range(n)]
+        self.selector = selectors.DefaultSelector()
+        for client in self.clients:
+            self.selector.register(client.sock, selectors.EVENT_READ, client)
+
+    def _read(self, timeout: float) -> None:
+        for key, _ in self.selector.select(timeout):
+            key.data.on_readable()
+
+    def wait_for_first_values(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(len(client.last) == len(self.names) for client in self.clients):
+            if time.monotonic() > deadline:
+                raise AssertionError("subscriptions did not all start")
+            self._read(1.0)
+
+    def count(self, seconds: float, server_pid: int) -> dict:
+        """Read for ``seconds``: updates, lost, repeated and out-of-order values in all,
+        the time taken, and the server's CPU (% of one core) meanwhile."""
+        for client in self.clients:
+            client.reset()
+        cpu, started = cpu_seconds(server_pid), time.monotonic()
+        while time.monotonic() - started < seconds:
+            self._read(0.1)
+        elapsed = time.monotonic() - started
+        totals = {kind: sum(getattr(client, kind) for client in self.clients)
+                  for kind in ("updates", "lost", "repeated", "backwards")}
+        return {**totals, "elapsed": elapsed,
+                "cpu": 100 * (cpu_seconds(server_pid) - cpu) / elapsed}
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.sock.close()
+        self.selector.close()
 
 
 if __name__ == "__main__":

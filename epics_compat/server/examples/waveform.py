@@ -3,6 +3,7 @@
 change; ``<prefix>trace`` (100 doubles) walks every 0.1 s. Default prefix ``wave:``."""
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 
@@ -25,7 +26,6 @@ class Detector(Group):
     @acquire.on_put
     async def acquire(self, value):
         if value == "Acquire":
-            import asyncio
             await asyncio.sleep(self.exposure.value)  # a put with wait waits for it
             frame = self.frames.value + 1
             self.image.write(_frame(frame))
