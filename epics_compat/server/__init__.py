@@ -1,7 +1,8 @@
-"""A pure-Python Channel Access server on caproto_core, for tests and benchmarks.
+"""A pure-Python Channel Access server on caproto_core: IOCs written in Python.
 
-It serves what a softIoc cannot: PVs declared in Python, a simulated motor record, and
-scripted faults. It needs only the standard library, caproto_core, epics_compat's
+Users declare PVs as a ``Group`` and serve it with ``run`` (see ``group`` and ``runner``,
+and the IOCs in ``examples``); tests also use it for what a softIoc cannot serve: a
+simulated motor record, synApps-like records (``records``) and scripted faults. It needs only the standard library, caproto_core, epics_compat's
 repeater and (if present) numpy.
 
     from epics_compat.server import PV, Motor, Server
@@ -17,9 +18,12 @@ repeater and (if present) numpy.
 """
 from .convert import ConversionError
 from .faults import MALFORMED_KINDS, Faults
+from .group import Group, periodic, pv, startup, subgroup
 from .motor import Motor
 from .pv import PV
 from ..repeater import Repeater
+from .runner import run
 from .server import Server
 
-__all__ = ["PV", "Motor", "Server", "Repeater", "Faults", "MALFORMED_KINDS", "ConversionError"]
+__all__ = ["PV", "Motor", "Server", "Repeater", "Faults", "MALFORMED_KINDS", "ConversionError",
+           "Group", "pv", "subgroup", "startup", "periodic", "run"]

@@ -1,4 +1,4 @@
-"""Writing an IOC in Python: a ``Group`` of PVs declared as a class.
+"""Writing an IOC in Python: a ``Group`` of PVs declared as a class::
 
     from epics_compat.server import Group, pv, periodic, run
 
