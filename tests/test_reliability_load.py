@@ -371,8 +371,8 @@ def test_context_cycles_keep_threads_sockets_and_memory_stable(softioc):
 
 
 def test_a_slow_callback_gets_the_newest_values_in_bounded_memory(lab, monkeypatch):
-    """A callback slower than its updates (1 ms each, against a counter posted as fast as
-    the server can): the context asks the server to hold updates while callbacks are
+    """A callback slower than its updates (1 ms each, against a counter posted 5,000 times a
+    second): the context asks the server to hold updates while callbacks are
     behind (flow control, as libca's EVENTS_OFF/ON), so the queue of waiting callbacks
     stays bounded instead of growing by ~5,000 a second, and the callback sees the values
     in order and, in the end, the newest."""
@@ -392,12 +392,17 @@ def test_a_slow_callback_gets_the_newest_values_in_bounded_memory(lab, monkeypat
     posted = []
 
     def post():
-        i = 0
+        # 5,000 a second, 20 at a time: five times what the callback takes. (Posting as
+        # fast as the server could made the rate depend on the server's speed: ~5,000/s
+        # when this test was written, over 12,000/s in later runs, enough to pass 3,000
+        # waiting callbacks in the 0.25 s before flow control holds, so the test failed
+        # in 2 of 3 full runs.)
+        i, start = 0, time.monotonic()
         while not stop.is_set():
             i += 1
             server["counter"].write(i)
             if i % 20 == 0:
-                time.sleep(0.0005)  # leave the client's threads some of the GIL
+                time.sleep(max(0.0005, start + i / 5_000 - time.monotonic()))
         posted.append(i)
     poster = threading.Thread(target=post, daemon=True)
     poster.start()
