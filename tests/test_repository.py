@@ -8,7 +8,7 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 
 #: Path-like text in test sources that would leave the repository: a parent directory
-#: reached with '..', the 'shared' folder that sits beside a checkout, or an absolute
+#: reached with '..', the shared captures folder that sits beside a checkout, or an absolute
 #: path into /work (a developer's machine). System paths (/proc, /usr/bin, /tmp) are
 #: what tests inspect or run, not data.
 LEAVING = [

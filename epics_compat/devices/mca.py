@@ -314,26 +314,7 @@ class MultiXMAP(_FileSaverCalls, Device):
     def restore_rois(self, roifile):
         """Set the ROIs of every MCA from a roi_calib_info() file (by energy, through
         the first MCA's calibration)."""
-        config = ConfigParser()
-        config.read(roifile)
-        self.mcas[0].clear_rois()
-        record = self.mcas[0]._record_name()
-        rois = []
-        for option in config.options('rois'):
-            if not option.lower().startswith('roi'):
-                continue
-            name, limits = config.get('rois', option).split('|')
-            lo, hi = [int(word) for word in limits.split()][:2]
-            roi = ROI(prefix=record, roi=len(rois))
-            roi.LO = lo
-            roi.HI = hi
-            roi.NM = name.strip()
-            rois.append(roi)
-        poll(0.050, 1.0)
-        self.mcas[0].set_rois(rois)
-        calib = self.mcas[0].get_calib()
-        for mca in self.mcas[1:]:
-            mca.set_rois(rois, calib=calib)
+        _restore_rois(self.mcas, roifile)
 
     def Write_CurrentConfig(self, filename=None):
         """The settings (general, ROIs, calibration, DXP) as text, also written to
@@ -460,3 +441,35 @@ class MultiXMAP(_FileSaverCalls, Device):
     def fileGet(self, attr, **kw):
         """Read field ``attr`` of the file plugin."""
         return self.get("%s%s" % (self.filesaver, attr), **kw)
+
+
+def _rois_from_file(roifile):
+    """(name, lo, hi) of each ROI of a roi_calib_info() file (the first channel's)."""
+    config = ConfigParser()
+    config.read(roifile)
+    found = []
+    for option in config.options('rois'):
+        if option.lower().startswith('roi'):
+            name, limits = config.get('rois', option).split('|')
+            lo, hi = [int(word) for word in limits.split()][:2]
+            found.append((name.strip(), lo, hi))
+    return found
+
+
+def _restore_rois(mcas, roifile):
+    """Set the ROIs of every MCA of ``mcas`` from a roi_calib_info() file: in the first as
+    written, in the others through the first one's calibration (by energy)."""
+    mcas[0].clear_rois()
+    record = mcas[0]._record_name()
+    rois = []
+    for name, lo, hi in _rois_from_file(roifile):
+        roi = ROI(prefix=record, roi=len(rois))
+        roi.LO = lo
+        roi.HI = hi
+        roi.NM = name
+        rois.append(roi)
+    poll(0.050, 1.0)
+    mcas[0].set_rois(rois)
+    calib = mcas[0].get_calib()
+    for mca in mcas[1:]:
+        mca.set_rois(rois, calib=calib)

@@ -6,14 +6,15 @@ spectra are MCA records (``PREFIX:mca1`` ..).
 """
 import os
 import time
-from configparser import ConfigParser
+from configparser import ConfigParser  # noqa: F401 -- a name of pyepics' module too
 
 from .. import caget, caput
-from ..ca import poll
+from ..ca import poll  # noqa: F401 -- a name of pyepics' module too
 from ..device import Device
 from ._filesaver import FileSaverCalls as _FileSaverCalls
 from .ad_mca import ADMCA
-from .mca import MCA, ROI
+from .mca import ROI  # noqa: F401 -- a name of pyepics' module too
+from .mca import MCA, _restore_rois, _rois_from_file
 
 MAX_ROIS = 32
 
@@ -62,19 +63,6 @@ class Xspress3BaseMixin:
     def get_rois(self):
         """The ROIs of each channel."""
         return [mca.get_rois() for mca in self.mcas]
-
-
-def _rois_from_file(roifile):
-    """(name, lo, hi) of each ROI of a roi_calib_info() file (the first channel's)."""
-    config = ConfigParser()
-    config.read(roifile)
-    found = []
-    for option in config.options('rois'):
-        if option.lower().startswith('roi'):
-            name, limits = config.get('rois', option).split('|')
-            lo, hi = [int(word) for word in limits.split()][:2]
-            found.append((name.strip(), lo, hi))
-    return found
 
 
 def _calib_lines(nmca):
@@ -223,17 +211,4 @@ class Xspress310(Device, ADFileMixin, Xspress3BaseMixin):
     def restore_rois(self, roifile):
         """Set the ROIs of every MCA from a roi_calib_info() file (by energy, through
         the first MCA's calibration)."""
-        self.mcas[0].clear_rois()
-        record = self.mcas[0]._record_name()
-        rois = []
-        for name, lo, hi in _rois_from_file(roifile):
-            roi = ROI(prefix=record, roi=len(rois))
-            roi.LO = lo
-            roi.HI = hi
-            roi.NM = name
-            rois.append(roi)
-        poll(0.050, 1.0)
-        self.mcas[0].set_rois(rois)
-        calib = self.mcas[0].get_calib()
-        for mca in self.mcas[1:]:
-            mca.set_rois(rois, calib=calib)
+        _restore_rois(self.mcas, roifile)

@@ -40,18 +40,28 @@ class SimRecord:
         return self.fields[field]
 
     @property
+    def parts(self) -> list[SimRecord]:
+        """Records that belong to this one (its MCAs, its file plugin...): served,
+        attached and detached with it."""
+        return []
+
+    @property
     def pvs(self) -> list[PV]:
-        return list(self.fields.values())
+        return [*self.fields.values(), *(pv for part in self.parts for pv in part.pvs)]
 
     def attach(self, server: Server) -> None:
         """Called by ``Server.add``: timed behaviour runs on the server's thread."""
         self.server = server
+        for part in self.parts:
+            part.attach(server)
 
     def detach(self) -> None:
         """Called when the server stops: pending timers are dropped."""
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        for part in self.parts:
+            part.detach()
 
     # --- fields -------------------------------------------------------------------------------
 

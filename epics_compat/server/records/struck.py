@@ -69,13 +69,8 @@ class Struck(SimRecord):
         self.add("Firmware", "long", 0x010A, read_only=True)
 
     @property
-    def pvs(self) -> list[PV]:
-        return [*self.fields.values(), *(pv for mca in self.mcas for pv in mca.pvs)]
-
-    def attach(self, server) -> None:
-        super().attach(server)
-        for mca in self.mcas:
-            mca.attach(server)
+    def parts(self) -> list[SimRecord]:
+        return list(self.mcas)
 
     @property
     def acquiring(self) -> bool:
@@ -183,5 +178,3 @@ class Struck(SimRecord):
     def detach(self) -> None:
         self._timer = None
         super().detach()
-        for mca in self.mcas:
-            mca.detach()

@@ -68,20 +68,6 @@ class XMAP(SimRecord):
     def parts(self) -> list[SimRecord]:
         return [*self.mcas, *self.dxps, self.file]
 
-    @property
-    def pvs(self) -> list[PV]:
-        return [*self.fields.values(), *(pv for part in self.parts for pv in part.pvs)]
-
-    def attach(self, server) -> None:
-        super().attach(server)
-        for part in self.parts:
-            part.attach(server)
-
-    def detach(self) -> None:
-        super().detach()
-        for part in self.parts:
-            part.detach()
-
     def _put_EraseStart(self, pv: PV, value: Any, done: Done) -> None:
         if not value:
             done()

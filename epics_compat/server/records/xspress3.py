@@ -91,19 +91,8 @@ class Xspress3(ADCam):
         self.plugins.insert(0, self._frame)
 
     @property
-    def pvs(self) -> list[PV]:
-        return [*self.fields.values(), *(pv for channel in self.channels for pv in channel.pvs),
-                *self.file.pvs]
-
-    def attach(self, server) -> None:
-        super().attach(server)
-        for part in (*self.channels, self.file):
-            part.attach(server)
-
-    def detach(self) -> None:
-        super().detach()
-        for part in (*self.channels, self.file):
-            part.detach()
+    def parts(self) -> list[SimRecord]:
+        return [*self.channels, self.file]
 
     def _frame(self, number: int, width: int, height: int) -> None:
         for channel in self.channels:
@@ -146,16 +135,5 @@ class Xspress310(SimRecord):
                     self.add(f"C{channel}_MCA_ROI{roi}_{limit}", "long", 0)
 
     @property
-    def pvs(self) -> list[PV]:
-        parts = [*self.mcas, self.file]
-        return [*self.fields.values(), *(pv for part in parts for pv in part.pvs)]
-
-    def attach(self, server) -> None:
-        super().attach(server)
-        for part in (*self.mcas, self.file):
-            part.attach(server)
-
-    def detach(self) -> None:
-        super().detach()
-        for part in (*self.mcas, self.file):
-            part.detach()
+    def parts(self) -> list[SimRecord]:
+        return [*self.mcas, self.file]
