@@ -2,7 +2,7 @@
 
 Or, for a non-preemptive context (``ca.PREEMPTIVE_CALLBACK = False``, as GUI programs with
 an event loop of their own set it), no thread: callbacks wait in the queue until the
-program's own thread runs them inside poll(), pend_event(), pend_io() or a blocking call
+program's own thread runs them inside poll(), pend_event() or a blocking call
 that waits for one of them, as with libca's non-preemptive context.
 """
 from __future__ import annotations

@@ -548,11 +548,10 @@ def version():
 
 @withCA
 def pend_io(timeout=1.0):
-    """Nothing is deferred here, so outstanding I/O is always complete. A non-preemptive
-    context runs the callbacks that are waiting, as libca's does."""
-    dispatcher = _context_object().dispatcher
-    if not dispatcher.threaded:
-        dispatcher.run_for(0)
+    """Nothing is deferred here, so outstanding I/O is always complete and this returns at
+    once. Like libca's with nothing outstanding, it runs no callbacks in a non-preemptive
+    context: those wait for pend_event() or poll()."""
+    _context_object()
     return dbr.ECA_NORMAL
 
 
