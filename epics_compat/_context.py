@@ -33,6 +33,7 @@ from caproto_core import CLIENT, ProtocolError
 
 from ._config import Config
 from ._dispatch import Dispatcher
+from .engine import SearchPlan
 
 logger = logging.getLogger("epics_compat.context")
 
@@ -43,13 +44,6 @@ _READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
 # Channel connection states, numbered as libca's ca_state() reports them.
 CS_NEVER_CONN, CS_PREV_CONN, CS_CONN, CS_CLOSED = 0, 1, 2, 3
 
-#: First search retry delay; it doubles up to the configured maximum period.
-FIRST_SEARCH_DELAY = 0.02
-#: Beacon anomalies restart the searches at most once in this many seconds (a later one
-#: is put off, not lost): a flood of beacons must not become a flood of searches.
-BEACON_RESTART_INTERVAL = 0.5
-#: Servers whose beacons are remembered; past this the oldest are forgotten.
-MAX_BEACON_SERVERS = 4096
 #: Seconds to wait for an echo reply before declaring a silent circuit dead.
 ECHO_TIMEOUT = 5.0
 #: Seconds to wait for a TCP connection to a server that answered a search.
@@ -496,7 +490,7 @@ class Context:
         # Reentrant: a PV freed by the garbage collector while this thread holds it (an
         # allocation in _call_soon) may queue its unsubscription through _call_soon again.
         self._calls_lock = threading.RLock()
-        self._searching: dict[int, ClientChannel] = {}  # by chid (the search cid)
+        self.search_plan = SearchPlan(self.config.max_search_period)
         self._search_sequence = 0
         self._next_search_tick = float("inf")
         self._broadcaster = core.Broadcaster(CLIENT)
@@ -519,9 +513,6 @@ class Context:
         self._thread = threading.Thread(target=self._run, name=f"epics_compat-io-{self.id}",
                                         daemon=True)
         self._thread.start()
-        self._beacons: dict[tuple, tuple[int, float]] = {}  # server -> (id, time)
-        self._search_restarted = -BEACON_RESTART_INTERVAL  # when beacons last did it
-        self._search_restart_due = False
         self._repeater_confirmed = False
         self._repeater_attempts = 0
         self._call_soon(self._schedule, 1.0, self._check_circuits)
@@ -922,9 +913,7 @@ class Context:
     def _start_search(self, channel: ClientChannel) -> None:
         if channel.state == CS_CLOSED or channel.chid not in self.channels:
             return
-        channel.search_attempts = 0
-        channel.next_search = 0.0
-        self._searching[channel.chid] = channel
+        self.search_plan.add(channel.chid, channel)
         self._plan_search_tick(0.0)
 
     def _plan_search_tick(self, delay: float) -> None:
@@ -937,7 +926,7 @@ class Context:
         """Send every search that is due, batched into as few datagrams as fit."""
         now = time.monotonic()
         self._next_search_tick = float("inf")
-        due = [c for c in self._searching.values() if c.next_search <= now]
+        due = [channel for _, channel in self.search_plan.due(now)]
         if due:
             self._search_sequence = (self._search_sequence + 1) & 0xFFFFFFFF
             requests = [core.SearchRequest(c.name, c.chid) for c in due]
@@ -958,12 +947,8 @@ class Context:
                             circuit.send(*requests)
                         except ChannelAccessError as exc:
                             logger.debug("search via name server failed: %s", exc)
-            for channel in due:
-                delay = FIRST_SEARCH_DELAY * 2 ** min(channel.search_attempts, 30)
-                channel.search_attempts += 1
-                channel.next_search = now + min(delay, self.config.max_search_period)
-        if self._searching:
-            soonest = min(c.next_search for c in self._searching.values())
+        soonest = self.search_plan.next_due()
+        if soonest is not None:
             self._plan_search_tick(max(0.0, soonest - now))
 
     def _search_targets(self) -> list[tuple[str, int]]:
@@ -1021,41 +1006,20 @@ class Context:
         """A new or restarted server (beacon ids start again) prompts searching at once."""
         host = sender[0] if beacon.parameter2 in (0, core.ADDRESS_OF_SENDER) \
             else beacon.address
-        server = (host, beacon.server_port)
-        previous = self._beacons.get(server)
-        if previous is None and len(self._beacons) >= MAX_BEACON_SERVERS:
-            for old in sorted(self._beacons, key=lambda s: self._beacons[s][1])[
-                    :MAX_BEACON_SERVERS // 4]:
-                del self._beacons[old]  # anyone can send beacons: keep the table bounded
-        self._beacons[server] = (beacon.beacon_id, time.monotonic())
-        if previous is not None and beacon.beacon_id == (previous[0] + 1) & 0xFFFFFFFF:
-            return  # the regular beat of a server we know
-        if previous is not None or self._searching:
-            logger.debug("beacon anomaly from %s:%d: searching again", *server)
-        if not self._searching or self._search_restart_due:
-            return
-        wait = self._search_restarted + BEACON_RESTART_INTERVAL - time.monotonic()
-        if wait > 0:
-            self._search_restart_due = True
-            self._schedule(wait, self._restart_searches)
-        else:
-            self._restart_searches()
+        now = time.monotonic()
+        when = self.search_plan.beacon((host, beacon.server_port), beacon.beacon_id, now)
+        if when is not None:
+            self._schedule(when - now, self._restart_searches)
 
     def _restart_searches(self) -> None:
-        """Search for every channel not found yet now, and from the first delay on."""
-        self._search_restarted = time.monotonic()
-        self._search_restart_due = False
-        for channel in self._searching.values():
-            channel.search_attempts = 0
-            channel.next_search = 0.0
-        if self._searching:
+        self.search_plan.restart(time.monotonic())
+        if self.search_plan.searching:
             self._plan_search_tick(0.0)
 
     def _on_search_response(self, response: core.SearchResponse, sender) -> None:
-        channel = self._searching.pop(response.cid, None)
+        channel = self.search_plan.found(response.cid)
         if channel is None:
             return  # answered already, or cleared meanwhile
-        channel.next_search = 0.0  # not a float of its own per channel from now on
         host = sender[0] if response.parameter1 == core.ADDRESS_OF_SENDER else response.ip
         self._attach(channel, (host, response.port))
 
@@ -1119,8 +1083,7 @@ class Context:
             for channel in waiting:
                 self._create_on_circuit(circuit, channel)
         if circuit.name_server:
-            for channel in self._searching.values():  # search through it at once
-                channel.next_search = 0.0
+            self.search_plan.search_now()  # search through it at once
             self._plan_search_tick(0.0)
 
     def _create_on_circuit(self, circuit: Circuit, channel: ClientChannel) -> None:
@@ -1579,7 +1542,7 @@ class Context:
                 circuit.core.disconnect()
 
     def _clear_on_server(self, channel: ClientChannel) -> None:
-        self._searching.pop(channel.chid, None)
+        self.search_plan.found(channel.chid)
         circuit = channel.circuit
         if circuit is None:
             return

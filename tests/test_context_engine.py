@@ -142,10 +142,10 @@ def test_search_through_a_name_server(own_ioc, context_for):
 def test_beacons_arrive_through_the_repeater(own_ioc, context_for):
     context = context_for(own_ioc)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not context._beacons:
+    while time.monotonic() < deadline and not context.search_plan.beacons:
         time.sleep(0.1)
     assert context._repeater_confirmed
-    assert ("127.0.0.1", own_ioc.port) in context._beacons
+    assert ("127.0.0.1", own_ioc.port) in context.search_plan.beacons
 
 
 def test_restarted_server_reconnects_and_monitor_resumes(own_ioc, context_for):

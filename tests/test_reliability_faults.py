@@ -285,7 +285,7 @@ def test_beacon_anomaly_makes_a_searching_channel_find_the_server_at_once(lab, k
     server = lab.server([PV("x", "double", 1.0)], beacon_period=0.2)
     context = lab.context(server)
     connect(context, "x")
-    assert wait_for(lambda: ("127.0.0.1", server.port) in context._beacons, 5), \
+    assert wait_for(lambda: ("127.0.0.1", server.port) in context.search_plan.beacons, 5), \
         "no beacons through the repeater"
     late = context.create_channel("late")
     assert wait_for(lambda: late.search_attempts >= 2, 5)

@@ -24,6 +24,7 @@ import epics_compat._context as engine
 from epics_compat import _netif
 from epics_compat._config import Config
 from epics_compat.server import PV
+from epics_compat.engine import MAX_BEACON_SERVERS
 from reliability import DOUBLE, Lab, RawServer, connect, io_alive, read, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -481,9 +482,9 @@ def test_the_beacon_table_stays_bounded(lab):
     MAX_BEACON_SERVERS of them (it used to keep every one, for ever)."""
     context = lab.context(9)
     send_beacons(context, 20_000, ports=lambda i: 1024 + i, seconds=1.0)
-    assert wait_for(lambda: len(context._beacons) >= engine.MAX_BEACON_SERVERS // 2, 5)
+    assert wait_for(lambda: len(context.search_plan.beacons) >= MAX_BEACON_SERVERS // 2, 5)
     time.sleep(0.3)
-    assert len(context._beacons) <= engine.MAX_BEACON_SERVERS
+    assert len(context.search_plan.beacons) <= MAX_BEACON_SERVERS
 
 
 def test_host_names_in_the_address_list_are_resolved_once(lab, monkeypatch, caplog):

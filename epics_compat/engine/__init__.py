@@ -1,0 +1,11 @@
+"""The client's decisions without I/O, shared by its transports (threads, asyncio).
+
+Each piece takes events (a name to find, a reply, a beacon, the time now) and answers
+with what to do (send these searches, search again at t); none owns a socket, a thread
+or a clock, so tests drive them with plain calls and made-up times.
+"""
+from .search import (BEACON_RESTART_INTERVAL, FIRST_SEARCH_DELAY, MAX_BEACON_SERVERS,
+                     Searchable, SearchPlan)
+
+__all__ = ["BEACON_RESTART_INTERVAL", "FIRST_SEARCH_DELAY", "MAX_BEACON_SERVERS",
+           "Searchable", "SearchPlan"]
