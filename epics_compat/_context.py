@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import getpass
 import heapq
 import itertools
 import logging
@@ -22,8 +21,6 @@ import os
 import select
 import selectors
 import socket
-import subprocess
-import sys
 import threading
 import time
 from typing import Callable
@@ -34,6 +31,7 @@ from caproto_core import CLIENT, ProtocolError
 from ._config import Config
 from ._dispatch import Dispatcher
 from .engine import SearchPlan
+from .host import host_name, resolve, start_repeater, user_name
 
 logger = logging.getLogger("epics_compat.context")
 
@@ -959,7 +957,7 @@ class Context:
         for host, port in self.config.search_addresses():
             ip = self._resolved.get(host)
             if ip is None:
-                ip = self._resolved[host] = _resolve(host)
+                ip = self._resolved[host] = resolve(host)
             if ip and (ip, port) not in targets:  # a name and its address: sent once
                 targets.append((ip, port))
         return targets
@@ -994,7 +992,7 @@ class Context:
             return
         self._repeater_attempts += 1
         if self._repeater_attempts == 3:
-            _start_repeater(self.config.repeater_port)
+            start_repeater(self.config.repeater_port)
         try:
             self._udp.sendto(bytes(core.RepeaterRegisterRequest("127.0.0.1")),
                              ("127.0.0.1", self.config.repeater_port))
@@ -1075,8 +1073,8 @@ class Context:
             circuit.connected = True
             circuit.last_heard = circuit.connected_at = time.monotonic()
             circuit.send(core.VersionRequest(priority=circuit.priority),
-                         core.HostNameRequest(_host_name()),
-                         core.ClientNameRequest(_user_name()))
+                         core.HostNameRequest(host_name()),
+                         core.ClientNameRequest(user_name()))
             if self.events_held and not circuit.name_server:
                 circuit.send(core.EventsOffRequest())
             waiting, circuit.waiting = circuit.waiting, []
@@ -1694,45 +1692,3 @@ def _wait_writable(sock: socket.socket, timeout: float) -> None:
         poller.poll(max(0.0, timeout) * 1000.0)
     else:
         select.select([], [sock], [], max(0.0, timeout))
-
-
-_repeaters_started: set[int] = set()
-
-
-def _start_repeater(port: int) -> None:
-    """Start ``python -m epics_compat.repeater`` once per process and port, detached."""
-    if port in _repeaters_started or os.environ.get("EPICS_COMPAT_NO_REPEATER"):
-        return
-    _repeaters_started.add(port)
-    try:
-        subprocess.Popen([sys.executable, "-m", "epics_compat.repeater", "--port", str(port)],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-    except OSError as exc:
-        logger.warning("could not start a CA repeater (beacons will not be seen): %s", exc)
-
-
-def _resolve(host: str) -> str:
-    """The IPv4 address of a host name or address; '' (logged) if there is none."""
-    try:
-        socket.inet_aton(host)
-        return host
-    except OSError:
-        pass
-    try:
-        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
-    except (OSError, IndexError) as exc:
-        logger.warning("cannot resolve %r in the CA address list (no searches go "
-                       "there): %s", host, exc)
-        return ""
-
-
-def _host_name() -> str:
-    return socket.gethostname()[:60] or "localhost"
-
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()[:60]
-    except Exception:  # no user database entry (containers)
-        return "unknown"

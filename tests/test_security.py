@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reliability import DOUBLE, Lab, RawServer, connect, io_alive, read, wait_for
 
 import caproto_core as core
 import epics_compat._context as engine
 from epics_compat import _netif
 from epics_compat._config import Config
-from epics_compat.server import PV
 from epics_compat.engine import MAX_BEACON_SERVERS
-from reliability import DOUBLE, Lab, RawServer, connect, io_alive, read, wait_for
+from epics_compat.server import PV
 
 pytestmark = pytest.mark.timeout(60)
 
