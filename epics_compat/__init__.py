@@ -49,7 +49,7 @@ _PVmonitors_: dict = {}
 __all__ = ['PV', 'Alarm', 'Motor', 'Device', 'CAProcess', 'CAPool', 'poll', 'get_pv',
            'caget', 'caput', 'cainfo', 'camonitor', 'camonitor_clear', 'caget_many',
            'caput_many', 'NO_ALARM', 'MINOR_ALARM', 'MAJOR_ALARM', 'INVALID_ALARM',
-           'install_as_epics', 'ca', 'dbr', 'pv', 'device', 'motor', 'alarm', 'multiproc',
+           'install_as_epics', 'install_as_aioca', 'ca', 'dbr', 'pv', 'device', 'motor', 'alarm', 'multiproc',
            'utils', 'autosave', '__version__']
 
 
@@ -234,3 +234,11 @@ def install_as_epics():
     # imports, warns if so) sees what it would see before pyepics' first import.
     sys.modules['epics'] = this
     return this
+
+
+def install_as_aioca():
+    """Make ``import aioca`` give epics_compat.aioca (and ``epicscorelibs.ca.dbr`` and
+    ``.cadef`` its constants), so that aioca code and ophyd-async run without libca.
+    See epics_compat.aioca.install."""
+    from .aioca.install import install_as_aioca as install
+    return install()

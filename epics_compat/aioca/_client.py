@@ -1,0 +1,497 @@
+"""The asyncio transport: channels, searches and circuits on the running event loop.
+
+One ``LoopClient`` per event loop, made when a coroutine of that loop first asks for a
+channel: its UDP socket is watched by the loop, its circuits are asyncio protocols, its
+timers are the loop's. Nothing here runs on another thread, so nothing is locked; threads
+that each run a loop each have a client of their own (as aioca has a channel cache per
+loop). The search policy is the engine's (``epics_compat.engine``), shared with the
+threaded client.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import weakref
+from typing import Callable
+
+import caproto_core as core
+from caproto_core import CLIENT, ProtocolError
+
+from .._config import Config
+from ..engine import SearchPlan
+from ..host import host_name, resolve, start_repeater, user_name
+from . import cadef
+
+logger = logging.getLogger("epics_compat.aioca")
+
+#: Seconds between the checks for silent circuits (echo) and unanswered connects.
+CHECK_PERIOD = 1.0
+ECHO_TIMEOUT = 5.0
+#: Seconds before a channel whose server refused it is searched for again.
+REFUSED_RETRY = 1.0
+METADATA_ALLOWANCE = 512
+
+
+class Disconnected(Exception):
+    """The circuit carrying a request went away before its answer came."""
+
+
+class CAChannel:
+    """One PV as this loop's client knows it: searched for, then on a circuit."""
+    __slots__ = ("name", "cid", "search_attempts", "next_search", "state", "native_type",
+                 "element_count", "read_access", "write_access", "host", "circuit",
+                 "core", "connected", "listeners", "subscriptions", "__weakref__")
+
+    def __init__(self, name: str, cid: int):
+        self.name = name
+        self.cid = cid
+        self.search_attempts = 0
+        self.next_search = 0.0
+        self.state = cadef.cs_never_conn
+        self.native_type = 7  # DBF_NO_ACCESS until connected, as libca reports it
+        self.element_count = 0
+        self.read_access = self.write_access = False
+        self.host = "<disconnected>"
+        self.circuit: Circuit | None = None
+        self.core: core.Channel | None = None
+        self.connected = asyncio.Event()
+        #: Called with True/False as the channel connects and disconnects.
+        self.listeners: set[Callable[[bool], None]] = set()
+        #: subscription key -> (dbr code, count, mask, on_update), sent on each connect.
+        self.subscriptions: dict[object, tuple[int, int, int, Callable]] = {}
+
+    def __repr__(self) -> str:
+        return f"<CAChannel {self.name!r} state={self.state}>"
+
+
+class Circuit(asyncio.Protocol):
+    """One TCP connection to a server, as an asyncio protocol."""
+
+    def __init__(self, client: LoopClient, address: tuple[str, int]):
+        self.client = client
+        self.address = address
+        self.host = f"{address[0]}:{address[1]}"
+        self.core = core.VirtualCircuit(
+            CLIENT, address, 0,
+            max_payload_size=client.config.max_array_bytes + METADATA_ALLOWANCE)
+        self.transport: asyncio.Transport | None = None
+        self.waiting: list[CAChannel] = []  # found on this server, not created yet
+        self.channels: dict[int, CAChannel] = {}  # by the core channel's cid
+        self.pending: dict[int, asyncio.Future] = {}  # by ioid
+        self.updates: dict[int, Callable] = {}  # by subscriptionid
+        self.closed = False
+        self.last_heard = client.loop.time()
+        self.echo_sent_at: float | None = None
+
+    # --- asyncio's side ------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.send(core.VersionRequest(priority=0), core.HostNameRequest(host_name()),
+                  core.ClientNameRequest(user_name()))
+        waiting, self.waiting = self.waiting, []
+        for channel in waiting:
+            self.create(channel)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = self.client.loop.time()
+        self.echo_sent_at = None
+        try:
+            messages = self.core.recv(data)
+        except ProtocolError as exc:
+            logger.error("dropping the circuit to %s: %s", self.host, exc)
+            self.client.lose(self, str(exc))
+            return
+        for message in messages:
+            handler = self._HANDLERS.get(type(message))
+            if handler is not None:
+                handler(self, message)
+
+    def connection_lost(self, exc) -> None:
+        self.client.lose(self, f"connection lost: {exc}" if exc else "closed by the server")
+
+    # --- our side --------------------------------------------------------------------------
+
+    def send(self, *messages: core.Message) -> None:
+        if self.transport is None or self.closed:
+            raise Disconnected(f"circuit to {self.host} is not connected")
+        self.transport.write(b"".join(self.core.send(*messages)))
+
+    def create(self, channel: CAChannel) -> None:
+        channel.core = self.core.new_channel(channel.name)
+        self.channels[channel.core.cid] = channel
+        self.send(channel.core.create())
+
+    def request(self, message: core.Message) -> asyncio.Future:
+        """Send a read or a write with notification; its answer comes in the future."""
+        future = self.client.loop.create_future()
+        self.send(message)
+        self.pending[message.ioid] = future
+        return future
+
+    # --- the server's side -----------------------------------------------------------------
+
+    def _on_access_rights(self, message) -> None:
+        channel = self.channels.get(message.cid)
+        if channel is not None:
+            rights = int(message.access_rights)
+            channel.read_access = bool(rights & core.AccessRights.READ)
+            channel.write_access = bool(rights & core.AccessRights.WRITE)
+
+    def _on_created(self, message) -> None:
+        channel = self.channels.get(message.cid)
+        if channel is None:
+            return
+        channel.native_type = message.data_type
+        channel.element_count = message.data_count
+        channel.host = self.host
+        channel.state = cadef.cs_conn
+        channel.connected.set()
+        for dbr_code, count, mask, on_update in list(channel.subscriptions.values()):
+            self.subscribe(channel, dbr_code, count, mask, on_update)
+        for listener in list(channel.listeners):
+            listener(True)
+
+    def subscribe(self, channel: CAChannel, dbr_code: int, count: int, mask: int,
+                  on_update: Callable) -> int:
+        request = channel.core.subscribe(dbr_code, count, mask)
+        self.updates[request.subscriptionid] = on_update
+        self.send(request)
+        return request.subscriptionid
+
+    def _on_refused(self, message) -> None:
+        channel = self.channels.pop(message.cid, None)
+        if channel is not None:
+            logger.warning("server %s refused channel %r; searching again", self.host,
+                           channel.name)
+            self.client.disconnected(channel, retry_after=REFUSED_RETRY)
+
+    def _on_server_disconnect(self, message) -> None:
+        channel = self.channels.pop(message.cid, None)
+        if channel is not None:
+            self._fail(channel)
+            self.client.disconnected(channel)
+
+    def _on_answer(self, message) -> None:
+        future = self.pending.pop(message.ioid, None)
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    def _on_update(self, message) -> None:
+        on_update = self.updates.get(message.subscriptionid)
+        if on_update is not None:
+            on_update(message)
+
+    def _on_cancelled(self, message) -> None:
+        self.updates.pop(message.subscriptionid, None)
+
+    def _on_error(self, message) -> None:
+        failed = message.original_request
+        future = self.pending.pop(getattr(failed, "ioid", None), None)
+        if future is not None and not future.done():
+            future.set_result(message)
+        elif isinstance(failed, core.EventAddRequest):
+            logger.warning("server %s refused a subscription: %s", self.host,
+                           message.error_message)
+            self.updates.pop(failed.subscriptionid, None)
+        else:
+            logger.warning("server %s reported an error: %s (%r)", self.host,
+                           message.error_message, failed)
+
+    def _on_echo(self, message) -> None:
+        self.echo_sent_at = None
+
+    def _on_search_answer(self, message) -> None:
+        self.client.found(message, self.address)
+
+    _HANDLERS = {
+        core.AccessRightsResponse: _on_access_rights,
+        core.CreateChanResponse: _on_created,
+        core.CreateChFailResponse: _on_refused,
+        core.ServerDisconnResponse: _on_server_disconnect,
+        core.ReadNotifyResponse: _on_answer,
+        core.WriteNotifyResponse: _on_answer,
+        core.EventAddResponse: _on_update,
+        core.EventCancelResponse: _on_cancelled,
+        core.ErrorResponse: _on_error,
+        core.EchoResponse: _on_echo,
+        core.SearchResponse: _on_search_answer,
+    }
+
+    def _fail(self, channel: CAChannel | None) -> None:
+        """Fail the requests waiting on ``channel`` (all of them if None)."""
+        for ioid, future in list(self.pending.items()):
+            message = self.core.pending_requests().get(ioid)
+            if channel is None or message is None or \
+                    getattr(message, "sid", None) == getattr(channel.core, "sid", None):
+                del self.pending[ioid]
+                if not future.done():
+                    future.set_exception(Disconnected(channel.name if channel else
+                                                      self.host))
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, client: LoopClient):
+        self.client = client
+
+    def datagram_received(self, data: bytes, address) -> None:
+        self.client.datagram(data, address)
+
+    def error_received(self, exc) -> None:
+        logger.debug("UDP error: %s", exc)
+
+
+class LoopClient:
+    """Channels, searches and circuits of one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, config: Config | None = None):
+        self.loop = loop
+        self.config = config or Config.from_environment()
+        self.channels: dict[str, CAChannel] = {}
+        self._by_cid: dict[int, CAChannel] = {}
+        self._cids = iter(range(1, 1 << 32))
+        self.circuits: dict[tuple[str, int], Circuit] = {}
+        self.plan = SearchPlan(self.config.max_search_period)
+        self._broadcaster = core.Broadcaster(CLIENT)
+        self._sequence = 0
+        self._search_timer: asyncio.TimerHandle | None = None
+        self._search_at = float("inf")
+        self._targets = self._resolve_targets()
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        self._udp.bind(("", 0))
+        self._udp.setblocking(False)
+        self._udp_transport: asyncio.DatagramTransport | None = None
+        self._repeater_confirmed = False
+        self._repeater_attempts = 0
+        self._closed = False
+        loop.create_task(self._start())
+        self._checker = loop.call_later(CHECK_PERIOD, self._check_circuits)
+
+    async def _start(self) -> None:
+        self._udp_transport, _ = await self.loop.create_datagram_endpoint(
+            lambda: _Datagrams(self), sock=self._udp)
+        self._register_with_repeater()
+
+    def _resolve_targets(self) -> list[tuple[str, int]]:
+        targets = []
+        for host, port in self.config.search_addresses():
+            ip = resolve(host)
+            if ip and (ip, port) not in targets:
+                targets.append((ip, port))
+        return targets
+
+    # --- channels ------------------------------------------------------------------------
+
+    def channel(self, name: str) -> CAChannel:
+        """The channel of ``name``, made and searched for if new."""
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = CAChannel(name, next(self._cids))
+            self.channels[name] = channel
+            self._by_cid[channel.cid] = channel
+            self.plan.add(channel.cid, channel)
+            self._plan_search(self.loop.time())
+        return channel
+
+    def purge(self) -> None:
+        """Close every channel and circuit (subscriptions included)."""
+        self._closed = True
+        for circuit in list(self.circuits.values()):
+            for channel in list(circuit.channels.values()):
+                if channel.core is not None and channel.core.sid is not None:
+                    try:
+                        circuit.send(channel.core.clear())
+                    except (Disconnected, ProtocolError):
+                        pass
+            circuit.closed = True
+            if circuit.transport is not None:
+                circuit.transport.close()
+            circuit._fail(None)
+        self.circuits.clear()
+        for channel in self.channels.values():
+            channel.state = cadef.cs_closed
+            channel.connected.clear()
+        self.channels.clear()
+        self._by_cid.clear()
+        self.plan = SearchPlan(self.config.max_search_period)
+        for handle in (self._search_timer, self._checker):
+            if handle is not None:
+                handle.cancel()
+        if self._udp_transport is not None:
+            self._udp_transport.close()
+        else:
+            self._udp.close()
+
+    # --- searching -----------------------------------------------------------------------
+
+    def _plan_search(self, when: float) -> None:
+        if when >= self._search_at or self._closed:
+            return
+        if self._search_timer is not None:
+            self._search_timer.cancel()
+        self._search_at = when
+        self._search_timer = self.loop.call_at(when, self._search)
+
+    def _search(self) -> None:
+        now = self.loop.time()
+        self._search_timer, self._search_at = None, float("inf")
+        due = self.plan.due(now)
+        if due:
+            self._sequence = (self._sequence + 1) & 0xFFFFFFFF
+            requests = [core.SearchRequest(entry.name, cid) for cid, entry in due]
+            for datagram in self._broadcaster.search_datagrams(requests, self._sequence):
+                for address in self._targets:
+                    try:
+                        self._udp.sendto(datagram, address)
+                    except OSError as exc:
+                        logger.debug("search datagram to %s failed: %s", address, exc)
+        soonest = self.plan.next_due()
+        if soonest is not None:
+            self._plan_search(max(soonest, now))
+
+    def datagram(self, data: bytes, address) -> None:
+        try:
+            messages = self._broadcaster.recv(data, address)
+        except ProtocolError as exc:
+            logger.warning("ignoring a bad datagram from %s:%d: %s", *address[:2], exc)
+            return
+        for message in messages:
+            if isinstance(message, core.SearchResponse):
+                self.found(message, address)
+            elif isinstance(message, core.RsrvIsUpResponse):
+                self._beacon(message, address)
+            elif isinstance(message, core.RepeaterConfirmResponse):
+                self._repeater_confirmed = True
+
+    def found(self, response: core.SearchResponse, sender) -> None:
+        channel = self._by_cid.get(response.cid)
+        if channel is None or self.plan.found(response.cid) is None:
+            return  # answered already, or purged
+        host = sender[0] if response.parameter1 == core.ADDRESS_OF_SENDER else response.ip
+        self._attach(channel, (host, response.port))
+
+    def _beacon(self, beacon: core.RsrvIsUpResponse, sender) -> None:
+        host = sender[0] if beacon.parameter2 in (0, core.ADDRESS_OF_SENDER) \
+            else beacon.address
+        now = self.loop.time()
+        when = self.plan.beacon((host, beacon.server_port), beacon.beacon_id, now)
+        if when is not None:
+            self.loop.call_at(when, self._restart_searches)
+
+    def _restart_searches(self) -> None:
+        self.plan.restart(self.loop.time())
+        self._plan_search(self.loop.time())
+
+    def _register_with_repeater(self) -> None:
+        """Ask the host's repeater for beacons; start one if none answers (as libca)."""
+        if self._repeater_confirmed or self._closed:
+            return
+        self._repeater_attempts += 1
+        if self._repeater_attempts == 3:
+            start_repeater(self.config.repeater_port)
+        try:
+            self._udp.sendto(bytes(core.RepeaterRegisterRequest("127.0.0.1")),
+                             ("127.0.0.1", self.config.repeater_port))
+        except OSError as exc:
+            logger.debug("repeater registration failed: %s", exc)
+        self.loop.call_later(min(0.2 * self._repeater_attempts, 5.0),
+                             self._register_with_repeater)
+
+    # --- circuits ------------------------------------------------------------------------
+
+    def _attach(self, channel: CAChannel, address: tuple[str, int]) -> None:
+        circuit = self.circuits.get(address)
+        if circuit is None:
+            circuit = self.circuits[address] = Circuit(self, address)
+            self.loop.create_task(self._open(circuit))
+        channel.circuit = circuit
+        if circuit.transport is not None:
+            circuit.create(channel)
+        else:
+            circuit.waiting.append(channel)
+
+    async def _open(self, circuit: Circuit) -> None:
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: circuit, *circuit.address),
+                self.config.connection_timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.lose(circuit, f"connect failed: {exc}")
+
+    def lose(self, circuit: Circuit, reason: str) -> None:
+        """The circuit is gone: its channels disconnect and are searched for again."""
+        if circuit.closed:
+            return
+        circuit.closed = True
+        logger.info("circuit to %s lost: %s", circuit.host, reason)
+        if self.circuits.get(circuit.address) is circuit:
+            del self.circuits[circuit.address]
+        if circuit.transport is not None:
+            circuit.transport.close()
+        circuit.core.disconnect()
+        circuit._fail(None)
+        for channel in list(circuit.channels.values()) + circuit.waiting:
+            self.disconnected(channel)
+
+    def disconnected(self, channel: CAChannel, retry_after: float = 0.0) -> None:
+        was_connected = channel.state == cadef.cs_conn
+        channel.circuit = channel.core = None
+        channel.connected.clear()
+        channel.read_access = channel.write_access = False
+        if was_connected:
+            channel.state = cadef.cs_prev_conn
+            for listener in list(channel.listeners):
+                listener(False)
+        if self.channels.get(channel.name) is channel:
+            self.loop.call_later(retry_after, self._search_again, channel)
+
+    def _search_again(self, channel: CAChannel) -> None:
+        if self.channels.get(channel.name) is channel and channel.circuit is None:
+            self.plan.add(channel.cid, channel)
+            self._plan_search(self.loop.time())
+
+    def _check_circuits(self) -> None:
+        """Echo circuits that were silent for EPICS_CA_CONN_TMO; drop unanswered ones."""
+        now = self.loop.time()
+        for circuit in list(self.circuits.values()):
+            if circuit.transport is None or circuit.closed:
+                continue
+            if circuit.echo_sent_at is not None:
+                if now - circuit.echo_sent_at > ECHO_TIMEOUT:
+                    self.lose(circuit, "no reply to echo: server unresponsive")
+            elif now - circuit.last_heard > self.config.connection_timeout:
+                circuit.echo_sent_at = now
+                circuit.send(core.EchoRequest())
+        self._checker = self.loop.call_later(CHECK_PERIOD, self._check_circuits)
+
+
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_clients_lock = threading.Lock()
+
+
+def client() -> LoopClient:
+    """The client of the running event loop (made on first use)."""
+    loop = asyncio.get_running_loop()
+    with _clients_lock:
+        found = _clients.get(loop)
+        if found is None or found._closed:
+            found = _clients[loop] = LoopClient(loop)
+        return found
+
+
+def purge_all() -> None:
+    """Close the channels of every loop's client (the loops need not run)."""
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for each in clients:
+        if each.loop.is_closed():
+            each._udp.close()
+            continue
+        each.purge()
