@@ -131,7 +131,7 @@ async def caget(pv: str, datatype=None, format=dbr.FORMAT_RAW, count=0):
     request = dbr.ReadRequest(pv, channel.native_type, channel.element_count, datatype,
                               format)
     if not channel.read_access:
-        raise cadef.CAException(cadef.ECA_NORDACCESS, pv)
+        raise cadef.CAException(cadef.ECA_NORDACCESS, "ca_array_get_callback")
     circuit = channel.circuit
     message = channel.core.read(request.dbr_code, _element_count(channel, count))
     answer = await circuit.request(message)
@@ -147,8 +147,12 @@ async def _caput_one(pv: str, value, datatype=None, wait=False):
     channel = _channel(pv)
     await channel.connected.wait()
     dbr_code, data, count = dbr.write_request(channel.native_type, pv, datatype, value)
+    function = "ca_array_put_callback" if wait else "ca_array_put"
     if not channel.write_access:
-        raise cadef.CAException(cadef.ECA_NOWTACCESS, pv)
+        raise cadef.CAException(cadef.ECA_NOWTACCESS, function)
+    if dbr_code == dbr.DBR_STRING and any(len(item) >= dbr.MAX_STRING_SIZE
+                                          for item in data):
+        raise cadef.CAException(cadef.ECA_BADSTR, function)  # no room for the NUL
     circuit = channel.circuit
     try:
         message = channel.core.write(data, dbr_code, count, notify=wait)

@@ -17,6 +17,7 @@ ECA_DISCONN = int(core.EcaStatus.ECA_DISCONN)
 ECA_PUTFAIL = int(core.EcaStatus.ECA_PUTFAIL)
 ECA_GETFAIL = int(core.EcaStatus.ECA_GETFAIL)
 ECA_BADTYPE = int(core.EcaStatus.ECA_BADTYPE)
+ECA_BADSTR = int(core.EcaStatus.ECA_BADSTR)
 ECA_NORDACCESS = int(core.EcaStatus.ECA_NORDACCESS)
 ECA_NOWTACCESS = int(core.EcaStatus.ECA_NOWTACCESS)
 
@@ -27,11 +28,16 @@ def ca_message(status: int) -> str:
 
 
 class CAException(Exception):
-    """A Channel Access call failed with an ECA status code."""
+    """A Channel Access call refused at once: ``status`` is its ECA code, ``function``
+    the libca call that libca would have refused (named in the message, as aioca's)."""
 
-    def __init__(self, status: int, name: str = ""):
-        super().__init__(f"{name}: {ca_message(status)}" if name else ca_message(status))
+    def __init__(self, status: int, function: str):
+        super().__init__(status, function)
         self.status = status
+        self.function = function
+
+    def __str__(self) -> str:
+        return f"{ca_message(self.status)} calling {self.function}"
 
 
 class Disconnected(Exception):

@@ -264,7 +264,7 @@ def write_request(native_type: int, name: str, datatype: Any, value: Any
                 for item in items.ravel()]
         if items.ndim != 1:
             raise ValueError("Can't put multidimensional arrays!")
-        return DBR_STRING, [item[:MAX_STRING_SIZE] for item in data], len(data)
+        return DBR_STRING, data, len(data)
     array = np.atleast_1d(np.asarray(value, dtype=ELEMENT_DTYPES[dbr_code]))
     if array.ndim != 1:
         raise ValueError("Can't put multidimensional arrays!")
