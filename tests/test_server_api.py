@@ -6,51 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from epics_compat.server import Server
 from epics_compat.server.group import Group, periodic, pv, startup, subgroup
-from ioc import client_env, find_free_port
+from ioc import ExampleIoc
 from pyepics_api import run_script
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class ExampleIoc:
-    """``python -m epics_compat.server.examples.<name>`` on loopback, on a free port."""
-
-    def __init__(self, name: str, prefix: str):
-        self.port = find_free_port()
-        self.prefix = prefix
-        self.env = client_env(self.port)
-        server_env = {"EPICS_CAS_SERVER_PORT": str(self.port),
-                      "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1",
-                      "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
-                      "EPICS_CAS_BEACON_ADDR_LIST": f"127.0.0.1:{self.port + 1}"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", f"epics_compat.server.examples.{name}",
-             "--prefix", prefix, "--list-pvs"],
-            env={**os.environ, **server_env}, stdout=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                assert self.process.poll() is None, "the example IOC exited"
-                assert time.monotonic() < deadline, "the example IOC did not come up"
-                time.sleep(0.05)
-
-    def stop(self) -> str:
-        self.process.terminate()
-        out, _ = self.process.communicate(timeout=10)
-        return out
 
 
 @pytest.fixture(scope="module")

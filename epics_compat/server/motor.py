@@ -37,7 +37,7 @@ DOUBLE_FIELDS = ("VAL DVAL RBV DRBV OFF HLM LLM DHLM DLLM VELO VBAS VMAX ACCL BD
                  "BACC JVEL JAR HVEL TWV MRES ERES RRES UREV S SBAS SMAX SBAK FRAC RDBD "
                  "SPDB DLY RLV DIFF HOPR LOPR HIHI LOLO HIGH LOW PCOF ICOF DCOF LVAL LDVL "
                  "LRLV MSTA").split()
-LONG_FIELDS = "RVAL RRBV RMP REP RDIF RVEL LRVL MIP".split()
+LONG_FIELDS = "RVAL RRBV RMP REP RDIF RVEL LRVL MIP SREV".split()
 SHORT_FIELDS = ("DMOV MOVN HLS LLS LVIO STOP HOMF HOMR JOGF JOGR TWF TWR TDIR MISS PREC "
                 "CARD RCNT RTRY ATHM RHLS RLLS").split()
 STRING_FIELDS = "RTYP DESC EGU OUT".split()
@@ -99,7 +99,8 @@ class Motor(Group):
             "HLM": high_limit, "LLM": low_limit, "DHLM": high_limit, "DLLM": low_limit,
             "VELO": velocity, "JVEL": velocity, "HVEL": velocity, "BVEL": velocity,
             "VMAX": 0.0, "ACCL": acceleration, "BACC": acceleration, "JAR": 0.0,
-            "MRES": resolution, "ERES": resolution, "RRES": 1.0, "UREV": 1.0, "S": velocity,
+            "MRES": resolution, "ERES": resolution, "RRES": 1.0, "UREV": 1.0, "SREV": 200,
+            "S": velocity,
             "TWV": 1.0, "RDBD": resolution, "SPDB": resolution, "FRAC": 1.0, "RTRY": 10,
             "PREC": precision, "EGU": units, "DESC": description, "RTYP": "motor",
             "DMOV": 1, "SPMG": GO, "LSPG": GO, "CNEN": 1, "VERS": 7.2, "OUT": "",
