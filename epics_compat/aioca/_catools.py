@@ -307,6 +307,7 @@ class Subscription:
         self.state = self.OPENING
         self.pending_values: deque = deque(maxlen=None if all_updates else 1)
         self.channel = _channel(name)
+        self.channel.subscribers.add(self)
         self._wake = asyncio.Event()
         events = _DEFAULT_EVENTS[format] if events is None else events
         self._task = asyncio.ensure_future(
@@ -377,6 +378,7 @@ class Subscription:
         if self.state == self.CLOSED:
             return
         channel = self.channel
+        channel.subscribers.discard(self)
         channel.listeners.discard(self._on_connection)
         settings = channel.subscriptions.pop(self, None)
         if settings is not None and channel.core is not None and channel.circuit is not None:

@@ -42,7 +42,8 @@ class CAChannel:
     """One PV as this loop's client knows it: searched for, then on a circuit."""
     __slots__ = ("name", "cid", "search_attempts", "next_search", "state", "native_type",
                  "element_count", "read_access", "write_access", "host", "circuit",
-                 "core", "connected", "listeners", "subscriptions", "__weakref__")
+                 "core", "connected", "listeners", "subscriptions", "subscribers",
+                 "__weakref__")
 
     def __init__(self, name: str, cid: int):
         self.name = name
@@ -59,8 +60,11 @@ class CAChannel:
         self.connected = asyncio.Event()
         #: Called with True/False as the channel connects and disconnects.
         self.listeners: set[Callable[[bool], None]] = set()
-        #: subscription key -> (dbr code, count, mask, on_update), sent on each connect.
+        #: subscription -> (dbr code, count, mask, on_update), sent on each connect.
         self.subscriptions: dict[object, tuple[int, int, int, Callable]] = {}
+        #: Every subscription made on this channel and not closed (opening ones too):
+        #: a purge closes them.
+        self.subscribers: set = set()
 
     def __repr__(self) -> str:
         return f"<CAChannel {self.name!r} state={self.state}>"
@@ -302,6 +306,9 @@ class LoopClient:
     def purge(self) -> None:
         """Close every channel and circuit (subscriptions included)."""
         self._closed = True
+        for channel in self.channels.values():
+            for subscription in list(channel.subscribers):
+                subscription.close()
         for circuit in list(self.circuits.values()):
             for channel in list(circuit.channels.values()):
                 if channel.core is not None and channel.core.sid is not None:
