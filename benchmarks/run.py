@@ -18,6 +18,10 @@ The libraries:
 - ``caproto``: ``import caproto.threading.pyepics_compat`` (pure Python, threaded);
 - ``epics_compat``: ``import epics_compat`` (this repository, pure Python).
 
+The ``aioca:`` rows (scenarios ``aio_*``) use aioca's asyncio API instead: there the
+libca column is real aioca and epics_compat's is ``epics_compat.aioca``; caproto has no
+aioca API.
+
 A library that lacks the API a scenario uses shows "n/a" for it; a scenario that fails
 shows "error", and the log of the failed process is listed under the table.
 """
@@ -37,6 +41,8 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 WORKER = BENCH_DIR / "_worker.py"
+#: The asyncio scenarios (aio_*): aioca's API, where the libca column is real aioca.
+AIOCA_WORKER = BENCH_DIR / "_aioca_worker.py"
 CORE_DECODE = BENCH_DIR / "bench_core_decode.py"
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -49,7 +55,8 @@ RESULT_MARKER = "BENCH-RESULT "
 
 #: Scenarios in the order they run within a round.
 SCENARIOS = ["import", "caget_many", "pv_connect", "get", "ca_get", "put_wait",
-             "wave_get", "wave_put", "monitor"]
+             "wave_get", "wave_put", "monitor", "aio_caget_many", "aio_caget",
+             "aio_put_wait", "aio_monitor"]
 
 #: Processes per library and round, for scenarios short and noisy enough to need more.
 REPEATS = {"import": 3}
@@ -128,6 +135,20 @@ def metrics_table(npvs: int) -> list[Metric]:
         Metric("rss_mb", "pv_connect", f"resident memory, {npvs} PVs connected", "MB",
                "lower", ("<=", 1.0)),
         Metric("rss_per_pv_kb", "pv_connect", "memory per connected PV", "kB", "lower"),
+        # aioca's API: the libca column is aioca, epics_compat's is epics_compat.aioca.
+        Metric("aio_caget_many_s", "aio_caget_many",
+               f"aioca: caget of {npvs} PVs in one call: connect + read", "s", "lower"),
+        Metric("aio_caget_us", "aio_caget", "aioca: caget, scalar", "us", "lower"),
+        Metric("aio_put_wait_us", "aio_put_wait", "aioca: caput(wait=True), scalar", "us",
+               "lower"),
+        Metric("aio_put_wait_cpu_us", "aio_put_wait", "  CPU per put", "us", "lower"),
+        Metric("aio_monitor_eps", "aio_monitor", "aioca: camonitor(all_updates) events",
+               "ev/s", "higher"),
+        Metric("aio_monitor_lost", "aio_monitor", "  events lost (all rounds)", "events",
+               "lower", total=True),
+        Metric("aio_cpu_per_10k_s", "aio_monitor", "  CPU time per 10,000 updates", "s",
+               "lower"),
+        Metric("aio_latency_ms", "aio_monitor", "  latency, median", "ms", "lower"),
     ]
 
 
@@ -165,7 +186,8 @@ def start_repeater(port: int, log: Path):
 def run_worker(lib: str, scenario: str, args: dict, env: dict, timeout: float,
                log: Path) -> dict:
     """Run one scenario in a fresh process; its result dict (status, metrics, detail)."""
-    command = [sys.executable, str(WORKER), lib, scenario, json.dumps(args)]
+    worker = AIOCA_WORKER if scenario.startswith("aio_") else WORKER
+    command = [sys.executable, str(worker), lib, scenario, json.dumps(args)]
     started = time.monotonic()
     try:
         proc = subprocess.run(command, env=env, capture_output=True, text=True,
@@ -447,6 +469,12 @@ def main(argv=None) -> int:
         "monitor": {"prefix": prefix, "nevents": sizes["nevents"],
                     "npaced": sizes["npaced"], "paced_rate": PACED_RATE,
                     "nstamps": sizes["nstamps"]},
+        "aio_caget_many": {"prefix": prefix, "npvs": sizes["npvs"]},
+        "aio_caget": {"prefix": prefix, "n": sizes["n_get"], "warmup": sizes["warmup"]},
+        "aio_put_wait": {"prefix": prefix, "n": sizes["n_put"], "warmup": sizes["warmup"]},
+        "aio_monitor": {"prefix": prefix, "nevents": sizes["nevents"],
+                        "npaced": sizes["npaced"], "paced_rate": PACED_RATE,
+                        "nstamps": sizes["nstamps"]},
         "floor": {"prefix": prefix, "n": sizes["n_get"], "warmup": sizes["warmup"],
                   "nwave": sizes["nwave"]},
     }

@@ -1,4 +1,4 @@
-"""The benchmark harness keeps working: ``benchmarks/run.py --quick`` on two scenarios.
+"""The benchmark harness keeps working: ``benchmarks/run.py --quick`` on a few scenarios.
 
 It starts a softIoc of its own (on a port of its own) and runs each scenario in fresh
 processes for pyepics, caproto and epics_compat; this checks the plumbing, not speed.
@@ -17,19 +17,22 @@ def test_quick_benchmark_runs(tmp_path):
     results = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick",
-         "--scenarios", "get,monitor", "--json", str(results),
+         "--scenarios", "get,monitor,aio_put_wait,aio_monitor", "--json", str(results),
          "--log-dir", str(tmp_path / "logs")],
         capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(results.read_text())
     runs = {(r["lib"], r["scenario"]): r for r in data["results"]}
     for lib in ("pyepics", "epics_compat"):
-        for scenario in ("get", "monitor"):
+        for scenario in ("get", "monitor", "aio_put_wait", "aio_monitor"):
             run = runs[(lib, scenario)]
             assert run["status"] == "ok", (lib, scenario, run, proc.stdout)
     ours = runs[("epics_compat", "monitor")]["metrics"]
     assert ours["monitor_eps"] > 0 and ours["latency_ms"] > 0
     assert ours["monitor_paced_lost"] >= 0 and ours["paced_writer_eps"] > 0
+    ours_aio = runs[("epics_compat", "aio_monitor")]["metrics"]
+    assert ours_aio["aio_monitor_eps"] > 0 and ours_aio["aio_monitor_lost"] == 0
+    assert runs[("caproto", "aio_put_wait")]["status"] == "unavailable"
     # The table names every library and marks each target met or missed.
     assert "PV.get(use_monitor=False), scalar" in proc.stdout
     assert "caproto pyepics_compat" in proc.stdout
