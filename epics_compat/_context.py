@@ -30,7 +30,7 @@ from caproto_core import CLIENT, ProtocolError
 
 from ._config import Config
 from ._dispatch import Dispatcher
-from .engine import SearchPlan
+from .engine import SEND_ECHO, CircuitHealth, RetryPolicy, SearchPlan
 from .host import host_name, resolve, start_repeater, user_name
 
 logger = logging.getLogger("epics_compat.context")
@@ -42,21 +42,11 @@ _READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
 # Channel connection states, numbered as libca's ca_state() reports them.
 CS_NEVER_CONN, CS_PREV_CONN, CS_CONN, CS_CLOSED = 0, 1, 2, 3
 
-#: Seconds to wait for an echo reply before declaring a silent circuit dead.
-ECHO_TIMEOUT = 5.0
-#: Seconds to wait for a TCP connection to a server that answered a search.
-CONNECT_TIMEOUT = 5.0
 RECEIVE_SIZE = 1 << 18
 #: Room for the largest metadata structure (DBR_CTRL_ENUM: 422 bytes) and padding.
 METADATA_ALLOWANCE = 512
 #: Messages at least this large are received straight into a buffer of their own size.
 LARGE_MESSAGE = 1 << 18
-#: A circuit lost within this many seconds of connecting counts as a failure of its
-#: server: its channels search again after FIRST_RETRY_DELAY, doubling up to
-#: MAX_RETRY_DELAY with each further failure in a row (see ``Context._retry_delay``).
-YOUNG_CIRCUIT = 2.0
-FIRST_RETRY_DELAY = 0.05
-MAX_RETRY_DELAY = 10.0
 #: Flow control, as libca's: when this many callbacks wait to run, and the callback thread
 #: is FLOW_CONTROL_LAG seconds or more behind (libca, too, holds only when it stays behind,
 #: not for a burst that it works off soon), the servers are asked to hold monitor updates
@@ -330,10 +320,7 @@ class Circuit:
         self.channels: dict[int, ClientChannel] = {}  # by cid on this circuit
         self.pending: dict[int, Pending] = {}  # by ioid
         self.subscriptions: dict[int, Subscription] = {}  # by subscriptionid
-        self.last_heard = time.monotonic()
-        self.echo_sent_at: float | None = None
-        self.connect_deadline = time.monotonic() + CONNECT_TIMEOUT
-        self.connected_at: float | None = None
+        self.health = CircuitHealth(time.monotonic())
         self.name_server = False  # a circuit that only carries searches
         self.large: memoryview | None = None  # a large message being received
         self.large_filled = 0
@@ -508,18 +495,19 @@ class Context:
         self._running = True
         self._unflushed: set[Circuit] = set()  # circuits with queued bytes (I/O thread)
         self.io_thread_id: int | None = None
-        self._thread = threading.Thread(target=self._run, name=f"epics_compat-io-{self.id}",
-                                        daemon=True)
-        self._thread.start()
         self._repeater_confirmed = False
         self._repeater_attempts = 0
         self._call_soon(self._schedule, 1.0, self._check_circuits)
         self._call_soon(self._register_with_repeater)
         self._name_servers: dict[tuple, Circuit] = {}
-        self._young_losses: dict[tuple, int] = {}  # server -> circuits lost young in a row
+        self._retry = RetryPolicy()  # for servers whose circuits were lost young
         self.events_held = False  # flow control: servers asked to hold monitor updates
         for address in self.config.name_servers:
             self._call_soon(self._connect_name_server, address)
+        # Started last: the I/O thread reads every attribute set above.
+        self._thread = threading.Thread(target=self._run, name=f"epics_compat-io-{self.id}",
+                                        daemon=True)
+        self._thread.start()
 
     def __repr__(self) -> str:
         searches = " ".join("%s:%d" % address for address in self._search_targets())
@@ -1071,7 +1059,7 @@ class Context:
         circuit.watched = selectors.EVENT_READ
         with circuit.lock:
             circuit.connected = True
-            circuit.last_heard = circuit.connected_at = time.monotonic()
+            circuit.health.connected(time.monotonic())
             circuit.send(core.VersionRequest(priority=circuit.priority),
                          core.HostNameRequest(host_name()),
                          core.ClientNameRequest(user_name()))
@@ -1211,8 +1199,7 @@ class Context:
                 self._on_closed_by_server(circuit)
                 return True
             return self._hand_over(circuit, self._on_closed_by_server, circuit)
-        circuit.last_heard = time.monotonic()
-        circuit.echo_sent_at = None
+        circuit.health.heard(time.monotonic())
         with circuit.lock:
             if circuit.closed:
                 return True  # closed while a caller received (the context stopped): dropped
@@ -1437,7 +1424,7 @@ class Context:
                 self.dispatcher.call(pending.callback, pending)
 
     def _on_echo(self, circuit: Circuit, message) -> None:
-        circuit.echo_sent_at = None
+        circuit.health.heard(time.monotonic())
 
     def _on_tcp_search_response(self, circuit: Circuit, message) -> None:
         self._on_search_response(message, circuit.address)
@@ -1498,25 +1485,10 @@ class Context:
         channels = list(circuit.channels.values()) + circuit.waiting
         circuit.channels.clear()
         circuit.waiting.clear()
-        retry_after = self._retry_delay(circuit)
+        retry_after = self._retry.delay_after_loss(circuit.address, circuit.health,
+                                                   time.monotonic())
         for channel in channels:
             self._disconnect_channel(channel, retry_after=retry_after)
-
-    def _retry_delay(self, circuit: Circuit) -> float:
-        """Seconds before the channels of a lost circuit search again.
-
-        None after a circuit that served for a while (a restarted IOC is found at once);
-        doubling with each circuit to the same server lost young (refused, reset or
-        garbled right away), so that such a server is not hammered: without this, a
-        server sending garbage on connection drew ~3,000 reconnections a second.
-        """
-        if circuit.connected_at is not None and \
-                time.monotonic() - circuit.connected_at >= YOUNG_CIRCUIT:
-            self._young_losses.pop(circuit.address, None)
-            return 0.0
-        losses = self._young_losses.get(circuit.address, 0) + 1
-        self._young_losses[circuit.address] = losses
-        return min(FIRST_RETRY_DELAY * 2 ** (losses - 1), MAX_RETRY_DELAY)
 
     def _close_circuit(self, circuit: Circuit) -> None:
         with circuit.lock:
@@ -1568,20 +1540,16 @@ class Context:
         for circuit in list(self.circuits.values()) + list(self._name_servers.values()):
             if circuit.closed:
                 continue
-            if not circuit.connected:
-                if now > circuit.connect_deadline:
-                    self._lose_circuit(circuit, "connection timed out")
-                continue
-            if circuit.echo_sent_at is not None:
-                if now - circuit.echo_sent_at > ECHO_TIMEOUT:
-                    self._lose_circuit(circuit, "no reply to echo: server unresponsive")
-            elif now - circuit.last_heard > self.config.connection_timeout:
+            action = circuit.health.check(now, self.config.connection_timeout)
+            if action == SEND_ECHO:
                 with circuit.lock:
                     try:
                         circuit.send(core.EchoRequest())
-                        circuit.echo_sent_at = now
+                        circuit.health.echo_sent(now)
                     except ChannelAccessError:
                         pass
+            elif action is not None:
+                self._lose_circuit(circuit, action)
         self._schedule(1.0, self._check_circuits)
 
 

@@ -12,12 +12,22 @@ import time
 
 import numpy as np
 import pytest
+from reliability import (
+    DBE_VALUE,
+    DOUBLE,
+    Lab,
+    Recorder,
+    connect,
+    io_alive,
+    read,
+    wait_for,
+    write,
+)
 
-import epics_compat._context as engine
+import epics_compat._context as context_module
+import epics_compat.engine.circuits as circuit_rules
 from epics_compat._context import CS_CONN, CS_PREV_CONN, ChannelAccessError
 from epics_compat.server import PV
-from reliability import DBE_VALUE, DOUBLE, Lab, Recorder, connect, io_alive, read, \
-    wait_for, write
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,7 +55,7 @@ def test_large_put_to_a_server_that_stopped_reading_stalls_nothing_else(lab, mon
     caller's send lock while holding the circuit lock that the caller wanted next when
     its write timed out: every circuit of the context stopped for good. Now the I/O thread
     never waits for a socket, other circuits go on, and the put fails after SEND_TIMEOUT."""
-    monkeypatch.setattr(engine, "SEND_TIMEOUT", 1.5, raising=False)
+    monkeypatch.setattr(context_module, "SEND_TIMEOUT", 1.5, raising=False)
     hung = lab.server([PV("big", "double", np.zeros(2_000_000)), PV("a", "double", 1.0),
                        PV("b", "double", 2.0)])
     healthy = lab.server([PV("c", "double", 3.0)])
@@ -188,6 +198,7 @@ def test_circuit_dropped_mid_large_array(lab):
     """Half of a 16 MB reply, a pause, then the end of the circuit: the read fails, the
     I/O thread served the other circuit meanwhile, the half-filled buffer is let go."""
     from reliability import RawServer
+
     import caproto_core as core
     other = lab.server([PV("c", "double", 3.0)])
     raw = RawServer(["big"])
@@ -235,7 +246,7 @@ def test_circuit_dropped_mid_large_array(lab):
 # --- a server that stops answering, or answers slowly -------------------------------------
 
 def test_server_that_stops_answering_is_detected_by_the_echo(lab, monkeypatch):
-    monkeypatch.setattr(engine, "ECHO_TIMEOUT", 1.0)
+    monkeypatch.setattr(circuit_rules, "ECHO_TIMEOUT", 1.0)
     server = lab.server([PV("x", "double", 1.0)])
     context = lab.context(server, connection_timeout=1.0)
     channel = connect(context, "x")
@@ -258,7 +269,7 @@ def test_slow_server_is_slow_but_correct(lab, monkeypatch):
     """Every answer 1.5 s late, with echoes due after 0.5 s of silence: the circuit is
     kept (the echo is answered, late), replies come in order, a get given less time than
     the delay times out and the late reply is dropped without harm."""
-    monkeypatch.setattr(engine, "ECHO_TIMEOUT", 3.0)
+    monkeypatch.setattr(circuit_rules, "ECHO_TIMEOUT", 3.0)
     server = lab.server([PV("x", "double", 1.0)])
     context = lab.context(server, connection_timeout=0.5)
     channel = connect(context, "x")

@@ -21,7 +21,7 @@ import pytest
 from reliability import DOUBLE, Lab, RawServer, connect, io_alive, read, wait_for
 
 import caproto_core as core
-import epics_compat._context as engine
+import epics_compat.engine.circuits as circuit_rules
 from epics_compat import _netif
 from epics_compat._config import Config
 from epics_compat.engine import MAX_BEACON_SERVERS
@@ -201,7 +201,7 @@ def test_random_and_malicious_messages_never_stop_the_io_thread(lab, raw, monkey
     read are set up on it: every one is either used or refused as a protocol error;
     nothing raises in the I/O thread or the callback thread; the circuit to a healthy
     server is served all along."""
-    monkeypatch.setattr(engine, "FIRST_RETRY_DELAY", 0.0)  # reconnect at once each time
+    monkeypatch.setattr(circuit_rules, "FIRST_RETRY_DELAY", 0.0)  # reconnect at once each time
     rng = random.Random(20240601)
     healthy = lab.server([PV("c", "double", 3.0)])
     context = lab.context(raw.port, healthy, max_array_bytes=100_000)
@@ -336,7 +336,7 @@ def test_the_client_has_no_way_to_run_what_it_receives():
                         if name.split(".")[0] in FORBIDDEN_MODULES:
                             offences.append(f"{where}:{node.lineno}: import {name}")
                         if name.split(".")[0] == "subprocess" and \
-                                where.as_posix() != "epics_compat/_context.py":
+                                where.as_posix() != "epics_compat/host.py":
                             offences.append(f"{where}:{node.lineno}: import {name}")
     assert not offences, offences
 

@@ -8,14 +8,42 @@ on the running event loop's own sockets (``_client``): ``caget``, ``caput``,
 from __future__ import annotations
 
 from ..version import epics_compat_version
-from ._catools import (CAInfo, CANothing, ChannelInfo, Subscription, caget, cainfo,
-                       camonitor, caput, connect, get_channel_infos, purge_channel_caches,
-                       run)
+from ._catools import (
+                       CAInfo,
+                       CANothing,
+                       ChannelInfo,
+                       Subscription,
+                       caget,
+                       cainfo,
+                       camonitor,
+                       caput,
+                       connect,
+                       get_channel_infos,
+                       purge_channel_caches,
+                       run,
+)
 from .cadef import DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE
-from .dbr import (DBR_CHAR, DBR_CHAR_BYTES, DBR_CHAR_STR, DBR_CHAR_UNICODE, DBR_CLASS_NAME,
-                  DBR_DOUBLE, DBR_ENUM, DBR_ENUM_STR, DBR_FLOAT, DBR_LONG, DBR_PUT_ACKS,
-                  DBR_PUT_ACKT, DBR_SHORT, DBR_STRING, DBR_STSACK_STRING, FORMAT_CTRL,
-                  FORMAT_RAW, FORMAT_TIME, ca_extra_fields)
+from .dbr import (
+                       DBR_CHAR,
+                       DBR_CHAR_BYTES,
+                       DBR_CHAR_STR,
+                       DBR_CHAR_UNICODE,
+                       DBR_CLASS_NAME,
+                       DBR_DOUBLE,
+                       DBR_ENUM,
+                       DBR_ENUM_STR,
+                       DBR_FLOAT,
+                       DBR_LONG,
+                       DBR_PUT_ACKS,
+                       DBR_PUT_ACKT,
+                       DBR_SHORT,
+                       DBR_STRING,
+                       DBR_STSACK_STRING,
+                       FORMAT_CTRL,
+                       FORMAT_RAW,
+                       FORMAT_TIME,
+                       ca_extra_fields,
+)
 
 #: The aioca release whose API this follows, with this package's version as a local
 #: label (as the pyepics version is given).

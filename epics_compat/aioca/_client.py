@@ -20,7 +20,7 @@ import caproto_core as core
 from caproto_core import CLIENT, ProtocolError
 
 from .._config import Config
-from ..engine import SearchPlan
+from ..engine import CONNECT_TIMEOUT, SEND_ECHO, CircuitHealth, RetryPolicy, SearchPlan
 from ..host import host_name, resolve, start_repeater, user_name
 from . import cadef
 
@@ -28,7 +28,6 @@ logger = logging.getLogger("epics_compat.aioca")
 
 #: Seconds between the checks for silent circuits (echo) and unanswered connects.
 CHECK_PERIOD = 1.0
-ECHO_TIMEOUT = 5.0
 #: Seconds before a channel whose server refused it is searched for again.
 REFUSED_RETRY = 1.0
 METADATA_ALLOWANCE = 512
@@ -86,13 +85,16 @@ class Circuit(asyncio.Protocol):
         self.pending: dict[int, asyncio.Future] = {}  # by ioid
         self.updates: dict[int, Callable] = {}  # by subscriptionid
         self.closed = False
-        self.last_heard = client.loop.time()
-        self.echo_sent_at: float | None = None
+        self.health = CircuitHealth(client.loop.time())
 
     # --- asyncio's side ------------------------------------------------------------------
 
     def connection_made(self, transport) -> None:
+        if self.closed:  # given up on meanwhile
+            transport.close()
+            return
         self.transport = transport
+        self.health.connected(self.client.loop.time())
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -103,8 +105,7 @@ class Circuit(asyncio.Protocol):
             self.create(channel)
 
     def data_received(self, data: bytes) -> None:
-        self.last_heard = self.client.loop.time()
-        self.echo_sent_at = None
+        self.health.heard(self.client.loop.time())
         try:
             messages = self.core.recv(data)
         except ProtocolError as exc:
@@ -207,9 +208,6 @@ class Circuit(asyncio.Protocol):
             logger.warning("server %s reported an error: %s (%r)", self.host,
                            message.error_message, failed)
 
-    def _on_echo(self, message) -> None:
-        self.echo_sent_at = None
-
     def _on_search_answer(self, message) -> None:
         self.client.found(message, self.address)
 
@@ -223,7 +221,6 @@ class Circuit(asyncio.Protocol):
         core.EventAddResponse: _on_update,
         core.EventCancelResponse: _on_cancelled,
         core.ErrorResponse: _on_error,
-        core.EchoResponse: _on_echo,
         core.SearchResponse: _on_search_answer,
     }
 
@@ -261,6 +258,7 @@ class LoopClient:
         self._cids = iter(range(1, 1 << 32))
         self.circuits: dict[tuple[str, int], Circuit] = {}
         self.plan = SearchPlan(self.config.max_search_period)
+        self._retry = RetryPolicy()
         self._broadcaster = core.Broadcaster(CLIENT)
         self._sequence = 0
         self._search_timer: asyncio.TimerHandle | None = None
@@ -427,7 +425,7 @@ class LoopClient:
         try:
             await asyncio.wait_for(
                 self.loop.create_connection(lambda: circuit, *circuit.address),
-                self.config.connection_timeout)
+                CONNECT_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as exc:
             self.lose(circuit, f"connect failed: {exc}")
 
@@ -443,8 +441,10 @@ class LoopClient:
             circuit.transport.close()
         circuit.core.disconnect()
         circuit._fail(None)
+        retry_after = self._retry.delay_after_loss(circuit.address, circuit.health,
+                                                   self.loop.time())
         for channel in list(circuit.channels.values()) + circuit.waiting:
-            self.disconnected(channel)
+            self.disconnected(channel, retry_after)
 
     def disconnected(self, channel: CAChannel, retry_after: float = 0.0) -> None:
         was_connected = channel.state == cadef.cs_conn
@@ -464,17 +464,18 @@ class LoopClient:
             self._plan_search(self.loop.time())
 
     def _check_circuits(self) -> None:
-        """Echo circuits that were silent for EPICS_CA_CONN_TMO; drop unanswered ones."""
+        """Echo circuits that were silent for EPICS_CA_CONN_TMO; drop unanswered ones and
+        ones that do not connect."""
         now = self.loop.time()
         for circuit in list(self.circuits.values()):
-            if circuit.transport is None or circuit.closed:
+            if circuit.closed:
                 continue
-            if circuit.echo_sent_at is not None:
-                if now - circuit.echo_sent_at > ECHO_TIMEOUT:
-                    self.lose(circuit, "no reply to echo: server unresponsive")
-            elif now - circuit.last_heard > self.config.connection_timeout:
-                circuit.echo_sent_at = now
+            action = circuit.health.check(now, self.config.connection_timeout)
+            if action == SEND_ECHO:
                 circuit.send(core.EchoRequest())
+                circuit.health.echo_sent(now)
+            elif action is not None:
+                self.lose(circuit, action)
         self._checker = self.loop.call_later(CHECK_PERIOD, self._check_circuits)
 
 
