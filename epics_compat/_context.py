@@ -32,6 +32,7 @@ from ._config import Config
 from ._dispatch import Dispatcher
 from .engine import SEND_ECHO, CircuitHealth, RetryPolicy, SearchPlan
 from .host import host_name, resolve, start_repeater, user_name
+from .sync import Done, Flag, bounded, made_when_used
 
 logger = logging.getLogger("epics_compat.context")
 
@@ -68,117 +69,8 @@ class ChannelAccessError(Exception):
     """A request could not be done: disconnected, refused, or timed out."""
 
 
-class _Done:
-    """A one-shot event (set once, never cleared) on a bare lock.
-
-    ``threading.Event`` builds a Condition, and a waiter lock at every wait; a request
-    waiting for its one reply needs only a lock that ``set`` releases. Profiling
-    ``ca.get`` showed the Event's Python-level bookkeeping costing ~10 us a round trip.
-    """
-    __slots__ = ("_lock", "_set")
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self._set = False
-
-    def set(self) -> None:
-        if not self._set:
-            self._set = True
-            try:
-                self._lock.release()
-            except RuntimeError:  # set by two threads at once: released already
-                pass
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._set:
-            return True
-        if self._lock.acquire(True, -1 if timeout is None else _bounded(timeout)):
-            self._lock.release()  # pass it on to the next waiter, if any
-            return True
-        return self._set
-
-
-#: Guards the Events of _Flag and the containers of _made_when_used. Reentrant: making
-#: either allocates, and allocating can run the garbage collector and with it
-#: ``PV.__del__``, which clears the flag (and callbacks) of the PV being collected. With
-#: a plain lock that thread waited for itself forever.
-_flag_lock = threading.RLock()
-
-
-def _made_when_used(attr: str, factory, doc: str) -> property:
-    """A property for a container kept in ``attr`` (None until then), made at first use.
-
-    Most channels and PVs never get callbacks of their own: an empty container each
-    was ~0.1-0.2 kB apiece. Reading or assigning works as with a plain attribute
-    (pyepics' are plain attributes); the owner's own code reads ``attr`` directly, so
-    that running no callbacks makes no container.
-    """
-    def getter(self):
-        value = getattr(self, attr, None)
-        if value is None:
-            with _flag_lock:  # two threads adding the first callback: one container
-                value = getattr(self, attr, None)
-                if value is None:
-                    value = factory()
-                    setattr(self, attr, value)
-        return value
-
-    def setter(self, value):
-        setattr(self, attr, value)
-
-    return property(getter, setter, None, doc)
-
-
-class _Flag:
-    """``threading.Event``'s set/clear/is_set/wait, with the Event made only for a waiter.
-
-    An Event (a Condition, its lock and a deque) costs about 1 kB: with one per channel
-    it was an eighth of the memory of 2,000 connected PVs, though most channels are
-    connected before anybody waits for them. PV objects use it for the same reason.
-    """
-    __slots__ = ("_set", "_event")
-
-    def __init__(self):
-        self._set = False
-        self._event: threading.Event | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        if self._set:
-            return  # already set (a monitor sets its flag on every update): no lock
-        with _flag_lock:
-            self._set = True
-            if self._event is not None:
-                self._event.set()
-
-    def clear(self) -> None:
-        with _flag_lock:
-            self._set = False
-            if self._event is not None:
-                self._event.clear()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._set:
-            return True
-        with _flag_lock:
-            if self._event is None:
-                self._event = threading.Event()
-                if self._set:
-                    self._event.set()
-            event = self._event
-        return event.wait(None if timeout is None else _bounded(timeout))
-
-
-def _bounded(timeout: float) -> float:
-    """A timeout that locks and events accept: 0 for negative or NaN, infinity capped
-    (they raise OverflowError for it, where pyepics simply waits)."""
-    return min(timeout, threading.TIMEOUT_MAX) if timeout > 0 else 0.0
+class WriteAccessDenied(ChannelAccessError):
+    """The server gives no write access to the channel (the put was not sent)."""
 
 
 class Pending:
@@ -187,7 +79,7 @@ class Pending:
                  "reader")
 
     def __init__(self, channel: ClientChannel, callback: Callable | None = None):
-        self.done = _Done()
+        self.done = Done()
         self.result = None
         self.error: str | None = None
         self.callback = callback
@@ -245,7 +137,7 @@ class ClientChannel:
         self.native_type = -1
         self.native_count = 0
         self.access_rights = 0  # AccessRights bits, as a plain int
-        self.connected = _Flag()
+        self.connected = Flag()
         # Made when first used (see the properties): most channels have a listener only.
         self._connection_callbacks: list[Callable] | None = None
         self._access_callbacks: list[Callable] | None = None
@@ -262,10 +154,10 @@ class ClientChannel:
         #: used on the I/O thread only.
         self.reads_on_connect: list[tuple[Pending, int | None]] | None = None
 
-    connection_callbacks = _made_when_used(
+    connection_callbacks = made_when_used(
         "_connection_callbacks", list,
         "Functions called as f(channel, connected) on the callback thread.")
-    access_callbacks = _made_when_used(
+    access_callbacks = made_when_used(
         "_access_callbacks", list,
         "Functions called as f(channel, read, write) on the callback thread.")
 
@@ -341,7 +233,7 @@ class Circuit:
             if threading.get_ident() == self.context.io_thread_id:
                 self.context._unflushed.add(self)
             else:
-                self.context._call_soon(self.context._flush, self)
+                self.context.call_soon(self.context._flush, self)
 
     def queue(self, data: bytes) -> bool:
         """Queue bytes to be written, in order; True if the queue was empty."""
@@ -375,7 +267,7 @@ class Circuit:
         except OSError as exc:
             self._failed(exc)
         if self.outgoing and not self.closed:
-            self.context._call_soon(self.context._flush, self)
+            self.context.call_soon(self.context._flush, self)
 
     def _write_some(self) -> bool:
         """Write what the socket takes now; True if bytes are left. If another thread is
@@ -416,7 +308,7 @@ class Circuit:
                     self._send_all(self._take_queued())
         finally:
             if self.outgoing and not self.closed:  # queued by the I/O thread meanwhile
-                self.context._call_soon(self.context._flush, self)
+                self.context.call_soon(self.context._flush, self)
 
     def _send_all(self, data: bytes) -> None:
         """Write all of ``data`` (the caller holds ``send_lock``), waiting for the socket."""
@@ -441,7 +333,7 @@ class Circuit:
 
     def _failed(self, exc: OSError) -> None:
         """A caller's write failed: the I/O thread drops the circuit; the caller learns why."""
-        self.context._call_soon(self.context._lose_circuit, self, f"send failed: {exc}")
+        self.context.call_soon(self.context._lose_circuit, self, f"send failed: {exc}")
         raise ChannelAccessError(f"send to {self.address[0]}:{self.address[1]} failed: "
                                  f"{exc}") from None
 
@@ -473,7 +365,7 @@ class Context:
         self._timer_sequence = itertools.count()
         self._calls: list = []  # (function, args) for the I/O thread
         # Reentrant: a PV freed by the garbage collector while this thread holds it (an
-        # allocation in _call_soon) may queue its unsubscription through _call_soon again.
+        # allocation in call_soon) may queue its unsubscription through call_soon again.
         self._calls_lock = threading.RLock()
         self.search_plan = SearchPlan(self.config.max_search_period)
         self._search_sequence = 0
@@ -497,13 +389,13 @@ class Context:
         self.io_thread_id: int | None = None
         self._repeater_confirmed = False
         self._repeater_attempts = 0
-        self._call_soon(self._schedule, 1.0, self._check_circuits)
-        self._call_soon(self._register_with_repeater)
+        self.call_soon(self._schedule, 1.0, self._check_circuits)
+        self.call_soon(self._register_with_repeater)
         self._name_servers: dict[tuple, Circuit] = {}
         self._retry = RetryPolicy()  # for servers whose circuits were lost young
         self.events_held = False  # flow control: servers asked to hold monitor updates
         for address in self.config.name_servers:
-            self._call_soon(self._connect_name_server, address)
+            self.call_soon(self._connect_name_server, address)
         # Started last: the I/O thread reads every attribute set above.
         self._thread = threading.Thread(target=self._run, name=f"epics_compat-io-{self.id}",
                                         daemon=True)
@@ -543,7 +435,7 @@ class Context:
             if access_callback is not None:
                 channel._access_callbacks = [access_callback]
             self.channels[channel.chid] = channel
-        self._call_soon(self._start_search, channel)
+        self.call_soon(self._start_search, channel)
         return channel
 
     def clear_channel(self, channel: ClientChannel) -> None:
@@ -555,7 +447,7 @@ class Context:
         channel.listener = None
         channel._connection_callbacks = channel._access_callbacks = None
         channel.reads_on_connect = None
-        self._call_soon(self._clear_on_server, channel)
+        self.call_soon(self._clear_on_server, channel)
 
     def wait_for_connection(self, channel: ClientChannel, timeout: float | None) -> bool:
         return channel.connected.wait(timeout)
@@ -586,7 +478,7 @@ class Context:
             first = circuit.queue(data)
         if defer:
             if first:
-                self._call_soon(self._flush, circuit)
+                self.call_soon(self._flush, circuit)
             return pending
         self._write_request(circuit, pending, receive)
         return pending
@@ -606,12 +498,12 @@ class Context:
                 raise ValueError(f"count {count} for {channel.name!r}: a number of "
                                  f"elements, 0 or more")
         pending = Pending(channel)
-        self._call_soon(self._read_on_connect, channel, pending, count)
+        self.call_soon(self._read_on_connect, channel, pending, count)
         return pending
 
     def forget_read(self, pending: Pending) -> None:
         """Drop a ``read_when_connected`` whose channel has not connected yet."""
-        self._call_soon(self._forget_read, pending)
+        self.call_soon(self._forget_read, pending)
 
     def _read_on_connect(self, channel: ClientChannel, pending: Pending,
                          count: int | None) -> None:
@@ -646,7 +538,7 @@ class Context:
         ``receive`` as for ``read``."""
         circuit = self._connected_circuit(channel)
         if not channel.access_rights & _WRITE:
-            raise ChannelAccessError(f"no write access to {channel.name!r} "
+            raise WriteAccessDenied(f"no write access to {channel.name!r} "
                                      f"(served by {channel.host})")
         pending = Pending(channel, callback) if notify else None
         with circuit.lock:
@@ -778,7 +670,7 @@ class Context:
             raise ChannelAccessError(f"channel {channel.name!r} is not connected")
         return core_channel
 
-    def _call_soon(self, function, *args) -> None:
+    def call_soon(self, function, *args) -> None:
         """Run ``function(*args)`` on the I/O thread."""
         with self._calls_lock:
             self._calls.append((function, args))
@@ -1102,7 +994,7 @@ class Context:
         I/O thread, in order, together with the circuit.
         """
         done, circuit = pending.done, pending.circuit
-        deadline = None if timeout is None else time.monotonic() + _bounded(timeout)
+        deadline = None if timeout is None else time.monotonic() + bounded(timeout)
         if pending.reader == threading.get_ident():
             pending.reader = None  # taken before the request went out: ours already
         elif not self._start_reading(circuit):
@@ -1168,7 +1060,7 @@ class Context:
                 function(*args)
             finally:
                 self._stop_reading(circuit)
-        self._call_soon(run)
+        self.call_soon(run)
         return False
 
     def _handle(self, circuit: Circuit, messages: list) -> None:
@@ -1225,7 +1117,7 @@ class Context:
                 if on_io_thread:
                     self._hold_events()
                 else:
-                    self._call_soon(self._hold_events)
+                    self.call_soon(self._hold_events)
         if handled is None:  # a bad message: the circuit is lost
             return self._give_up(circuit, "bad message", on_io_thread)
         if handled < len(messages):
@@ -1303,7 +1195,7 @@ class Context:
                     self.dispatcher.backlog())
         self._send_to_all(core.EventsOffRequest())
         self.dispatcher.notify_below(FLOW_CONTROL_RESUME,
-                                     lambda: self._call_soon(self._resume_events))
+                                     lambda: self.call_soon(self._resume_events))
 
     def _resume_events(self) -> None:
         if self.events_held:

@@ -26,9 +26,10 @@ from typing import Callable, Dict
 import caproto_core as _core
 
 from . import dbr
-from .utils import clib_search_path  # noqa: F401 - pyepics' ca has it too
-from ._context import CS_CONN, ChannelAccessError, Context, Pending, _made_when_used
+from ._context import CS_CONN, ChannelAccessError, Context, Pending, WriteAccessDenied
 from .dbr import HAS_NUMPY, numpy
+from .sync import made_when_used
+from .utils import clib_search_path  # noqa: F401 - pyepics' ca has it too
 
 logger = logging.getLogger("epics_compat.ca")
 
@@ -182,7 +183,7 @@ class _CacheItem:
         self.chid = chid
         self.channel = channel
 
-    get_results = _made_when_used(
+    get_results = made_when_used(
         '_get_results', functools.partial(defaultdict, _no_result),
         "Requested field type -> [GET_PENDING, Pending] while in flight, then [Pending].")
 
@@ -1293,10 +1294,10 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
         # and taking the circuit first only lengthened a put (188 -> 210 us, A/B).
         pending = channel.context.write(channel, data, dbr.native_type(ftype), count, notify,
                                         completed if callable(callback) else None)
+    except WriteAccessDenied:
+        raise CASeverityException('put(%r)' % pvname,
+                                  message(_core.EcaStatus.ECA_NOWTACCESS)) from None
     except ChannelAccessError as exc:
-        if 'write access' in str(exc):
-            raise CASeverityException('put(%r)' % pvname,
-                                      message(_core.EcaStatus.ECA_NOWTACCESS)) from None
         raise ChannelAccessException('put to %s failed: %s' % (pvname, exc)) from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise _put_error(exc, "cannot put %r to %s: %s" % (value, pvname, exc)) from None

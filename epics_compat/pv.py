@@ -22,7 +22,7 @@ from math import log10
 from types import SimpleNamespace
 
 from . import ca, dbr
-from ._context import _Flag, _made_when_used
+from .sync import Flag, made_when_used
 
 logger = logging.getLogger("epics_compat.pv")
 
@@ -88,7 +88,7 @@ def _settle_callbacks(context_id, timeout: float = 1.0) -> None:
     if dispatcher.in_dispatch_thread():
         return
     done = threading.Event()
-    call_soon = getattr(context, '_call_soon', None)
+    call_soon = getattr(context, 'call_soon', None)
     if call_soon is None or not context.running:
         dispatcher.wait_idle(timeout)
         return
@@ -219,8 +219,8 @@ class PV:
                  auto_monitor=None, count=None, connection_callback=None,
                  connection_timeout=None, access_callback=None, monitor_delta=None):
         # Flags, not threading.Events: two Events cost ~2 kB a PV, most never waited on.
-        self._conn_event = _Flag()
-        self._first_update = _Flag()  # set by the monitor's updates
+        self._conn_event = Flag()
+        self._first_update = Flag()  # set by the monitor's updates
         self._updates = 0  # monitor updates received
         # True after a put(wait=True) that completed before its monitor update came:
         # the next get() asks the server instead of trusting the cached value.
@@ -241,7 +241,7 @@ class PV:
         self._args.update(pvname=self.pvname, count=count, nelm=-1, type='unknown',
                           typefull='unknown', access='unknown', monitor_delta=monitor_delta)
 
-        # The callback containers are made when first used (see _made_when_used).
+        # The callback containers are made when first used (see made_when_used).
         self._connection_callbacks = [connection_callback] \
             if connection_callback is not None else None
         self._access_callbacks = [access_callback] if access_callback is not None else None
@@ -866,12 +866,12 @@ class PV:
 
     # --- properties -------------------------------------------------------------------
 
-    callbacks = _made_when_used(
+    callbacks = made_when_used(
         '_callbacks', dict, "index -> (function, keywords) of the value-change callbacks.")
-    connection_callbacks = _made_when_used(
+    connection_callbacks = made_when_used(
         '_connection_callbacks', list, "Functions called as f(pvname=, conn=, pv=) on "
                                        "connection changes.")
-    access_callbacks = _made_when_used(
+    access_callbacks = made_when_used(
         '_access_callbacks', list, "Functions called as f(read_access, write_access, "
                                    "pv=) on access rights changes.")
 

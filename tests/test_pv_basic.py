@@ -372,7 +372,7 @@ def test_pv_freed_while_flags_are_busy(softioc):
     """Making a waiter's Event allocates, and so may run the garbage collector and with
     it PV.__del__, which clears that PV's connection flag: with the flags' lock held.
     That must not deadlock (it did, in the middle of a put)."""
-    from epics_compat import _context
+    from epics_compat import sync
 
     pv = connected(softioc.pv("ao"))
     pv.disconnect()  # its channel lets go of it
@@ -380,7 +380,7 @@ def test_pv_freed_while_flags_are_busy(softioc):
 
     def free_inside_the_lock():
         nonlocal pv
-        with _context._flag_lock:  # as when the collector runs inside _Flag.wait
+        with sync.flag_lock:  # as when the collector runs inside Flag.wait
             pv = None
             gc.collect()  # frees it (its monitor's handler refers to it in a cycle)
 

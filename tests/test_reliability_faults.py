@@ -304,7 +304,7 @@ def test_beacon_anomaly_makes_a_searching_channel_find_the_server_at_once(lab, k
     def searched_long_ago():  # as if it had been searching for an hour: next try in 60 s
         late.search_attempts = 30
         late.next_search = time.monotonic() + 60
-    context._call_soon(searched_long_ago)
+    context.call_soon(searched_long_ago)
     time.sleep(0.3)
     server.add(PV("late", "double", 2.0))
     assert not late.connected.wait(0.5)

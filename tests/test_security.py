@@ -374,7 +374,7 @@ def record_udp(context) -> RecordingSocket:
     def swap():
         context._udp = RecordingSocket(context._udp)
         done.append(True)
-    context._call_soon(swap)
+    context.call_soon(swap)
     assert wait_for(lambda: done, 2)
     return context._udp
 
