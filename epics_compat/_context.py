@@ -8,6 +8,25 @@ else goes to the I/O thread with the circuit, in order. A waiter that cannot rec
 waits on an event set by whoever handles its reply. Everything that concerns user code
 (connections, monitor updates, put completions) goes to the dispatcher thread, so a
 slow callback never stalls a socket reader.
+
+Who owns what:
+
+- The I/O thread alone connects and disconnects channels, opens and loses circuits,
+  searches, runs timers and changes a circuit's tables (channels, pending, waiting).
+- A caller changes a channel's subscriptions and marks it closed under the context's
+  ``_lock``; the I/O thread reads them under that lock when it connects the channel, and
+  never connects a closed one. A caller sends on a circuit (a request, a subscription,
+  a cancel) only under the circuit's ``lock``, which the I/O thread holds while it
+  handles that circuit's messages: so a subscription is sent by one of them, once.
+- A circuit's ``reader`` lock says who receives on it (the I/O thread or one caller);
+  ``send_lock`` who writes to its socket; ``queue_lock`` and ``io_lock`` guard its
+  outgoing queue and what the selector watches.
+
+Lock order, outermost first: ``reader``, circuit ``lock``, context ``_lock``, then
+``send_lock`` before ``queue_lock``; ``io_lock`` and ``sync.flag_lock`` are leaves (nothing
+is taken while one is held).
+The RLocks are reentrant because the garbage collector may run ``PV.__del__`` (which
+unsubscribes) on a thread that holds one.
 """
 from __future__ import annotations
 
@@ -440,13 +459,12 @@ class Context:
 
     def clear_channel(self, channel: ClientChannel) -> None:
         """Forget a channel: clear it on its server, drop its subscriptions."""
-        with self._lock:
+        with self._lock:  # closed for good: the I/O thread connects no closed channel
             self.channels.pop(channel.chid, None)
-        channel.state = CS_CLOSED
-        channel.subscriptions.clear()
+            channel.state = CS_CLOSED
+            channel.subscriptions.clear()
         channel.listener = None
         channel._connection_callbacks = channel._access_callbacks = None
-        channel.reads_on_connect = None
         self.call_soon(self._clear_on_server, channel)
 
     def wait_for_connection(self, channel: ClientChannel, timeout: float | None) -> bool:
@@ -599,30 +617,43 @@ class Context:
         """
         _check_subscription(channel, data_type, count, mask)
         subscription = Subscription(channel, data_type, count, mask, callback)
-        channel.subscriptions.append(subscription)
+        with self._lock:
+            channel.subscriptions.append(subscription)
         circuit = channel.circuit
-        if circuit is not None and channel.state == CS_CONN:
-            try:
-                with circuit.lock:
+        if circuit is None:
+            return subscription  # it goes out when the channel connects
+        try:
+            with circuit.lock:
+                # Under the circuit's lock the I/O thread is not connecting the channel
+                # meanwhile; if it just did, it sent this subscription with the others.
+                if channel.circuit is circuit and channel.state == CS_CONN \
+                        and subscription.subscriptionid is None and subscription.active:
                     self._send_subscription(circuit, subscription)
-            except ChannelAccessError:
-                pass  # disconnected meanwhile: it goes out on the next connection
-            except Exception:
-                channel.subscriptions.remove(subscription)
-                raise
+        except ChannelAccessError:
+            pass  # disconnected meanwhile: it goes out on the next connection
+        except Exception:
+            self._drop_subscription(subscription)
+            raise
         return subscription
+
+    def _drop_subscription(self, subscription: Subscription) -> None:
+        with self._lock:
+            subscriptions = subscription.channel.subscriptions
+            if subscription in subscriptions:
+                subscriptions.remove(subscription)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         if not subscription.active:
             return  # cancelled already: a second EVENT_CANCEL would draw a server error
         subscription.active = False
         channel = subscription.channel
-        if subscription in channel.subscriptions:
-            channel.subscriptions.remove(subscription)
+        self._drop_subscription(subscription)
         circuit = channel.circuit
-        if circuit is None or subscription.subscriptionid is None:
+        if circuit is None:
             return
-        with circuit.lock:
+        with circuit.lock:  # the I/O thread sends it under this lock, or not at all
+            if subscription.subscriptionid is None:
+                return
             circuit.subscriptions.pop(subscription.subscriptionid, None)
             if channel.state == CS_CONN and not circuit.closed and channel.core is not None \
                     and subscription.subscriptionid in channel.core.subscriptions:
@@ -1242,21 +1273,27 @@ class Context:
         if not 0 <= message.data_type <= core.ChannelType.DOUBLE:
             raise core.RemoteProtocolError(f"channel {channel.name!r}: native type "
                                            f"{message.data_type} is not one of 0..6")
-        channel.native_type = message.data_type
-        channel.native_count = message.data_count
-        channel.state = CS_CONN
+        with self._lock:  # not while a caller clears it
+            if channel.state == CS_CLOSED:
+                return  # cleared meanwhile: _clear_on_server follows
+            channel.native_type = message.data_type
+            channel.native_count = message.data_count
+            channel.state = CS_CONN
+            subscriptions = list(channel.subscriptions)
         channel.connected.set()
         reads, channel.reads_on_connect = channel.reads_on_connect, None
         for pending, count in reads or ():
             self._send_read(channel, pending, count)
-        for subscription in list(channel.subscriptions):
+        for subscription in subscriptions:
+            if not subscription.active:
+                continue  # cancelled by a caller meanwhile
             try:
                 self._send_subscription(circuit, subscription)
             except (ValueError, TypeError, OverflowError, ProtocolError) as exc:
                 logger.error("dropping subscription %r of %r: %s", subscription,
                              channel.name, exc)
                 subscription.active = False
-                channel.subscriptions.remove(subscription)
+                self._drop_subscription(subscription)
         if _connection_wanted(channel, True):
             # One call for both: half the hand-offs when 2,000 channels connect at once.
             self.dispatcher.call(_run_connection_callbacks, channel, True, True)
@@ -1405,6 +1442,7 @@ class Context:
 
     def _clear_on_server(self, channel: ClientChannel) -> None:
         self.search_plan.found(channel.chid)
+        channel.reads_on_connect = None
         circuit = channel.circuit
         if circuit is None:
             return
