@@ -62,3 +62,10 @@ def test_shark_reads_the_capture_from_the_wheel(installed):
 def test_the_example_ioc_ships_in_the_wheel(installed):
     assert "--prefix" in run(installed, "python", "-m",
                              "epics_compat.server.examples.simple", "--help")
+
+
+def test_the_wheel_says_its_packages_are_typed(installed):
+    found = run(installed, "python", "-c", "import importlib.resources as r; "
+                "print(r.files('caproto_core').joinpath('py.typed').is_file(), "
+                "r.files('epics_compat').joinpath('py.typed').is_file())")
+    assert found.split() == ["True", "True"]
