@@ -272,8 +272,19 @@ class LoopClient:
         self._repeater_confirmed = False
         self._repeater_attempts = 0
         self._closed = False
+        # Closed with the loop: asyncio.run (and any loop that shuts down its async
+        # generators) closes this generator at the end, and with it every socket here.
+        self._lifetime = self._until_the_loop_ends()
+        loop.create_task(self._lifetime.__anext__())
         loop.create_task(self._start())
         self._checker = loop.call_later(CHECK_PERIOD, self._check_circuits)
+
+    async def _until_the_loop_ends(self):
+        try:
+            yield
+        finally:
+            if not self._closed:
+                self.purge()
 
     async def _start(self) -> None:
         self._udp_transport, _ = await self.loop.create_datagram_endpoint(
