@@ -49,7 +49,7 @@ from caproto_core import CLIENT, ProtocolError
 
 from ._config import Config
 from ._dispatch import Dispatcher
-from .engine import SEND_ECHO, CircuitHealth, RetryPolicy, SearchPlan
+from .engine import SEND_ECHO, CircuitHealth, RetryPolicy, SearchPlan, flow
 from .host import host_name, resolve, start_repeater, user_name
 from .sync import Done, Flag, bounded, made_when_used
 
@@ -67,18 +67,6 @@ RECEIVE_SIZE = 1 << 18
 METADATA_ALLOWANCE = 512
 #: Messages at least this large are received straight into a buffer of their own size.
 LARGE_MESSAGE = 1 << 18
-#: Flow control, as libca's: when this many callbacks wait to run, and the callback thread
-#: is FLOW_CONTROL_LAG seconds or more behind (libca, too, holds only when it stays behind,
-#: not for a burst that it works off soon), the servers are asked to hold monitor updates
-#: (EVENTS_OFF: they keep the newest of each subscription, and drop the others), and to
-#: send them again (EVENTS_ON) once no more than FLOW_CONTROL_RESUME wait. A callback
-#: slower than its updates then sees the newest values, not an ever longer queue. Past
-#: FLOW_CONTROL_MAX waiting callbacks, updates are held however fast they are worked off
-#: (memory: ~0.4 kB each).
-FLOW_CONTROL_HOLD = 5_000
-FLOW_CONTROL_LAG = 0.25
-FLOW_CONTROL_MAX = 50_000
-FLOW_CONTROL_RESUME = 500
 #: Seconds a caller's write may wait for a server that takes no data before the circuit
 #: is dropped (the I/O thread itself never waits: it keeps what is left for later).
 SEND_TIMEOUT = 10.0
@@ -1142,9 +1130,7 @@ class Context:
                 circuit.large[:len(partial)] = partial
                 circuit.large_filled = len(partial)
         if not self.events_held:
-            backlog = self.dispatcher.backlog()
-            if backlog > FLOW_CONTROL_HOLD and (self.dispatcher.lag() >= FLOW_CONTROL_LAG
-                                                or backlog > FLOW_CONTROL_MAX):
+            if flow.should_hold(self.dispatcher.backlog(), self.dispatcher.lag):
                 if on_io_thread:
                     self._hold_events()
                 else:
@@ -1225,7 +1211,7 @@ class Context:
         logger.info("%d callbacks waiting: asking servers to hold monitor updates",
                     self.dispatcher.backlog())
         self._send_to_all(core.EventsOffRequest())
-        self.dispatcher.notify_below(FLOW_CONTROL_RESUME,
+        self.dispatcher.notify_below(flow.resume_below(),
                                      lambda: self.call_soon(self._resume_events))
 
     def _resume_events(self) -> None:

@@ -55,3 +55,18 @@ def test_other_servers_are_not_held_back():
     for _ in range(5):
         retry.delay_after_loss("bad", CircuitHealth(0.0), 0.1)
     assert retry.delay_after_loss("good", CircuitHealth(0.0), 0.1) == FIRST_RETRY_DELAY
+
+
+def test_updates_are_held_only_when_callbacks_stay_behind():
+    from epics_compat.engine import flow
+    asked = []
+
+    def lag(seconds):
+        return lambda: asked.append(seconds) or seconds
+
+    assert not flow.should_hold(flow.FLOW_CONTROL_HOLD, lag(10.0))
+    assert asked == []  # a small backlog does not ask how late the callbacks are
+    assert not flow.should_hold(flow.FLOW_CONTROL_HOLD + 1, lag(0.0))  # a burst
+    assert flow.should_hold(flow.FLOW_CONTROL_HOLD + 1, lag(flow.FLOW_CONTROL_LAG))
+    assert flow.should_hold(flow.FLOW_CONTROL_MAX + 1, lag(0.0))  # however fast
+    assert flow.resume_below() == flow.FLOW_CONTROL_RESUME

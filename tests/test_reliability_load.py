@@ -376,9 +376,9 @@ def test_a_slow_callback_gets_the_newest_values_in_bounded_memory(lab, monkeypat
     behind (flow control, as libca's EVENTS_OFF/ON), so the queue of waiting callbacks
     stays bounded instead of growing by ~5,000 a second, and the callback sees the values
     in order and, in the end, the newest."""
-    import epics_compat._context as engine
-    monkeypatch.setattr(engine, "FLOW_CONTROL_HOLD", 1_000)
-    monkeypatch.setattr(engine, "FLOW_CONTROL_RESUME", 100)
+    from epics_compat.engine import flow
+    monkeypatch.setattr(flow, "FLOW_CONTROL_HOLD", 1_000)
+    monkeypatch.setattr(flow, "FLOW_CONTROL_RESUME", 100)
     server = lab.server([PV("counter", "long", 0)])
     context = lab.context(server)
     channel = connect(context, "counter")
