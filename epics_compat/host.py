@@ -12,18 +12,22 @@ import sys
 
 logger = logging.getLogger("epics_compat.context")
 
-_repeaters_started: set[int] = set()
+#: The repeaters this process started, by port. They are left running on purpose (other
+#: clients of the host use them too); keeping their Popen objects says so to Python,
+#: which otherwise warns that a child it forgot is still running.
+_repeaters_started: dict[int, subprocess.Popen | None] = {}
 
 
 def start_repeater(port: int) -> None:
     """Start ``python -m epics_compat.repeater`` once per process and port, detached."""
     if port in _repeaters_started or os.environ.get("EPICS_COMPAT_NO_REPEATER"):
         return
-    _repeaters_started.add(port)
+    _repeaters_started[port] = None
     try:
-        subprocess.Popen([sys.executable, "-m", "epics_compat.repeater", "--port", str(port)],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        _repeaters_started[port] = subprocess.Popen(
+            [sys.executable, "-m", "epics_compat.repeater", "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True)
     except OSError as exc:
         logger.warning("could not start a CA repeater (beacons will not be seen): %s", exc)
 
