@@ -9,6 +9,13 @@ waits on an event set by whoever handles its reply. Everything that concerns use
 (connections, monitor updates, put completions) goes to the dispatcher thread, so a
 slow callback never stalls a socket reader.
 
+``Context`` here is the API the ca and pv modules use, the I/O thread's loop (selector,
+calls, timers) and flow control; its other work is in modules of its own: searching and
+beacons (``_searching``), connecting and receiving on circuits (``_receiving``), what
+messages and losses do (``_handling``), a circuit's socket and queue (``_tcp_circuit``)
+and the records it keeps (``_channels``). The decisions that need no I/O are the
+engine's (``epics_compat.engine``).
+
 Who owns what:
 
 - The I/O thread alone connects and disconnects channels, opens and loses circuits,
@@ -30,14 +37,11 @@ unsubscribes) on a thread that holds one.
 """
 from __future__ import annotations
 
-import errno
-import functools
 import heapq
 import itertools
 import logging
 import operator
 import os
-import select
 import selectors
 import socket
 import threading
@@ -47,313 +51,37 @@ from typing import Callable
 import caproto_core as core
 from caproto_core import CLIENT, ProtocolError
 
+from ._channels import (CS_CLOSED, CS_CONN, CS_NEVER_CONN, CS_PREV_CONN, WRITE_ACCESS,
+                        ChannelAccessError, ClientChannel, Pending, Subscription,
+                        WriteAccessDenied)
 from ._config import Config
 from ._dispatch import Dispatcher
-from .engine import SEND_ECHO, CircuitHealth, RetryPolicy, SearchPlan, flow
-from .host import host_name, resolve, start_repeater, user_name
-from .sync import Done, Flag, bounded, made_when_used
+from ._handling import MessageHandling
+from ._receiving import CircuitIO
+from ._searching import Searching
+from ._tcp_circuit import Circuit
+from .engine import RetryPolicy, SearchPlan, flow
+
+#: What the API layers (ca, pv) use of the client: the context, its channels and
+#: requests, the channel states and the errors.
+__all__ = ["Context", "ClientChannel", "Pending", "Subscription", "ChannelAccessError",
+           "WriteAccessDenied", "CS_NEVER_CONN", "CS_PREV_CONN", "CS_CONN", "CS_CLOSED"]
 
 logger = logging.getLogger("epics_compat.context")
 
-_UPDATE = core.EventAddResponse
-#: Access rights as plain ints: IntFlag arithmetic costs microseconds per channel.
-_READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
-
-# Channel connection states, numbered as libca's ca_state() reports them.
-CS_NEVER_CONN, CS_PREV_CONN, CS_CONN, CS_CLOSED = 0, 1, 2, 3
-
-RECEIVE_SIZE = 1 << 18
-#: Room for the largest metadata structure (DBR_CTRL_ENUM: 422 bytes) and padding.
-METADATA_ALLOWANCE = 512
-#: Messages at least this large are received straight into a buffer of their own size.
-LARGE_MESSAGE = 1 << 18
-#: Seconds a caller's write may wait for a server that takes no data before the circuit
-#: is dropped (the I/O thread itself never waits: it keeps what is left for later).
-SEND_TIMEOUT = 10.0
 
 
-class ChannelAccessError(Exception):
-    """A request could not be done: disconnected, refused, or timed out."""
 
 
-class WriteAccessDenied(ChannelAccessError):
-    """The server gives no write access to the channel (the put was not sent)."""
 
 
-class Pending:
-    """A request in flight: whoever receives the reply fills ``result`` and sets ``done``."""
-    __slots__ = ("done", "result", "error", "callback", "channel", "ioid", "circuit",
-                 "reader")
-
-    def __init__(self, channel: ClientChannel, callback: Callable | None = None):
-        self.done = Done()
-        self.result = None
-        self.error: str | None = None
-        self.callback = callback
-        self.channel = channel
-        self.ioid: int | None = None  # of the request, once made
-        self.circuit: Circuit | None = None  # set when the request is sent
-        #: The thread that took the circuit to receive the reply before sending the
-        #: request (``receive=True``); its wait (or ``Context.end_receive``) gives it back.
-        self.reader: int | None = None
-
-    def wait(self, timeout: float | None) -> bool:
-        if self.reader is None and (self.done.is_set() or self.circuit is None):
-            return self.done.wait(timeout)
-        return self.channel.context.wait_for(self, timeout)
 
 
-class Subscription:
-    """A monitor that survives reconnections: re-sent on every new circuit."""
-    __slots__ = ("channel", "data_type", "count", "mask", "callback", "subscriptionid",
-                 "active")
-
-    def __init__(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
-                 callback: Callable):
-        self.channel = channel
-        self.data_type = data_type  # a type id, or a family name resolved on connection
-        self.count = count
-        self.mask = mask
-        self.callback = callback
-        self.subscriptionid: int | None = None
-        self.active = True
-
-    def __repr__(self) -> str:
-        return (f"<Subscription {self.channel.name!r} type={self.data_type} "
-                f"mask={self.mask} id={self.subscriptionid}>")
 
 
-class ClientChannel:
-    """A named channel of the context, across searches, connections and reconnections.
-
-    Slotted, as are the other objects made per channel: thousands of them are common.
-    """
-    __slots__ = ("context", "name", "chid", "priority", "state", "circuit", "core",
-                 "native_type", "native_count", "access_rights", "connected",
-                 "_connection_callbacks", "_access_callbacks", "subscriptions",
-                 "search_attempts", "next_search", "listener", "reads_on_connect")
-
-    def __init__(self, context: Context, name: str, chid: int, priority: int):
-        self.context = context
-        self.name = name
-        self.chid = chid
-        self.priority = priority
-        self.state = CS_NEVER_CONN
-        self.circuit: Circuit | None = None
-        self.core: core.Channel | None = None
-        self.native_type = -1
-        self.native_count = 0
-        self.access_rights = 0  # AccessRights bits, as a plain int
-        self.connected = Flag()
-        # Made when first used (see the properties): most channels have a listener only.
-        self._connection_callbacks: list[Callable] | None = None
-        self._access_callbacks: list[Callable] | None = None
-        self.subscriptions: list[Subscription] = []
-        self.search_attempts = 0
-        self.next_search = 0.0
-        #: Told of connection and access changes before the callbacks: an object with
-        #: ``connection_noted(connected)`` (on the I/O thread: quick, no lock; whether
-        #: to call the next two on the dispatcher), ``channel_connection(channel,
-        #: connected)`` and ``channel_access(channel, read, write)``: the ca module's
-        #: cache entry, or None.
-        self.listener = None
-        #: (Pending, count) of reads to send once connected (``read_when_connected``);
-        #: used on the I/O thread only.
-        self.reads_on_connect: list[tuple[Pending, int | None]] | None = None
-
-    connection_callbacks = made_when_used(
-        "_connection_callbacks", list,
-        "Functions called as f(channel, connected) on the callback thread.")
-    access_callbacks = made_when_used(
-        "_access_callbacks", list,
-        "Functions called as f(channel, read, write) on the callback thread.")
-
-    @property
-    def host(self) -> str:
-        circuit = self.circuit
-        if circuit is None:
-            return "<disconnected>"
-        return circuit.host
-
-    def __repr__(self) -> str:
-        return f"<ClientChannel {self.name!r} chid={self.chid} state={self.state}>"
 
 
-class Circuit:
-    """A TCP connection to one server at one priority, and the core's view of it."""
-
-    def __init__(self, context: Context, address: tuple[str, int], priority: int):
-        self.context = context
-        self.address = address
-        #: "host:port", made once: every channel's PV keeps it (pyepics' ``host``).
-        self.host = f"{address[0]}:{address[1]}"
-        self.priority = priority
-        # The limit is on array bytes; a payload adds its metadata structure and padding.
-        self.core = core.VirtualCircuit(
-            CLIENT, address, priority,
-            max_payload_size=context.config.max_array_bytes + METADATA_ALLOWANCE)
-        self.lock = threading.RLock()
-        #: Held while writing to the socket, and never while waiting for another lock:
-        #: bytes are queued under ``lock`` (in the order the core recorded them), and
-        #: written by whoever holds ``send_lock`` after letting ``lock`` go.
-        self.send_lock = threading.Lock()
-        #: Bytes waiting to be written, in order; ``queue_lock`` guards the list only.
-        self.outgoing: list[bytes] = []
-        self.queue_lock = threading.Lock()
-        self.want_write = False  # the I/O thread watches for writability (bytes left)
-        #: Whoever holds ``reader`` receives and handles this circuit's messages: the I/O
-        #: thread, or a caller receiving its own reply (``Context.wait_for``).
-        self.reader = threading.Lock()
-        #: Guards ``caller_reading`` and what the selector watches on the socket, which
-        #: callers change too; a socket closed while a caller reads it is closed by the
-        #: caller (see ``Context._stop_reading``).
-        self.io_lock = threading.Lock()
-        self.caller_reading = False  # the I/O thread does not watch for replies meanwhile
-        self.on_event: Callable | None = None  # the selector's callback for the socket
-        self.watched = 0  # what the selector watches on the socket, once connected
-        self.poller = None  # a caller's poll object for the socket (one reader at a time)
-        self.sock: socket.socket | None = None
-        self.connected = False
-        self.closed = False
-        self.waiting: list[ClientChannel] = []  # found on this server, not yet created
-        self.channels: dict[int, ClientChannel] = {}  # by cid on this circuit
-        self.pending: dict[int, Pending] = {}  # by ioid
-        self.subscriptions: dict[int, Subscription] = {}  # by subscriptionid
-        self.health = CircuitHealth(time.monotonic())
-        self.name_server = False  # a circuit that only carries searches
-        self.large: memoryview | None = None  # a large message being received
-        self.large_filled = 0
-
-    def __repr__(self) -> str:
-        return f"<Circuit {self.address[0]}:{self.address[1]} priority={self.priority}>"
-
-    def send(self, *messages: core.Message) -> None:
-        """Check, record and queue messages; the caller holds ``self.lock``.
-
-        On the I/O thread the bytes are written once per turn of its loop, with everything
-        else queued meanwhile: the creations or subscriptions of 2,000 channels after a
-        connection cost one system call instead of 2,000 (each ``sendall`` measured ~30 us
-        here). From other threads the I/O thread is asked to write them: a caller holding
-        ``self.lock`` must not wait for the socket (see ``write_queued``).
-        """
-        if self.queue(self.prepare(*messages)):
-            if threading.get_ident() == self.context.io_thread_id:
-                self.context._unflushed.add(self)
-            else:
-                self.context.call_soon(self.context._flush, self)
-
-    def queue(self, data: bytes) -> bool:
-        """Queue bytes to be written, in order; True if the queue was empty."""
-        with self.queue_lock:
-            self.outgoing.append(data)
-            return len(self.outgoing) == 1
-
-    def _take_queued(self) -> bytes:
-        with self.queue_lock:
-            data = b"".join(self.outgoing) if len(self.outgoing) != 1 else self.outgoing[0]
-            self.outgoing.clear()
-        return data
-
-    def flush(self) -> bool:
-        """On the I/O thread: write what the socket takes now, never waiting for it.
-
-        Returns True if bytes are left (the caller watches for writability).
-        """
-        try:
-            return self._write_some()
-        except OSError as exc:
-            self.context._lose_circuit(self, f"send failed: {exc}")
-            return False
-
-    def write_now(self) -> None:
-        """On a caller thread: write what the socket takes now, never waiting for it; the
-        I/O thread writes the rest (a caller receiving on the circuit must not wait for
-        the socket to take bytes: the server may be waiting for us to read first)."""
-        try:
-            self._write_some()
-        except OSError as exc:
-            self._failed(exc)
-        if self.outgoing and not self.closed:
-            self.context.call_soon(self.context._flush, self)
-
-    def _write_some(self) -> bool:
-        """Write what the socket takes now; True if bytes are left. If another thread is
-        writing, it hands what is queued to the I/O thread when done: False."""
-        if not self.send_lock.acquire(blocking=False):
-            return False
-        try:
-            if self.closed or not self.outgoing:
-                return False
-            data = self._take_queued()
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            if sent < len(data):
-                with self.queue_lock:
-                    self.outgoing.insert(0, data[sent:])
-                return True
-            return False
-        finally:
-            self.send_lock.release()
-
-    def write_queued(self) -> None:
-        """On a caller thread holding no lock: write everything queued, waiting if need be.
-
-        The socket is non-blocking; this waits for it to take the bytes, and gives up (the
-        circuit is dropped) after SEND_TIMEOUT seconds without progress. It takes
-        ``send_lock`` only, so the I/O thread keeps reading every circuit meanwhile
-        (a server that stops reading until its own writes drain would otherwise deadlock
-        with us).
-        """
-        try:
-            with self.send_lock:
-                if self.closed:
-                    raise ChannelAccessError(f"circuit to {self.address[0]}:"
-                                             f"{self.address[1]} is not connected")
-                if self.outgoing:
-                    self._send_all(self._take_queued())
-        finally:
-            if self.outgoing and not self.closed:  # queued by the I/O thread meanwhile
-                self.context.call_soon(self.context._flush, self)
-
-    def _send_all(self, data: bytes) -> None:
-        """Write all of ``data`` (the caller holds ``send_lock``), waiting for the socket."""
-        view = memoryview(data)
-        deadline = time.monotonic() + SEND_TIMEOUT
-        try:
-            while view:
-                try:
-                    sent = self.sock.send(view)
-                except (BlockingIOError, InterruptedError):
-                    sent = 0
-                if sent:
-                    view = view[sent:]
-                    deadline = time.monotonic() + SEND_TIMEOUT
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise socket.timeout(f"the server took no data for {SEND_TIMEOUT} s")
-                _wait_writable(self.sock, remaining)
-        except OSError as exc:
-            self._failed(exc)
-
-    def _failed(self, exc: OSError) -> None:
-        """A caller's write failed: the I/O thread drops the circuit; the caller learns why."""
-        self.context.call_soon(self.context._lose_circuit, self, f"send failed: {exc}")
-        raise ChannelAccessError(f"send to {self.address[0]}:{self.address[1]} failed: "
-                                 f"{exc}") from None
-
-    def prepare(self, *messages: core.Message) -> bytes:
-        """Check and record messages; their bytes. The caller holds ``self.lock``."""
-        if self.closed or not self.connected:
-            raise ChannelAccessError(f"circuit to {self.address[0]}:{self.address[1]} is "
-                                     f"not connected")
-        buffers = self.core.send(*messages)
-        return b"".join(buffers) if len(buffers) > 1 else buffers[0]
-
-
-class Context:
+class Context(Searching, CircuitIO, MessageHandling):
     """A Channel Access client context: channels, circuits, an I/O and a callback thread."""
 
     _ids = itertools.count(1)
@@ -543,7 +271,7 @@ class Context:
         """Send a WRITE (or WRITE_NOTIFY, whose Pending completes when processing ends);
         ``receive`` as for ``read``."""
         circuit = self._connected_circuit(channel)
-        if not channel.access_rights & _WRITE:
+        if not channel.access_rights & WRITE_ACCESS:
             raise WriteAccessDenied(f"no write access to {channel.name!r} "
                                      f"(served by {channel.host})")
         pending = Pending(channel, callback) if notify else None
@@ -805,403 +533,6 @@ class Context:
             sock.close()
         self._selector.close()
 
-    # --- name resolution ------------------------------------------------------------------
-
-    def _start_search(self, channel: ClientChannel) -> None:
-        if channel.state == CS_CLOSED or channel.chid not in self.channels:
-            return
-        self.search_plan.add(channel.chid, channel)
-        self._plan_search_tick(0.0)
-
-    def _plan_search_tick(self, delay: float) -> None:
-        when = time.monotonic() + delay
-        if when < self._next_search_tick:
-            self._next_search_tick = when
-            self._schedule(delay, self._search_tick)
-
-    def _search_tick(self) -> None:
-        """Send every search that is due, batched into as few datagrams as fit."""
-        now = time.monotonic()
-        self._next_search_tick = float("inf")
-        due = [channel for _, channel in self.search_plan.due(now)]
-        if due:
-            self._search_sequence = (self._search_sequence + 1) & 0xFFFFFFFF
-            requests = [core.SearchRequest(c.name, c.chid) for c in due]
-            datagrams = self._broadcaster.search_datagrams(requests, self._search_sequence)
-            targets = self._search_targets()
-            logger.debug("search for %d names in %d datagrams to %s", len(requests),
-                         len(datagrams), targets)
-            for address in targets:
-                for datagram in datagrams:
-                    try:
-                        self._udp.sendto(datagram, address)
-                    except OSError as exc:
-                        logger.debug("search datagram to %s failed: %s", address, exc)
-            for circuit in self._name_servers.values():
-                if circuit.connected:
-                    with circuit.lock:
-                        try:
-                            circuit.send(*requests)
-                        except ChannelAccessError as exc:
-                            logger.debug("search via name server failed: %s", exc)
-        soonest = self.search_plan.next_due()
-        if soonest is not None:
-            self._plan_search_tick(max(0.0, soonest - now))
-
-    def _search_targets(self) -> list[tuple[str, int]]:
-        """Where searches go, host names resolved once each (as libca does): given a
-        name, ``sendto`` asked the resolver at every search, and a slow resolver stalled
-        the I/O thread and every circuit with it."""
-        targets = []
-        for host, port in self.config.search_addresses():
-            ip = self._resolved.get(host)
-            if ip is None:
-                ip = self._resolved[host] = resolve(host)
-            if ip and (ip, port) not in targets:  # a name and its address: sent once
-                targets.append((ip, port))
-        return targets
-
-    def _on_datagram(self, sock, mask) -> None:
-        while True:
-            try:
-                data, address = sock.recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # e.g. ICMP port unreachable reported on Linux
-                logger.debug("UDP receive error: %s", exc)
-                continue
-            try:
-                messages = self._broadcaster.recv(data, address)
-            except ProtocolError as exc:
-                logger.warning("ignoring bad datagram from %s:%d: %s", *address, exc)
-                continue
-            for message in messages:
-                if isinstance(message, core.SearchResponse):
-                    self._on_search_response(message, address)
-                elif isinstance(message, core.RsrvIsUpResponse):
-                    self._on_beacon(message, address)
-                elif isinstance(message, core.RepeaterConfirmResponse):
-                    self._repeater_confirmed = True
-
-    # --- beacons ----------------------------------------------------------------------------
-
-    def _register_with_repeater(self) -> None:
-        """Ask the host's repeater for beacons; start one if none answers (like libca)."""
-        if self._repeater_confirmed or not self._running:
-            return
-        self._repeater_attempts += 1
-        if self._repeater_attempts == 3:
-            start_repeater(self.config.repeater_port)
-        try:
-            self._udp.sendto(bytes(core.RepeaterRegisterRequest("127.0.0.1")),
-                             ("127.0.0.1", self.config.repeater_port))
-        except OSError as exc:
-            logger.debug("repeater registration failed: %s", exc)
-        self._schedule(min(0.2 * self._repeater_attempts, 5.0), self._register_with_repeater)
-
-    def _on_beacon(self, beacon: core.RsrvIsUpResponse, sender) -> None:
-        """A new or restarted server (beacon ids start again) prompts searching at once."""
-        host = sender[0] if beacon.parameter2 in (0, core.ADDRESS_OF_SENDER) \
-            else beacon.address
-        now = time.monotonic()
-        when = self.search_plan.beacon((host, beacon.server_port), beacon.beacon_id, now)
-        if when is not None:
-            self._schedule(when - now, self._restart_searches)
-
-    def _restart_searches(self) -> None:
-        self.search_plan.restart(time.monotonic())
-        if self.search_plan.searching:
-            self._plan_search_tick(0.0)
-
-    def _on_search_response(self, response: core.SearchResponse, sender) -> None:
-        channel = self.search_plan.found(response.cid)
-        if channel is None:
-            return  # answered already, or cleared meanwhile
-        host = sender[0] if response.parameter1 == core.ADDRESS_OF_SENDER else response.ip
-        self._attach(channel, (host, response.port))
-
-    def _connect_name_server(self, address: tuple[str, int]) -> None:
-        """A TCP circuit to a name server (EPICS_CA_NAME_SERVERS), kept open."""
-        if not self._running:
-            return
-        circuit = Circuit(self, address, 0)
-        circuit.name_server = True
-        self._name_servers[address] = circuit
-        self._connect(circuit)
-
-    # --- circuits ----------------------------------------------------------------------
-
-    def _attach(self, channel: ClientChannel, address: tuple[str, int]) -> None:
-        """Put a found channel on the circuit to its server, connecting it if needed."""
-        key = (address, channel.priority)
-        circuit = self.circuits.get(key)
-        if circuit is None or circuit.closed:
-            circuit = Circuit(self, address, channel.priority)
-            self.circuits[key] = circuit
-            self._connect(circuit)
-        channel.circuit = circuit
-        if circuit.connected:
-            self._create_on_circuit(circuit, channel)
-        else:
-            circuit.waiting.append(channel)
-
-    def _connect(self, circuit: Circuit) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setblocking(False)
-        circuit.sock = sock
-        error = sock.connect_ex(circuit.address)
-        if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
-            self._lose_circuit(circuit, f"connect failed: {os.strerror(error)}")
-            return
-        self._selector.register(sock, selectors.EVENT_WRITE,
-                                functools.partial(self._on_connected, circuit))
-
-    def _on_connected(self, circuit: Circuit, sock, mask) -> None:
-        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error:
-            self._lose_circuit(circuit, f"connect failed: {os.strerror(error)}")
-            return
-        # The socket stays non-blocking: the I/O thread never waits for it, and caller
-        # threads wait for writability themselves (Circuit.write_queued).
-        circuit.on_event = functools.partial(self._on_readable, circuit)
-        self._selector.modify(sock, selectors.EVENT_READ, circuit.on_event)
-        circuit.watched = selectors.EVENT_READ
-        with circuit.lock:
-            circuit.connected = True
-            circuit.health.connected(time.monotonic())
-            circuit.send(core.VersionRequest(priority=circuit.priority),
-                         core.HostNameRequest(host_name()),
-                         core.ClientNameRequest(user_name()))
-            if self.events_held and not circuit.name_server:
-                circuit.send(core.EventsOffRequest())
-            waiting, circuit.waiting = circuit.waiting, []
-            for channel in waiting:
-                self._create_on_circuit(circuit, channel)
-        if circuit.name_server:
-            self.search_plan.search_now()  # search through it at once
-            self._plan_search_tick(0.0)
-
-    def _create_on_circuit(self, circuit: Circuit, channel: ClientChannel) -> None:
-        if channel.state == CS_CLOSED:
-            return
-        with circuit.lock:
-            channel.core = circuit.core.new_channel(channel.name)
-            circuit.channels[channel.core.cid] = channel
-            circuit.send(channel.core.create())
-
-    def _on_readable(self, circuit: Circuit, sock, mask) -> None:
-        if mask & selectors.EVENT_WRITE:
-            self._flush(circuit)
-        if not mask & selectors.EVENT_READ:
-            return
-        if not circuit.reader.acquire(blocking=False):
-            return  # a caller is receiving on this circuit (it stopped our watch)
-        try:
-            self._receive(circuit, sock, on_io_thread=True)
-        finally:
-            circuit.reader.release()
-
-    def wait_for(self, pending: Pending, timeout: float | None) -> bool:
-        """Wait for a request's reply; True once it came, False after ``timeout``.
-
-        The waiting thread receives the reply itself when nobody else is receiving on
-        the circuit: handing each reply over from the I/O thread cost two thread
-        wake-ups, half of a ``get`` round trip. Messages that only set results or queue
-        callbacks are handled here; the first other one (and all after it) goes to the
-        I/O thread, in order, together with the circuit.
-        """
-        done, circuit = pending.done, pending.circuit
-        deadline = None if timeout is None else time.monotonic() + bounded(timeout)
-        if pending.reader == threading.get_ident():
-            pending.reader = None  # taken before the request went out: ours already
-        elif not self._start_reading(circuit):
-            return done.wait(timeout)
-        reading = True
-        try:
-            while not done.is_set():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                if not _readable(circuit, remaining):
-                    continue
-                try:
-                    reading = self._receive(circuit, circuit.sock, on_io_thread=False)
-                except BaseException:
-                    # A KeyboardInterrupt (or a bug) halfway through handling what was
-                    # received: the messages in it cannot be accounted for, so the circuit
-                    # starts afresh (requests on it fail, subscriptions are renewed).
-                    reading = self._hand_over(circuit, self._lose_circuit, circuit,
-                                              "interrupted while receiving")
-                    raise
-                if not reading:
-                    break  # the I/O thread has the circuit (and the rest) now
-                if circuit.closed:
-                    break  # closed by the I/O thread: the socket is ours to close
-        finally:
-            if reading:
-                self._stop_reading(circuit)
-        if done.is_set():
-            return True
-        return done.wait(None if deadline is None else deadline - time.monotonic())
-
-    def _start_reading(self, circuit: Circuit) -> bool:
-        """A caller takes the circuit from the I/O thread to receive on it; False if it
-        cannot (the I/O thread itself, another caller receiving, a closed circuit)."""
-        if threading.get_ident() == self.io_thread_id or \
-                not circuit.reader.acquire(blocking=False):
-            return False
-        with circuit.io_lock:
-            usable = not circuit.closed and circuit.on_event is not None
-            if usable:
-                circuit.caller_reading = True
-                self._set_interest(circuit)
-        if not usable:
-            circuit.reader.release()
-        return usable
-
-    def _stop_reading(self, circuit: Circuit) -> None:
-        """A caller is done receiving: the I/O thread watches the socket again."""
-        with circuit.io_lock:
-            circuit.caller_reading = False
-            if circuit.closed:
-                circuit.sock.close()  # closed by the I/O thread while we read
-            else:
-                self._set_interest(circuit)
-        circuit.reader.release()
-
-    def _hand_over(self, circuit: Circuit, function, *args) -> bool:
-        """From a reading caller: the I/O thread runs ``function(*args)``, then takes the
-        circuit back (the caller stops reading; the reader lock goes along). False."""
-        def run():
-            try:
-                function(*args)
-            finally:
-                self._stop_reading(circuit)
-        self.call_soon(run)
-        return False
-
-    def _handle(self, circuit: Circuit, messages: list) -> None:
-        """On the I/O thread: handle messages that a reading caller passed on."""
-        with circuit.lock:
-            if not circuit.closed:
-                self._dispatch(circuit, messages, on_io_thread=True)
-
-    def _receive(self, circuit: Circuit, sock, on_io_thread: bool) -> bool:
-        """Receive what the socket holds and handle it; the caller holds circuit.reader.
-
-        On a caller thread, whatever only the I/O thread may do (losing the circuit, a
-        message that changes channels or circuits) is handed over to it: then False.
-        """
-        try:
-            if circuit.large is not None:
-                data = self._receive_large(circuit, sock)
-                if data is None:
-                    return True
-            else:
-                data = sock.recv(RECEIVE_SIZE)
-        except (BlockingIOError, InterruptedError, socket.timeout):
-            return True
-        except OSError as exc:
-            return self._give_up(circuit, f"receive failed: {exc}", on_io_thread)
-        if not data:
-            if on_io_thread:
-                self._on_closed_by_server(circuit)
-                return True
-            return self._hand_over(circuit, self._on_closed_by_server, circuit)
-        circuit.health.heard(time.monotonic())
-        with circuit.lock:
-            if circuit.closed:
-                return True  # closed while a caller received (the context stopped): dropped
-            try:
-                messages = circuit.core.recv(data)
-            except ProtocolError as exc:
-                logger.error("protocol error from %s:%d, closing the circuit: %s",
-                             *circuit.address, exc)
-                return self._give_up(circuit, f"protocol error: {exc}", on_io_thread)
-            handled = self._dispatch(circuit, messages, on_io_thread)
-            size = circuit.core.next_message_size()
-            if size is not None and size >= LARGE_MESSAGE:
-                # The header is in and it announces a large payload (already checked
-                # against EPICS_CA_MAX_ARRAY_BYTES): receive the rest in place.
-                partial = circuit.core.take_partial()
-                circuit.large = _uninitialized(size)
-                circuit.large[:len(partial)] = partial
-                circuit.large_filled = len(partial)
-        if not self.events_held:
-            if flow.should_hold(self.dispatcher.backlog(), self.dispatcher.lag):
-                if on_io_thread:
-                    self._hold_events()
-                else:
-                    self.call_soon(self._hold_events)
-        if handled is None:  # a bad message: the circuit is lost
-            return self._give_up(circuit, "bad message", on_io_thread)
-        if handled < len(messages):
-            return self._hand_over(circuit, self._handle, circuit, messages[handled:])
-        return True
-
-    def _give_up(self, circuit: Circuit, reason: str, on_io_thread: bool) -> bool:
-        """Lose the circuit, from _receive: at once on the I/O thread (True: it goes on);
-        a caller hands that over to the I/O thread and stops receiving (False)."""
-        if on_io_thread:
-            self._lose_circuit(circuit, reason)
-            return True
-        return self._hand_over(circuit, self._lose_circuit, circuit, reason)
-
-    def _dispatch(self, circuit: Circuit, messages: list, on_io_thread: bool) -> int | None:
-        """Run the handlers of messages in order (the caller holds circuit.lock); how many
-        ran. A caller thread stops at the first that only the I/O thread may handle.
-        None: a message the core let through could not be used."""
-        handlers = self._HANDLERS if on_io_thread else self._CALLER_HANDLERS
-        # Monitor updates go to the dispatcher in one batch (one queue operation, one
-        # wake-up), handed over before any other callback these messages bring, so that
-        # callbacks keep the order of their messages.
-        updates = []
-        subscriptions = circuit.subscriptions
-        try:
-            for index, message in enumerate(messages):
-                cls = type(message)
-                if cls is _UPDATE:
-                    # parameter2 is the subscriptionid (the slot, without the property)
-                    subscription = subscriptions.get(message.parameter2)
-                    if subscription is not None and subscription.active:
-                        updates.append((subscription.callback, message))
-                    continue
-                handler = handlers.get(cls)
-                if handler is None:
-                    if on_io_thread or cls not in self._HANDLERS:
-                        continue  # nothing to do for it
-                    return index
-                if updates:
-                    self.dispatcher.call_batch(updates)
-                    updates = []
-                try:
-                    handler(self, circuit, message)
-                except Exception as exc:
-                    logger.error("bad message from %s:%d, closing the circuit: %r: %s",
-                                 *circuit.address, message, exc)
-                    return None
-            return len(messages)
-        finally:
-            if updates:
-                self.dispatcher.call_batch(updates)
-
-    def _receive_large(self, circuit: Circuit, sock) -> memoryview | bytes | None:
-        """Fill the large message's buffer; return it once complete, b"" at the end of
-        the stream, else None."""
-        buffer = circuit.large
-        while circuit.large_filled < len(buffer):
-            try:
-                count = sock.recv_into(buffer[circuit.large_filled:], 0, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return None
-            if not count:
-                return b""
-            circuit.large_filled += count
-        circuit.large = None
-        return buffer
-
     def _hold_events(self) -> None:
         """Callbacks are behind: ask every server to hold monitor updates until they
         catch up (libca's flow control), so that memory does not grow without bound."""
@@ -1229,292 +560,37 @@ class Context:
                     except (ChannelAccessError, ProtocolError) as exc:
                         logger.debug("%r: %s", circuit, exc)
 
-    def _on_closed_by_server(self, circuit: Circuit) -> None:
-        """End of stream: normal between messages, an error in the middle of one."""
-        if circuit.large is not None:
-            received, expected = circuit.large_filled, len(circuit.large)
-        else:
-            received, expected = circuit.core.buffered, circuit.core.next_message_size()
-        if received:
-            logger.error("server %s:%d closed the connection in the middle of a message "
-                         "(truncated after %d of %s bytes)", *circuit.address, received,
-                         expected if expected is not None else "?")
-        self._lose_circuit(circuit, "server closed the connection" +
-                           (" mid-message" if received else ""))
-
-    # --- what the server tells us -----------------------------------------------------------
-
-    def _on_access_rights(self, circuit: Circuit, message) -> None:
-        channel = circuit.channels.get(message.cid)
-        if channel is None:
-            return
-        channel.access_rights = message.parameter2 & (_READ | _WRITE)  # without an IntFlag
-        if channel.state == CS_CONN and _has_listeners(channel):
-            self.dispatcher.call(_run_access_callbacks, channel)
-
-    def _on_create_response(self, circuit: Circuit, message) -> None:
-        channel = circuit.channels.get(message.cid)
-        if channel is None:
-            return
-        if not 0 <= message.data_type <= core.ChannelType.DOUBLE:
-            raise core.RemoteProtocolError(f"channel {channel.name!r}: native type "
-                                           f"{message.data_type} is not one of 0..6")
-        with self._lock:  # not while a caller clears it
-            if channel.state == CS_CLOSED:
-                return  # cleared meanwhile: _clear_on_server follows
-            channel.native_type = message.data_type
-            channel.native_count = message.data_count
-            channel.state = CS_CONN
-            subscriptions = list(channel.subscriptions)
-        channel.connected.set()
-        reads, channel.reads_on_connect = channel.reads_on_connect, None
-        for pending, count in reads or ():
-            self._send_read(channel, pending, count)
-        for subscription in subscriptions:
-            if not subscription.active:
-                continue  # cancelled by a caller meanwhile
-            try:
-                self._send_subscription(circuit, subscription)
-            except (ValueError, TypeError, OverflowError, ProtocolError) as exc:
-                logger.error("dropping subscription %r of %r: %s", subscription,
-                             channel.name, exc)
-                subscription.active = False
-                self._drop_subscription(subscription)
-        if _connection_wanted(channel, True):
-            # One call for both: half the hand-offs when 2,000 channels connect at once.
-            self.dispatcher.call(_run_connection_callbacks, channel, True, True)
-
-    def _notify_connection(self, channel: ClientChannel, connected: bool) -> None:
-        if _connection_wanted(channel, connected):
-            self.dispatcher.call(_run_connection_callbacks, channel, connected, False)
-
-    def _send_subscription(self, circuit: Circuit, subscription: Subscription) -> None:
-        channel = subscription.channel
-        data_type = subscription.data_type
-        if isinstance(data_type, str):
-            data_type = core.promote(channel.native_type, data_type)
-        request = channel.core.subscribe(data_type, subscription.count, subscription.mask)
-        subscription.subscriptionid = request.subscriptionid
-        circuit.subscriptions[request.subscriptionid] = subscription
-        circuit.send(request)
-
-    def _on_create_failed(self, circuit: Circuit, message) -> None:
-        channel = circuit.channels.pop(message.cid, None)
-        if channel is not None:
-            logger.warning("server %s:%d refused channel %r; searching again",
-                           *circuit.address, channel.name)
-            self._disconnect_channel(channel, retry_after=1.0)
-
-    def _on_server_disconnect(self, circuit: Circuit, message) -> None:
-        channel = circuit.channels.pop(message.cid, None)
-        if channel is not None:
-            logger.info("server %s:%d dropped channel %r", *circuit.address, channel.name)
-            self._fail_pending(circuit, channel, "the server dropped the channel")
-            self._disconnect_channel(channel)
-
-    def _on_data(self, circuit: Circuit, message) -> None:
-        pending = circuit.pending.pop(message.ioid, None)
-        if pending is None:
-            return
-        message.detach()  # kept (the last result of a get): not its whole buffer
-        pending.result = message
-        if message.status != core.EcaStatus.ECA_NORMAL:
-            pending.error = core.eca_message(message.status)
-        pending.done.set()
-        if pending.callback is not None:
-            self.dispatcher.call(pending.callback, pending)
-
-    def _on_error(self, circuit: Circuit, message) -> None:
-        failed = message.original_request
-        text = message.error_message or core.eca_message(message.status)
-        channel = circuit.channels.get(message.cid)
-        name = channel.name if channel else f"cid {message.cid}"
-        logger.warning("server %s:%d reported an error for %s: %s (%r)", *circuit.address,
-                       name, text, failed)
-        pending = circuit.pending.pop(getattr(failed, "ioid", None), None)
-        if pending is not None:
-            pending.error = text
-            pending.done.set()
-            if pending.callback is not None:
-                self.dispatcher.call(pending.callback, pending)
-
-    def _on_echo(self, circuit: Circuit, message) -> None:
-        circuit.health.heard(time.monotonic())
-
-    def _on_tcp_search_response(self, circuit: Circuit, message) -> None:
-        self._on_search_response(message, circuit.address)
-
-    _HANDLERS = {
-        core.AccessRightsResponse: _on_access_rights,
-        core.CreateChanResponse: _on_create_response,
-        core.CreateChFailResponse: _on_create_failed,
-        core.ServerDisconnResponse: _on_server_disconnect,
-        core.ReadNotifyResponse: _on_data,
-        core.WriteNotifyResponse: _on_data,
-        core.ErrorResponse: _on_error,
-        core.EchoResponse: _on_echo,
-        core.SearchResponse: _on_tcp_search_response,
-    }
-    #: What a caller receiving its own reply may handle itself: results and callbacks
-    #: to queue. The rest changes channels, circuits or timers: the I/O thread's work.
-    _CALLER_HANDLERS = {
-        core.ReadNotifyResponse: _on_data,
-        core.WriteNotifyResponse: _on_data,
-        core.AccessRightsResponse: _on_access_rights,
-        core.ErrorResponse: _on_error,
-        core.EchoResponse: _on_echo,
-    }
-
-    # --- losing things ---------------------------------------------------------------------
-
-    def _disconnect_channel(self, channel: ClientChannel, retry_after: float = 0.0) -> None:
-        was_connected = channel.state == CS_CONN
-        channel.circuit = None
-        channel.core = None
-        channel.connected.clear()
-        if channel.state != CS_CLOSED:
-            channel.state = CS_PREV_CONN if was_connected else CS_NEVER_CONN
-        if was_connected:
-            self._notify_connection(channel, False)
-        if channel.state != CS_CLOSED and channel.chid in self.channels:
-            self._schedule(retry_after, self._start_search, channel)
-
-    def _fail_pending(self, circuit: Circuit, channel: ClientChannel | None, reason: str):
-        for ioid, pending in list(circuit.pending.items()):
-            if channel is None or pending.channel is channel:
-                del circuit.pending[ioid]
-                pending.error = reason
-                pending.done.set()
-                if pending.callback is not None:
-                    self.dispatcher.call(pending.callback, pending)
-
-    def _lose_circuit(self, circuit: Circuit, reason: str) -> None:
-        if circuit.closed:
-            return
-        logger.info("circuit to %s:%d lost: %s", *circuit.address, reason)
-        self._close_circuit(circuit)
-        if circuit.name_server and self._running:
-            self._schedule(5.0, self._connect_name_server, circuit.address)
-        self._fail_pending(circuit, None, f"connection to {circuit.address[0]}:"
-                                          f"{circuit.address[1]} lost ({reason})")
-        channels = list(circuit.channels.values()) + circuit.waiting
-        circuit.channels.clear()
-        circuit.waiting.clear()
-        retry_after = self._retry.delay_after_loss(circuit.address, circuit.health,
-                                                   time.monotonic())
-        for channel in channels:
-            self._disconnect_channel(channel, retry_after=retry_after)
-
-    def _close_circuit(self, circuit: Circuit) -> None:
-        with circuit.lock:
-            if circuit.connected and circuit.outgoing:
-                self._flush(circuit)  # e.g. channel clears queued just before
-            circuit.closed = True
-            circuit.connected = False
-            if self.circuits.get((circuit.address, circuit.priority)) is circuit:
-                del self.circuits[(circuit.address, circuit.priority)]
-            if circuit.sock is not None:
-                with circuit.io_lock:
-                    try:
-                        self._selector.unregister(circuit.sock)
-                    except (KeyError, ValueError):
-                        pass
-                    if circuit.caller_reading:
-                        _shutdown(circuit.sock)  # wakes the caller, who closes it
-                    else:
-                        circuit.sock.close()
-            if circuit.core.state is not core.CircuitState.DISCONNECTED:
-                circuit.core.disconnect()
-
-    def _clear_on_server(self, channel: ClientChannel) -> None:
-        self.search_plan.found(channel.chid)
-        channel.reads_on_connect = None
-        circuit = channel.circuit
-        if circuit is None:
-            return
-        with circuit.lock:
-            if channel in circuit.waiting:
-                circuit.waiting.remove(channel)
-            core_channel = channel.core
-            if core_channel is not None and core_channel.state is core.ChannelState.CONNECTED \
-                    and circuit.connected:
-                try:
-                    circuit.send(core_channel.clear())
-                except (ChannelAccessError, ProtocolError) as exc:
-                    logger.debug("clearing %r: %s", channel.name, exc)
-            if core_channel is not None:
-                circuit.channels.pop(core_channel.cid, None)
-                for subscriptionid in list(core_channel.subscriptions):
-                    circuit.subscriptions.pop(subscriptionid, None)
-        channel.circuit = None
-        channel.core = None
-        channel.connected.clear()
-
-    def _check_circuits(self) -> None:
-        """Every second: echo silent circuits, drop unresponsive or unconnectable ones."""
-        now = time.monotonic()
-        for circuit in list(self.circuits.values()) + list(self._name_servers.values()):
-            if circuit.closed:
-                continue
-            action = circuit.health.check(now, self.config.connection_timeout)
-            if action == SEND_ECHO:
-                with circuit.lock:
-                    try:
-                        circuit.send(core.EchoRequest())
-                        circuit.health.echo_sent(now)
-                    except ChannelAccessError:
-                        pass
-            elif action is not None:
-                self._lose_circuit(circuit, action)
-        self._schedule(1.0, self._check_circuits)
 
 
-def _has_callbacks(channel: ClientChannel) -> bool:
-    """Whether the channel has callbacks of its own (without making the lists, as the
-    properties would)."""
-    return bool(channel._connection_callbacks) or bool(channel._access_callbacks)
 
 
-def _has_listeners(channel: ClientChannel) -> bool:
-    """Whether anybody is told of the channel's connection and access changes."""
-    return channel.listener is not None or _has_callbacks(channel)
 
 
-def _connection_wanted(channel: ClientChannel, connected: bool) -> bool:
-    """Tell the listener of a connection change, on the I/O thread; whether anybody is
-    to be called on the dispatcher. (A dispatcher call per channel when 2,000 connect
-    for caget_many, which registers no callback, cost 5% of its time.)"""
-    listener = channel.listener
-    return (listener is not None and listener.connection_noted(connected)) or \
-        _has_callbacks(channel)
 
 
-def _run_connection_callbacks(channel: ClientChannel, connected: bool,
-                              with_access: bool) -> None:
-    """On the dispatcher: a channel's listener and connection callbacks, then (on
-    connection) its access callbacks; one raising does not keep the others from running."""
-    listener = channel.listener
-    _run_each("connection", channel, None if listener is None else listener.channel_connection,
-              channel._connection_callbacks, connected)
-    if with_access:
-        _run_access_callbacks(channel)
 
 
-def _run_access_callbacks(channel: ClientChannel) -> None:
-    listener = channel.listener
-    _run_each("access", channel, None if listener is None else listener.channel_access,
-              channel._access_callbacks, bool(channel.access_rights & _READ),
-              bool(channel.access_rights & _WRITE))
 
 
-def _run_each(kind: str, channel: ClientChannel, first, callbacks, *args) -> None:
-    """``first`` (the listener's method, or None), then each of ``callbacks``, as
-    f(channel, *args); one raising is logged and does not stop the others."""
-    for callback in ([first] if first is not None else []) + list(callbacks or ()):
-        try:
-            callback(channel, *args)
-        except Exception:
-            logger.exception("%s callback %r of %r raised", kind, callback, channel.name)
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 def _check_subscription(channel: ClientChannel, data_type, count, mask) -> None:
@@ -1538,41 +614,9 @@ def _check_subscription(channel: ClientChannel, data_type, count, mask) -> None:
                          f"DBE_LOG, DBE_ALARM, DBE_PROPERTY")
 
 
-def _readable(circuit: Circuit, timeout: float | None) -> bool:
-    """Wait until the circuit's socket has data (or ``timeout`` passes); poll has no fd
-    limit, and the poll object is kept for the next reader of the circuit."""
-    if timeout is not None:
-        timeout = min(timeout, 3600.0)  # poll and select refuse huge timeouts; loop
-    if hasattr(select, "poll"):
-        if circuit.poller is None:
-            circuit.poller = select.poll()
-            circuit.poller.register(circuit.sock, select.POLLIN)
-        return bool(circuit.poller.poll(None if timeout is None else timeout * 1000.0))
-    return bool(select.select([circuit.sock], [], [], timeout)[0])
 
 
-def _uninitialized(size: int) -> memoryview:
-    """A writable byte buffer for a large message: numpy's is not zero-filled first
-    (bytearray's is, a pass over 8 MB that recv_into then overwrites)."""
-    try:
-        import numpy
-    except ImportError:
-        return memoryview(bytearray(size))
-    return memoryview(numpy.empty(size, numpy.uint8))
 
 
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
-def _wait_writable(sock: socket.socket, timeout: float) -> None:
-    """Wait until ``sock`` can take data (or ``timeout`` passes); poll has no fd limit."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT)
-        poller.poll(max(0.0, timeout) * 1000.0)
-    else:
-        select.select([], [sock], [], max(0.0, timeout))

@@ -8,14 +8,12 @@ be compared, so this test process and its pyepics context stay as they were.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
 
 import numpy as np
 import pytest
-
 from ca_compare import LIBS, connected, eca, pca, wait_for
 from ioc import run_python
 
@@ -397,7 +395,7 @@ def test_a_channel_without_callbacks_connects_without_a_dispatcher_call(softioc,
                                                                         monkeypatch):
     """The cache entry notes a connection on the I/O thread; only channels with
     callbacks cost a call on the dispatcher. A callback added later runs at once."""
-    from epics_compat._context import _run_connection_callbacks
+    from epics_compat._handling import _run_connection_callbacks
     dispatcher = eca._context_object().dispatcher
     calls = []
     real_call = dispatcher.call

@@ -24,7 +24,7 @@ from reliability import (
     write,
 )
 
-import epics_compat._context as context_module
+import epics_compat._tcp_circuit as circuit_module
 import epics_compat.engine.circuits as circuit_rules
 from epics_compat._context import CS_CONN, CS_PREV_CONN, ChannelAccessError
 from epics_compat.server import PV
@@ -55,7 +55,7 @@ def test_large_put_to_a_server_that_stopped_reading_stalls_nothing_else(lab, mon
     caller's send lock while holding the circuit lock that the caller wanted next when
     its write timed out: every circuit of the context stopped for good. Now the I/O thread
     never waits for a socket, other circuits go on, and the put fails after SEND_TIMEOUT."""
-    monkeypatch.setattr(context_module, "SEND_TIMEOUT", 1.5, raising=False)
+    monkeypatch.setattr(circuit_module, "SEND_TIMEOUT", 1.5)
     hung = lab.server([PV("big", "double", np.zeros(2_000_000)), PV("a", "double", 1.0),
                        PV("b", "double", 2.0)])
     healthy = lab.server([PV("c", "double", 3.0)])

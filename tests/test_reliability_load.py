@@ -326,7 +326,7 @@ def test_pv_object_cycles_keep_memory_stable(softioc):
 
 def _is_receive_buffer(frame) -> bool:
     """Whether an allocation is the circuit's receive of what the socket holds."""
-    return frame.filename.endswith("_context.py") and \
+    return frame.filename.endswith("_receiving.py") and \
         "sock.recv(RECEIVE_SIZE)" in linecache.getline(frame.filename, frame.lineno)
 
 
