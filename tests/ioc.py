@@ -61,6 +61,17 @@ def find_free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError(f"found no port free for both TCP and UDP on {host}")
 
 
+def close_pipes(proc: subprocess.Popen) -> None:
+    """Close the pipes of a process that has ended (or been killed and waited for): left
+    to the garbage collector, each would be a ResourceWarning."""
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:  # a broken pipe to a process that died: closed all the same
+                pass
+
+
 def client_env(port: int) -> dict[str, str]:
     """Environment for a CA client that must find only the test IOC on ``port``."""
     return {

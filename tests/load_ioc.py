@@ -118,6 +118,7 @@ def start(prefix: str, count: int, per_tick: int, tick: float = TICK
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
+                process.wait()
                 raise RuntimeError("the counters IOC did not come up") from None
             time.sleep(0.05)
 

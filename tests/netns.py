@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from ioc import close_pipes
+
 NETWORK_1 = "10.231.1"
 NETWORK_2 = "10.231.2"
 _PREFIX = "ec-netif-"
@@ -169,6 +171,7 @@ class Process:
             except subprocess.TimeoutExpired:
                 continue
         self._reader.join(timeout)
+        close_pipes(self.proc)
         return "".join(self.output)
 
 

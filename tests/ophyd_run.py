@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from ioc import close_pipes
+
 SCRIPT = Path(__file__).resolve().parent / "ophyd_script.py"
 ROOT = SCRIPT.parents[1]
 LIBS = ("pyepics", "epics_compat")
@@ -76,5 +78,6 @@ def run_sections(lib: str, sections, softioc, server, sim_prefix: str,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        close_pipes(proc)
     assert proc.returncode == 0, f"{lib} scenario {sections} failed:\n{stderr}"
     return {"result": json.loads(lines[-1]), "stderr": stderr}

@@ -22,6 +22,7 @@ import time
 import pytest
 
 from ophyd_run import LIBS, ROOT, run_sections, sim_server
+from ioc import close_pipes
 
 pytest.importorskip("ophyd")
 pytest.importorskip("bluesky")
@@ -152,6 +153,7 @@ def test_ctrl_c_pauses_a_scan_as_with_pyepics():
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+                close_pipes(proc)
     assert results["epics_compat"] == results["pyepics"]
     assert results["epics_compat"] == {
         "ended": "interrupted", "state": "paused", "moving": False, "stopped short": True,

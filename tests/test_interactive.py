@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from ioc import close_pipes
+
 pytestmark = pytest.mark.timeout(90)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,6 +249,7 @@ def test_ctrl_c_in_a_blocking_call(server, what):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        close_pipes(proc)
     assert proc.returncode == 0, err
     assert out.splitlines()[0] == "ok 2.0 1.5 2.0 1"
     if what.startswith("Motor"):

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from ioc import close_pipes
 from reliability import (
     DBE_VALUE,
     DOUBLE,
@@ -473,3 +474,4 @@ def test_server_moves_to_another_port_as_pv_objects_see_it(lab):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        close_pipes(proc)

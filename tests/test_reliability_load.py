@@ -18,7 +18,7 @@ import caproto_core as core
 import epics_compat as epics
 from epics_compat import ca
 from epics_compat.server import PV
-from ioc import run_python
+from ioc import close_pipes, run_python
 from reliability import Lab, RawServer, Recorder, connect, io_alive, one_double, \
     subscribed_counter, wait_for
 
@@ -137,6 +137,7 @@ def test_ten_thousand_pv_objects_in_one_process(lab, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        close_pipes(proc)
     assert first["connect_time"] < 20, first
 
 

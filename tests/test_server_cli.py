@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from caproto_core import ChannelType, EchoRequest, EchoResponse, ReadNotifyResponse
 
+from ioc import close_pipes
 from pyserver import (RawClient, epics_compat_imports, run_pyepics, server_command,
                       subprocess_env)
 
@@ -43,6 +44,7 @@ def cli_server():
         if process.poll() is None:
             process.stdin.close()
             process.wait(10)
+        close_pipes(process)
 
 
 def command(process, line: str) -> str:

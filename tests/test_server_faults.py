@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from ioc import close_pipes
 from pyserver import server_package
 
 srv = server_package()
@@ -87,6 +88,7 @@ class Driver:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        close_pipes(self.process)
 
 
 #: The faults that cut a circuit, each applied to a server of its own.
