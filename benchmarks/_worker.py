@@ -246,6 +246,99 @@ def scenario_wave_put(lib, args):
     return {"wave_put_mbs": WAVE_MB * len(times) / sum(times)}
 
 
+def scenario_cached_get(lib, args):
+    """get() of a PV made as users make it (monitor on): the value the monitor keeps."""
+    _, PV = api(lib, "PV")
+    pv = PV(args["prefix"] + "ao")
+    if not pv.wait_for_connection(timeout=10.0) or pv.get() is None:
+        raise RuntimeError("the monitored PV did not connect")
+    get = pv.get
+    for _ in range(args["warmup"]):
+        get()
+    n = args["n"] * 10
+    t0 = time.perf_counter()
+    for _ in range(n):
+        value = get()
+    t1 = time.perf_counter()
+    if value is None:
+        raise RuntimeError("cached get returned None")
+    return {"cached_get_us": (t1 - t0) / n * 1e6}
+
+
+def scenario_wave_first(lib, args):
+    """The first gets of 1,000,000 doubles in a fresh process, the first one included
+    (what a script that reads an image a few times sees)."""
+    pv, numpy = _wave_pv(lib, args)
+    t0 = time.perf_counter()
+    for _ in range(args["nfirst"]):
+        value = pv.get(use_monitor=False)
+    elapsed = time.perf_counter() - t0
+    _check_wave(value, numpy)
+    return {"wave_first_mbs": WAVE_MB * args["nfirst"] / elapsed}
+
+
+WAVE_100K = 100_000
+
+
+def scenario_wave_100k(lib, args):
+    """get and put(wait=True) of 100,000 doubles (a spectrum, a line of an image)."""
+    _, PV = api(lib, "PV")
+    import numpy
+    pv = _connected_pv(PV, args["prefix"] + "w100k")
+    data = numpy.arange(WAVE_100K, dtype=numpy.float64)
+    pv.put(data, wait=True)
+    value = pv.get(use_monitor=False)
+    if value is None or len(value) != WAVE_100K or value[-1] != WAVE_100K - 1:
+        raise RuntimeError("w100k did not read back what was written")
+    n = args["n100k"]
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pv.get(use_monitor=False)
+    t1 = time.perf_counter()
+    for _ in range(n):
+        pv.put(data, wait=True)
+    t2 = time.perf_counter()
+    return {"wave100k_get_ms": (t1 - t0) / n * 1e3, "wave100k_put_ms": (t2 - t1) / n * 1e3}
+
+
+def scenario_many_monitors(lib, args):
+    """Monitors on npvs records that the IOC updates 10 times a second each (calc
+    records scanned at .1 second, enabled for this scenario only): updates received per
+    second and the client's CPU, over ``seconds``."""
+    _, PV, caput = api(lib, "PV", "caput")
+    import threading
+    names = [f"{args['prefix']}m:{i:04d}" for i in range(args["npvs"])]
+    counts = [0]
+    lock = threading.Lock()
+
+    def on_update(**kw):
+        with lock:
+            counts[0] += 1
+
+    pvs = [PV(name, callback=on_update) for name in names]
+    for pv in pvs:
+        if not pv.wait_for_connection(timeout=30.0):
+            raise RuntimeError(f"{pv.pvname} did not connect")
+    caput(args["prefix"] + "m:enable", 1, wait=True)
+    try:
+        time.sleep(1.0)  # every record scanning, every first update in
+        with lock:
+            start_count = counts[0]
+        t0, c0 = time.perf_counter(), time.process_time()
+        time.sleep(args["seconds"])
+        with lock:
+            received = counts[0] - start_count
+        t1, c1 = time.perf_counter(), time.process_time()
+    finally:
+        caput(args["prefix"] + "m:enable", 0, wait=True)
+    offered = args["npvs"] * 10.0
+    rate = received / (t1 - t0)
+    if rate < 0.5 * offered:
+        raise RuntimeError(f"only {rate:.0f} of {offered:.0f} updates/s arrived")
+    return {"many_monitors_eps": rate, "many_monitors_cpu_pct": (c1 - c0) / (t1 - t0) * 100,
+            "many_monitors_cpu_us": (c1 - c0) / received * 1e6}
+
+
 def scenario_monitor(lib, args):
     """Monitor throughput, loss, CPU per update and latency, with a libca writer.
 
@@ -520,6 +613,10 @@ SCENARIOS = {
     "wave_get": scenario_wave_get,
     "wave_put": scenario_wave_put,
     "monitor": scenario_monitor,
+    "cached_get": scenario_cached_get,
+    "wave_first": scenario_wave_first,
+    "wave_100k": scenario_wave_100k,
+    "many_monitors": scenario_many_monitors,
     "writer": role_writer,
     "floor": role_floor,
     "setup": role_setup,

@@ -55,16 +55,19 @@ RESULT_MARKER = "BENCH-RESULT "
 
 #: Scenarios in the order they run within a round.
 SCENARIOS = ["import", "caget_many", "pv_connect", "get", "ca_get", "put_wait",
-             "wave_get", "wave_put", "monitor", "aio_caget_many", "aio_caget",
+             "cached_get", "wave_get", "wave_first", "wave_put", "wave_100k", "monitor",
+             "many_monitors", "aio_caget_many", "aio_caget",
              "aio_put_wait", "aio_monitor"]
 
 #: Processes per library and round, for scenarios short and noisy enough to need more.
 REPEATS = {"import": 3}
 
 #: Sizes of the full run and of --quick.
-FULL = dict(rounds=7, npvs=2000, n_get=2000, n_put=1000, warmup=100, nwave=5,
+FULL = dict(rounds=7, npvs=2000, n_get=2000, n_put=1000, warmup=100, nwave=5, nfirst=20,
+            n100k=50, monitor_seconds=5.0,
             nevents=20000, npaced=10000, nstamps=300, timeout=240.0)
-QUICK = dict(rounds=1, npvs=500, n_get=300, n_put=200, warmup=30, nwave=2,
+QUICK = dict(rounds=1, npvs=500, n_get=300, n_put=200, warmup=30, nwave=2, nfirst=5,
+             n100k=10, monitor_seconds=2.0,
              nevents=3000, npaced=2000, nstamps=100, timeout=60.0)
 
 #: Puts per second of the monitor scenario's paced run (the same for every library).
@@ -113,6 +116,19 @@ def metrics_table(npvs: int) -> list[Metric]:
         Metric("put_wait_monitored_cpu_us", "put_wait", "  CPU per put", "us", "lower"),
         Metric("wave_get_mbs", "wave_get", "get of 1,000,000 doubles", "MB/s", "higher",
                (">=", 4.0)),
+        Metric("cached_get_us", "cached_get", "PV.get() of a monitored PV (cached value)",
+               "us", "lower"),
+        Metric("wave_first_mbs", "wave_first",
+               "1,000,000 doubles: first gets of a fresh process", "MB/s", "higher",
+               (">=", 3.5)),
+        Metric("wave100k_get_ms", "wave_100k", "get of 100,000 doubles", "ms", "lower"),
+        Metric("wave100k_put_ms", "wave_100k", "put(wait=True) of 100,000 doubles", "ms",
+               "lower"),
+        Metric("many_monitors_eps", "many_monitors",
+               f"{npvs} monitored PVs at 10 Hz each: updates", "ev/s", "higher"),
+        Metric("many_monitors_cpu_pct", "many_monitors", "  client CPU", "%", "lower"),
+        Metric("many_monitors_cpu_us", "many_monitors", "  CPU per update", "us",
+               "lower"),
         Metric("wave_put_mbs", "wave_put", "put(wait=True) of 1,000,000 doubles", "MB/s",
                "higher"),
         Metric("monitor_eps", "monitor", "monitor events delivered", "ev/s", "higher",
@@ -161,6 +177,7 @@ record(ao, "$(P)counter") { field(MDEL, "-1") field(PREC, "0") }
 record(ao, "$(P)stamp")   { field(MDEL, "-1") field(PREC, "6") }
 # Put to with a monitor on (MDEL -1: an update for every put, also of an unchanged value).
 record(ao, "$(P)putmon")  { field(MDEL, "-1") field(PREC, "3") }
+record(waveform, "$(P)w100k") { field(FTVL, "DOUBLE") field(NELM, "100000") }
 """
 
 
@@ -169,6 +186,12 @@ def write_database(path: Path, npvs: int) -> None:
     lines = [TEST_DB.read_text(), BENCH_RECORDS]
     for i in range(npvs):
         lines.append(f'record(ao, "$(P)b:{i:04d}") {{ field(VAL, "{i}") }}')
+    # Counters scanned 10 times a second, disabled unless m:enable is 1 (many_monitors).
+    lines.append('record(bo, "$(P)m:enable") { field(VAL, "0") }')
+    for i in range(npvs):
+        lines.append(f'record(calc, "$(P)m:{i:04d}") {{ field(SCAN, ".1 second") '
+                     f'field(CALC, "A+1") field(INPA, "$(P)m:{i:04d} NPP") '
+                     f'field(SDIS, "$(P)m:enable NPP") field(DISV, "0") }}')
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -466,6 +489,11 @@ def main(argv=None) -> int:
         "put_wait": {"prefix": prefix, "n": sizes["n_put"], "warmup": sizes["warmup"]},
         "wave_get": {"prefix": prefix, "nwave": sizes["nwave"]},
         "wave_put": {"prefix": prefix, "nwave": sizes["nwave"]},
+        "cached_get": {"prefix": prefix, "n": sizes["n_get"], "warmup": sizes["warmup"]},
+        "wave_first": {"prefix": prefix, "nfirst": sizes["nfirst"]},
+        "wave_100k": {"prefix": prefix, "n100k": sizes["n100k"]},
+        "many_monitors": {"prefix": prefix, "npvs": sizes["npvs"],
+                          "seconds": sizes["monitor_seconds"]},
         "monitor": {"prefix": prefix, "nevents": sizes["nevents"],
                     "npaced": sizes["npaced"], "paced_rate": PACED_RATE,
                     "nstamps": sizes["nstamps"]},
@@ -493,7 +521,7 @@ def main(argv=None) -> int:
     ioc.start()
     repeater = start_repeater(port + 1, log_dir / "repeater.log")
     try:
-        if {"wave_get", "wave_put"} & set(scenarios):
+        if {"wave_get", "wave_put", "wave_first"} & set(scenarios):
             for lib in args.libs:  # known contents for wbig, by the first library able
                 setup = run_worker(lib, "setup", {"prefix": prefix}, env, 60.0,
                                    log_dir / "setup.log")
