@@ -339,6 +339,27 @@ def scenario_many_monitors(lib, args):
             "many_monitors_cpu_us": (c1 - c0) / received * 1e6}
 
 
+def scenario_scale(lib, args):
+    """Connect and first read of ``n`` PV objects made as users make them (monitor on),
+    in a fresh process: seconds, and time and memory per PV."""
+    _, PV = api(lib, "PV")
+    n = args["n"]
+    names = [f"{args['prefix']}s:{i:05d}" for i in range(n)]
+    warm_up(lib, args["prefix"])
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    pvs = [PV(name) for name in names]
+    values = [pv.get(timeout=30.0) for pv in pvs]
+    t1 = time.perf_counter()
+    missing = sum(value is None for value in values)
+    if missing:
+        raise RuntimeError(f"{missing} of {n} PVs not read")
+    time.sleep(0.5)  # the monitors' first updates are in before memory is measured
+    rss = rss_mb()
+    return {"scale_s": t1 - t0, "scale_us_per_pv": (t1 - t0) / n * 1e6,
+            "scale_kb_per_pv": (rss - rss0) * 1024.0 / n}
+
+
 def scenario_monitor(lib, args):
     """Monitor throughput, loss, CPU per update and latency, with a libca writer.
 
@@ -617,6 +638,7 @@ SCENARIOS = {
     "wave_first": scenario_wave_first,
     "wave_100k": scenario_wave_100k,
     "many_monitors": scenario_many_monitors,
+    "scale": scenario_scale,
     "writer": role_writer,
     "floor": role_floor,
     "setup": role_setup,

@@ -64,10 +64,10 @@ REPEATS = {"import": 3}
 
 #: Sizes of the full run and of --quick.
 FULL = dict(rounds=7, npvs=2000, n_get=2000, n_put=1000, warmup=100, nwave=5, nfirst=20,
-            n100k=50, monitor_seconds=5.0,
+            n100k=50, monitor_seconds=5.0, scale_ns=[100, 1000, 10000, 50000],
             nevents=20000, npaced=10000, nstamps=300, timeout=240.0)
 QUICK = dict(rounds=1, npvs=500, n_get=300, n_put=200, warmup=30, nwave=2, nfirst=5,
-             n100k=10, monitor_seconds=2.0,
+             n100k=10, monitor_seconds=2.0, scale_ns=[100, 1000],
              nevents=3000, npaced=2000, nstamps=100, timeout=60.0)
 
 #: Puts per second of the monitor scenario's paced run (the same for every library).
@@ -181,9 +181,12 @@ record(waveform, "$(P)w100k") { field(FTVL, "DOUBLE") field(NELM, "100000") }
 """
 
 
-def write_database(path: Path, npvs: int) -> None:
+def write_database(path: Path, npvs: int, nscale: int = 0) -> None:
     """tests/db/test.db plus the benchmark records, into ``path``."""
     lines = [TEST_DB.read_text(), BENCH_RECORDS]
+    # The scaling records: read once each, by up to nscale PV objects.
+    lines.extend(f'record(ao, "$(P)s:{i:05d}") {{ field(VAL, "{i}") }}'
+                 for i in range(nscale))
     for i in range(npvs):
         lines.append(f'record(ao, "$(P)b:{i:04d}") {{ field(VAL, "{i}") }}')
     # Counters scanned 10 times a second, disabled unless m:enable is 1 (many_monitors).
@@ -379,6 +382,77 @@ def floor_line(runs: list, summary: dict) -> str:
             "better here; xN against pyepics):\n  " + "; ".join(parts))
 
 
+def scaling_cell(results: dict, lib: str, n: int) -> dict | None:
+    runs = [r for r in results.get((lib, f"scale_{n}"), []) if r["status"] == "ok"]
+    return runs[0]["metrics"] if runs else None
+
+
+def render_scaling(results: dict, ns: list[int], libs: list[str]) -> str:
+    """Connect + first read of N PV objects: time and memory per PV, for each N."""
+    lines = ["scaling: connect + first read of N PV objects (monitor on); per PV, "
+             "time (us) / memory (kB)"]
+    lines.append("  " + "N".rjust(7) + "".join(LIB_LABELS[lib].rjust(26) for lib in libs))
+    for n in ns:
+        cells = []
+        for lib in libs:
+            cell = scaling_cell(results, lib, n)
+            cells.append(f"{fmt(cell['scale_us_per_pv'])} / {fmt(cell['scale_kb_per_pv'])}"
+                         if cell else "error")
+        lines.append("  " + str(n).rjust(7) + "".join(c.rjust(26) for c in cells))
+    return "\n".join(lines)
+
+
+def plot(path: Path, results: dict, summary: dict, metrics: list[Metric], ns: list[int],
+         libs: list[str]) -> None:
+    """Scaling curves (time and memory per PV against N) and every metric's ratio to
+    pyepics, as one PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, (time_axis, memory_axis, ratio_axis) = plt.subplots(
+        1, 3, figsize=(18, 6.5), gridspec_kw={"width_ratios": [1, 1, 1.6]})
+    for lib in libs:
+        points = [(n, scaling_cell(results, lib, n)) for n in ns]
+        points = [(n, cell) for n, cell in points if cell]
+        if points:
+            time_axis.plot([n for n, _ in points],
+                           [cell["scale_us_per_pv"] for _, cell in points], "o-",
+                           label=LIB_LABELS[lib])
+            memory_axis.plot([n for n, _ in points],
+                             [cell["scale_kb_per_pv"] for _, cell in points], "o-",
+                             label=LIB_LABELS[lib])
+    for axis, title, unit in ((time_axis, "connect + first read, per PV", "us per PV"),
+                              (memory_axis, "memory per PV", "kB per PV")):
+        axis.set_xscale("log")
+        axis.set_xlabel("PV objects (N)")
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    rows = []
+    for metric in metrics:
+        row = summary[metric.key]
+        ours, base = row.get("epics_compat", {}), row.get("pyepics", {})
+        if metric.total or "median" not in ours or not base.get("median"):
+            continue
+        ratio = ours["median"] / base["median"]
+        better = ratio < 1 if metric.better == "lower" else ratio > 1
+        rows.append((metric.label.strip(), ratio, better))
+    if rows:
+        labels, ratios, better = zip(*rows)
+        positions = range(len(rows))
+        ratio_axis.barh(list(positions), ratios,
+                        color=["tab:green" if b else "tab:red" for b in better])
+        ratio_axis.set_yticks(list(positions), labels, fontsize=7)
+        ratio_axis.invert_yaxis()
+        ratio_axis.set_xscale("log")
+        ratio_axis.axvline(1.0, color="black", linewidth=0.8)
+        ratio_axis.set_title("epics_compat / pyepics (green: better for the user)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
 def machine_description() -> list[str]:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -439,23 +513,31 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="one round with smaller sizes (about a minute; for CI)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS + ["core_decode"]),
+    parser.add_argument("--scenarios",
+                        default=",".join(SCENARIOS + ["scaling", "core_decode"]),
                         help="comma-separated subset of: " + ", ".join(SCENARIOS)
-                        + ", core_decode (default: all)")
+                        + ", scaling, core_decode (default: all)")
     parser.add_argument("--libs", default=",".join(LIBS),
                         help="comma-separated subset of: " + ", ".join(LIBS))
     parser.add_argument("--rounds", type=int, help="rounds (default 5, or 1 with --quick)")
     parser.add_argument("--json", type=Path, help="also write every result to this file")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png",
+                        help="draw the scaling curves and the ratio table (matplotlib)")
     parser.add_argument("--log-dir", type=Path,
                         help="keep the worker and IOC logs here (default: a temp dir)")
     args = parser.parse_args(argv)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     args.libs = [lib for lib in args.libs.split(",") if lib]
-    unknown = set(args.scenarios) - set(SCENARIOS) - {"core_decode"}
+    unknown = set(args.scenarios) - set(SCENARIOS) - {"scaling", "core_decode"}
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     if set(args.libs) - set(LIBS):
         parser.error(f"unknown libraries: {', '.join(sorted(set(args.libs) - set(LIBS)))}")
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib (pip install matplotlib)")
     if "pyepics" not in args.libs:
         args.libs.insert(0, "pyepics")  # the reference for every ratio
     args.libs = [lib for lib in LIBS if lib in args.libs]
@@ -474,7 +556,8 @@ def main(argv=None) -> int:
     port = find_free_port()
     prefix = f"bench{os.getpid()}:"
     database = log_dir / "bench.db"
-    write_database(database, sizes["npvs"])
+    scaling = "scaling" in args.scenarios
+    write_database(database, sizes["npvs"], max(sizes["scale_ns"]) if scaling else 0)
     env = {**os.environ, **client_env(port),
            # pyepics' default, given to all three alike
            "EPICS_CA_MAX_ARRAY_BYTES": str(2 ** 24),
@@ -540,6 +623,16 @@ def main(argv=None) -> int:
                         f"{k}={fmt(v)}" for k, v in result["metrics"].items())
                     print(f"  round {round_index + 1} {scenario:<10} {lib:<12} {shown}",
                           flush=True)
+            if scaling and round_index == 0:  # once: the largest take minutes
+                for n in sizes["scale_ns"]:
+                    for lib in order:
+                        result = run_worker(lib, "scale", {"prefix": prefix, "n": n}, env,
+                                            max(sizes["timeout"], n / 100.0),
+                                            log_dir / f"{lib}-scale.log")
+                        results.setdefault((lib, f"scale_{n}"), []).append(result)
+                        shown = result["status"] if result["status"] != "ok" else \
+                            ", ".join(f"{k}={fmt(v)}" for k, v in result["metrics"].items())
+                        print(f"  scaling {n:>6} PVs {lib:<12} {shown}", flush=True)
             if with_floor:
                 result = run_worker("raw", "floor", worker_args["floor"], env,
                                     sizes["timeout"], log_dir / "floor.log")
@@ -575,6 +668,8 @@ def main(argv=None) -> int:
         unavailable = {run["detail"] for run in runs if run["status"] == "unavailable"}
         for detail in sorted(unavailable):
             problems.append(f"  n/a: {lib} {scenario}: {detail}")
+    if scaling:
+        print(render_scaling(results, sizes["scale_ns"], args.libs))
     floor = floor_line(results.get(("raw", "floor"), []), summary)
     if floor:
         print(floor)
@@ -583,6 +678,10 @@ def main(argv=None) -> int:
     if core_decode is not None:
         print(f"\ncore decode throughput (benchmarks/{CORE_DECODE.name}):")
         print("\n".join("  " + line for line in core_decode.splitlines()))
+    if args.plot:
+        plot(args.plot, results, summary, metrics, sizes["scale_ns"] if scaling else [],
+             args.libs)
+        print(f"plot written to {args.plot}")
     if args.json:
         args.json.write_text(json.dumps({
             "quick": args.quick, "rounds": rounds, "sizes": sizes,

@@ -17,7 +17,8 @@ def test_quick_benchmark_runs(tmp_path):
     results = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick",
-         "--scenarios", "get,monitor,aio_put_wait,aio_monitor", "--json", str(results),
+         "--scenarios", "get,monitor,aio_put_wait,aio_monitor,scaling",
+         "--plot", str(tmp_path / "bench.png"), "--json", str(results),
          "--log-dir", str(tmp_path / "logs")],
         capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -33,6 +34,9 @@ def test_quick_benchmark_runs(tmp_path):
     ours_aio = runs[("epics_compat", "aio_monitor")]["metrics"]
     assert ours_aio["aio_monitor_eps"] > 0 and ours_aio["aio_monitor_lost"] >= 0
     assert runs[("caproto", "aio_put_wait")]["status"] == "unavailable"
+    assert runs[("epics_compat", "scale_1000")]["metrics"]["scale_us_per_pv"] > 0
+    assert "scaling: connect + first read of N PV objects" in proc.stdout
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The table names every library and marks each target met or missed.
     assert "PV.get(use_monitor=False), scalar" in proc.stdout
     assert "caproto pyepics_compat" in proc.stdout
