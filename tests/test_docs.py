@@ -22,6 +22,8 @@ def test_the_docs_build_without_warnings(tmp_path):
     assert "epics_compat.server.examples.simple" in quickstart
     api = (tmp_path / "api.html").read_text()
     assert "install_as_epics" in api and "Group" in api
-    for page in ("migrating", "tools", "shark", "iocs", "debugging", "benchmarks",
+    for page in ("migrating", "tools", "shark", "iocs", "aioca", "debugging", "benchmarks",
                  "reliability", "security", "design"):
         assert (tmp_path / f"{page}.html").is_file(), page
+    assert (tmp_path / "_images" / "benchmarks.png").is_file()
+    assert "caget" in api and "install_as_aioca" in api
