@@ -9,26 +9,38 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 logger = logging.getLogger("epics_compat.context")
 
-#: The repeaters this process started, by port. They are left running on purpose (other
-#: clients of the host use them too); keeping their Popen objects says so to Python,
-#: which otherwise warns that a child it forgot is still running.
-_repeaters_started: dict[int, subprocess.Popen | None] = {}
+#: Ports for which this process started a repeater (once each).
+_repeaters_started: set[int] = set()
+#: Starts the repeater in a session of its own and exits at once: the repeater is then
+#: nobody's child here (it outlives this process on purpose, for the host's other
+#: clients), and no zombie or "child still running" warning is left behind.
+_LAUNCHER = ("import subprocess, sys\n"
+             "subprocess.Popen([sys.executable, '-m', 'epics_compat.repeater', '--port', "
+             "sys.argv[1]], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, "
+             "stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)\n")
 
 
 def start_repeater(port: int) -> None:
     """Start ``python -m epics_compat.repeater`` once per process and port, detached."""
     if port in _repeaters_started or os.environ.get("EPICS_COMPAT_NO_REPEATER"):
         return
-    _repeaters_started[port] = None
+    _repeaters_started.add(port)
+    # On a thread of its own: the launcher takes a Python start-up (~50 ms), which the
+    # caller (an I/O thread or an event loop) must not wait for.
+    threading.Thread(target=_launch_repeater, args=(port,), daemon=True,
+                     name="epics_compat-repeater-launcher").start()
+
+
+def _launch_repeater(port: int) -> None:
     try:
-        _repeaters_started[port] = subprocess.Popen(
-            [sys.executable, "-m", "epics_compat.repeater", "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True)
-    except OSError as exc:
+        subprocess.run([sys.executable, "-c", _LAUNCHER, str(port)], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
         logger.warning("could not start a CA repeater (beacons will not be seen): %s", exc)
 
 

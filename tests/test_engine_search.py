@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from epics_compat.engine import (BEACON_RESTART_INTERVAL, FIRST_SEARCH_DELAY,
                                  MAX_BEACON_SERVERS, SearchPlan)
+from epics_compat.engine.search import MAX_SEARCHES_PER_TICK, SEARCH_PACE
 
 
 @dataclass
@@ -105,7 +106,10 @@ def test_any_sequence_keeps_the_plan_consistent(steps):
         elif action == "found":
             plan.found(cid)
         elif action == "due":
-            for _, entry in plan.due(now):
+            due = plan.due(now)
+            assert len({cid for cid, _ in due}) == len(due)  # each name once
+            for cid, entry in due:
+                assert plan.searching[cid] is entry
                 assert now < entry.next_search <= now + 1.0
         elif action == "beacon":
             when = plan.beacon(("h", cid), cid, now)
@@ -114,3 +118,46 @@ def test_any_sequence_keeps_the_plan_consistent(steps):
             plan.restart(now)
         due = plan.next_due()
         assert (due is None) == (not plan.searching)
+        # Whatever is searched for and due is sent at the next tick, none is forgotten.
+        waiting = [e for e in plan.searching.values() if e.next_search <= now]
+        assert not waiting or (due is not None and due <= now)
+
+
+def test_a_name_found_and_searched_for_again_is_sent_once():
+    plan, (a,) = plan_with("a")
+    plan.found(1)
+    plan.add(1, a)
+    assert [cid for cid, _ in plan.due(0.0)] == [1]
+
+
+def test_a_tick_costs_what_it_sends_not_what_is_searched_for():
+    plan = SearchPlan(5.0)
+    names = [Name(f"n{i}") for i in range(20_000)]
+    for cid, name in enumerate(names):
+        plan.add(cid, name)
+    sent, now = 0, 0.0
+    while sent < 20_000:  # the first searches of all, a tick's worth at a time
+        sent += len(plan.due(now))
+        now = plan.next_due()
+    calls = []
+    original = plan._current
+    plan._current = lambda item: calls.append(item) or original(item)
+    plan.add(20_000, Name("new"))
+    due = plan.due(now)
+    assert due[0][0] == 20_000  # the newcomer is due longest (since it was added)
+    assert len(calls) <= len(due) + 1  # what was sent was looked at, not all 20,001
+
+
+def test_a_burst_of_names_is_searched_for_a_tick_at_a_time():
+    plan = SearchPlan(5.0)
+    for cid in range(2 * MAX_SEARCHES_PER_TICK + 500):
+        plan.add(cid, Name(f"n{cid}"))
+    assert len(plan.due(0.0)) == MAX_SEARCHES_PER_TICK
+    assert plan.due(SEARCH_PACE / 2) == []  # the servers get time to answer
+    assert plan.next_due() == SEARCH_PACE
+    assert len(plan.due(SEARCH_PACE)) == MAX_SEARCHES_PER_TICK
+    # Longest due first: the last newcomers (due since 0), then the first retries.
+    later = [cid for cid, _ in plan.due(2 * SEARCH_PACE + FIRST_SEARCH_DELAY)]
+    assert len(later) == MAX_SEARCHES_PER_TICK
+    assert later[:2] == [2 * MAX_SEARCHES_PER_TICK, 2 * MAX_SEARCHES_PER_TICK + 1]
+    assert later[500:502] == [0, 1]

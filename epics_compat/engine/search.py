@@ -7,6 +7,8 @@ BEACON_RESTART_INTERVAL so that a flood of beacons does not become a flood of se
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 from typing import Iterable, Protocol
 
@@ -17,6 +19,11 @@ FIRST_SEARCH_DELAY = 0.02
 #: Beacon anomalies restart the searches at most once in this many seconds (a later one
 #: is put off, not lost).
 BEACON_RESTART_INTERVAL = 0.5
+#: At most this many names are searched for in one tick, and the next tick waits
+#: SEARCH_PACE seconds: 50,000 names sent at once overflowed the servers' UDP buffers,
+#: and every name lost there cost a round of retries (libca paces its searches too).
+MAX_SEARCHES_PER_TICK = 1000
+SEARCH_PACE = 0.01
 #: Servers whose beacons are remembered; past this the oldest are forgotten (anyone can
 #: send beacons: the table must stay bounded).
 MAX_BEACON_SERVERS = 4096
@@ -30,11 +37,21 @@ class Searchable(Protocol):
 
 
 class SearchPlan:
-    """The names not found yet, when each is next due, and the beacons seen."""
+    """The names not found yet, when each is next due, and the beacons seen.
+
+    The times are kept in a heap, so that a tick costs what it sends, not the number of
+    names still unanswered: 50,000 names made one after the other used to be scanned
+    whole at every tick that sent the newest few.
+    """
 
     def __init__(self, max_period: float):
         self.max_period = max_period
         self.searching: dict[int, Searchable] = {}  # by search id (the channel's cid)
+        #: (when, order, cid, entry); an item is stale once its entry was found or
+        #: planned again (its next_search is no longer ``when``).
+        self._times: list[tuple[float, int, int, Searchable]] = []
+        self._order = itertools.count()
+        self._paced_until = 0.0  # a full tick was sent: the next waits until then
         self.beacons: dict[tuple[str, int], tuple[int, float]] = {}  # server -> (id, time)
         self.restarted = -BEACON_RESTART_INTERVAL  # when beacons last restarted searching
         self.restart_due: float | None = None  # a restart put off until then
@@ -44,6 +61,14 @@ class SearchPlan:
         entry.search_attempts = 0
         entry.next_search = 0.0
         self.searching[cid] = entry
+        self._plan(cid, entry)
+
+    def _plan(self, cid: int, entry: Searchable) -> None:
+        heapq.heappush(self._times, (entry.next_search, next(self._order), cid, entry))
+
+    def _current(self, item: tuple) -> bool:
+        when, _, cid, entry = item
+        return self.searching.get(cid) is entry and entry.next_search == when
 
     def found(self, cid: int) -> Searchable | None:
         """Stop searching for ``cid`` (answered or cleared): its entry, or None if it was
@@ -54,26 +79,47 @@ class SearchPlan:
         return entry
 
     def due(self, now: float) -> list[tuple[int, Searchable]]:
-        """The searches to send now; each is then planned again, later by twice as long."""
-        due = [(cid, entry) for cid, entry in self.searching.items()
-               if entry.next_search <= now]
-        for _, entry in due:
+        """The searches to send now (at most MAX_SEARCHES_PER_TICK, the longest due
+        first); each is then planned again, later by twice as long."""
+        due, seen = [], set()
+        if now < self._paced_until:
+            return due
+        times = self._times
+        while times and times[0][0] <= now and len(due) < MAX_SEARCHES_PER_TICK:
+            item = heapq.heappop(times)
+            if self._current(item) and item[2] not in seen:  # added twice: once
+                seen.add(item[2])
+                due.append((item[2], item[3]))
+        for cid, entry in due:
             delay = FIRST_SEARCH_DELAY * 2 ** min(entry.search_attempts, 30)
             entry.search_attempts += 1
             entry.next_search = now + min(delay, self.max_period)
+            self._plan(cid, entry)
+        if len(due) == MAX_SEARCHES_PER_TICK:
+            self._paced_until = now + SEARCH_PACE
         return due
 
     def next_due(self) -> float | None:
         """When the next search is due (None if nothing is searched for)."""
+        times = self._times
+        while times and not self._current(times[0]):
+            heapq.heappop(times)  # found or planned again since
         if not self.searching:
+            self._times = []
             return None
-        return min(entry.next_search for entry in self.searching.values())
+        return max(times[0][0], self._paced_until)
 
     def search_now(self, entries: Iterable[Searchable] | None = None) -> None:
         """Make ``entries`` (all by default) due at once, keeping their backoff: a name
         server circuit that just connected should hear every name without delay."""
         for entry in self.searching.values() if entries is None else entries:
             entry.next_search = 0.0
+        self._replan()
+
+    def _replan(self) -> None:
+        self._times = [(entry.next_search, next(self._order), cid, entry)
+                       for cid, entry in self.searching.items()]
+        heapq.heapify(self._times)
 
     def beacon(self, server: tuple[str, int], beacon_id: int, now: float) -> float | None:
         """A beacon from ``server``. Returns when to restart searching (``now`` or later,
@@ -101,3 +147,4 @@ class SearchPlan:
         for entry in self.searching.values():
             entry.search_attempts = 0
             entry.next_search = 0.0
+        self._replan()
