@@ -184,7 +184,10 @@ def server():
 #: Blocks in one call (argv[2]) when told to on stdin, reports the KeyboardInterrupt,
 #: then (told again) shows that the same context still answers.
 SIGINT_SCRIPT = r"""
-import sys, time
+import signal, sys, time
+# As at a prompt: a test runner started in the background (by a non-interactive shell)
+# ignores SIGINT, and its children would inherit that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import epics_compat as epics
 P, what = sys.argv[1], sys.argv[2]
 hang, ok, slow = epics.PV(P + "hang"), epics.PV(P + "ok"), epics.PV(P + "slow")
