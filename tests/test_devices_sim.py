@@ -693,8 +693,11 @@ out["next"] = [x.next_pixel() in (0, 1), wait_for(lambda: x.dxps[0].CurrentPixel
 out["finish"] = x.finish_pixels(timeout=0.3)
 out["pixels"] = wait_for(lambda: x.dxps[1].CurrentPixel == 3)
 x.SCAMode()
-out["sca"] = wait_for(lambda: x.CollectMode == 2) and x.BufferSize_RBV
+# The record posts CollectMode before BufferSize_RBV: wait for both (a race otherwise).
+out["sca"] = wait_for(lambda: x.CollectMode == 2 and x.BufferSize_RBV == 1 << 20) and \
+    x.BufferSize_RBV
 x.SpectraMode()
+wait_for(lambda: x.CollectMode == 0 and x.BufferSize_RBV == 1024)
 out["spectra"] = [x.CollectMode, x.PresetMode, x.BufferSize_RBV]
 for mca in x.mcas:
     mca.add_roi("peak", lo=70, hi=85)
