@@ -60,7 +60,7 @@ from ._handling import MessageHandling
 from ._receiving import CircuitIO
 from ._searching import Searching
 from ._tcp_circuit import Circuit
-from .engine import RetryPolicy, SearchPlan, flow
+from .engine import RepeaterRegistration, RetryPolicy, SearchPlan, flow
 
 #: What the API layers (ca, pv) use of the client: the context, its channels and
 #: requests, the channel states and the errors.
@@ -122,8 +122,7 @@ class Context(Searching, CircuitIO, MessageHandling):
         self._running = True
         self._unflushed: set[Circuit] = set()  # circuits with queued bytes (I/O thread)
         self.io_thread_id: int | None = None
-        self._repeater_confirmed = False
-        self._repeater_attempts = 0
+        self.repeater_registration = RepeaterRegistration()
         self.call_soon(self._schedule, 1.0, self._check_circuits)
         self.call_soon(self._register_with_repeater)
         self._name_servers: dict[tuple, Circuit] = {}

@@ -10,6 +10,7 @@ from caproto_core import ProtocolError
 
 from ._channels import CS_CLOSED, ChannelAccessError, ClientChannel
 from ._tcp_circuit import Circuit
+from .engine import beacon_server
 from .host import resolve, start_repeater
 
 logger = logging.getLogger("epics_compat.context")
@@ -92,28 +93,27 @@ class Searching:
                 elif isinstance(message, core.RsrvIsUpResponse):
                     self._on_beacon(message, address)
                 elif isinstance(message, core.RepeaterConfirmResponse):
-                    self._repeater_confirmed = True
+                    self.repeater_registration.confirmed = True
 
     def _register_with_repeater(self) -> None:
         """Ask the host's repeater for beacons; start one if none answers (like libca)."""
-        if self._repeater_confirmed or not self._running:
+        attempt = self.repeater_registration.attempt()
+        if attempt is None or not self._running:
             return
-        self._repeater_attempts += 1
-        if self._repeater_attempts == 3:
+        start, next_in = attempt
+        if start:
             start_repeater(self.config.repeater_port)
         try:
             self._udp.sendto(bytes(core.RepeaterRegisterRequest("127.0.0.1")),
                              ("127.0.0.1", self.config.repeater_port))
         except OSError as exc:
             logger.debug("repeater registration failed: %s", exc)
-        self._schedule(min(0.2 * self._repeater_attempts, 5.0), self._register_with_repeater)
+        self._schedule(next_in, self._register_with_repeater)
 
     def _on_beacon(self, beacon: core.RsrvIsUpResponse, sender) -> None:
         """A new or restarted server (beacon ids start again) prompts searching at once."""
-        host = sender[0] if beacon.parameter2 in (0, core.ADDRESS_OF_SENDER) \
-            else beacon.address
         now = time.monotonic()
-        when = self.search_plan.beacon((host, beacon.server_port), beacon.beacon_id, now)
+        when = self.search_plan.beacon(beacon_server(beacon, sender), beacon.beacon_id, now)
         if when is not None:
             self._schedule(when - now, self._restart_searches)
 

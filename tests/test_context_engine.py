@@ -144,7 +144,7 @@ def test_beacons_arrive_through_the_repeater(own_ioc, context_for):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not context.search_plan.beacons:
         time.sleep(0.1)
-    assert context._repeater_confirmed
+    assert context.repeater_registration.confirmed
     assert ("127.0.0.1", own_ioc.port) in context.search_plan.beacons
 
 

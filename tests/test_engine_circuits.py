@@ -1,6 +1,8 @@
 """Circuit liveness and the retry delay of a failing server, with made-up times."""
 from __future__ import annotations
 
+import pytest
+
 from epics_compat.engine import CONNECT_TIMEOUT, ECHO_TIMEOUT, SEND_ECHO, CircuitHealth, \
     RetryPolicy
 from epics_compat.engine.circuits import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, YOUNG_CIRCUIT
@@ -70,3 +72,23 @@ def test_updates_are_held_only_when_callbacks_stay_behind():
     assert flow.should_hold(flow.FLOW_CONTROL_HOLD + 1, lag(flow.FLOW_CONTROL_LAG))
     assert flow.should_hold(flow.FLOW_CONTROL_MAX + 1, lag(0.0))  # however fast
     assert flow.resume_below() == flow.FLOW_CONTROL_RESUME
+
+
+def test_the_repeater_is_asked_ever_later_and_started_once_if_none_answers():
+    from epics_compat.engine import RepeaterRegistration
+    registration = RepeaterRegistration()
+    attempts = [registration.attempt() for _ in range(30)]
+    assert [start for start, _ in attempts].count(True) == 1 and attempts[2][0]
+    delays = [delay for _, delay in attempts]
+    assert delays[:3] == pytest.approx([0.2, 0.4, 0.6]) and max(delays) == 5.0
+    registration.confirmed = True
+    assert registration.attempt() is None
+
+
+def test_a_beacon_speaks_for_its_own_address_or_for_its_sender():
+    import caproto_core as core
+    from epics_compat.engine import beacon_server
+    own = core.RsrvIsUpResponse(13, 5070, 1, "10.0.0.9")
+    assert beacon_server(own, ("10.0.0.1", 5065)) == ("10.0.0.9", 5070)
+    unset = core.RsrvIsUpResponse(13, 5070, 1, "0.0.0.0")
+    assert beacon_server(unset, ("10.0.0.1", 5065)) == ("10.0.0.1", 5070)

@@ -20,7 +20,8 @@ import caproto_core as core
 from caproto_core import CLIENT, ProtocolError
 
 from .._config import Config
-from ..engine import CONNECT_TIMEOUT, SEND_ECHO, CircuitHealth, RetryPolicy, SearchPlan
+from ..engine import (CONNECT_TIMEOUT, SEND_ECHO, CircuitHealth, RepeaterRegistration,
+                      RetryPolicy, SearchPlan, beacon_server)
 from ..host import host_name, resolve, start_repeater, user_name
 from . import cadef
 
@@ -269,8 +270,7 @@ class LoopClient:
         self._udp.bind(("", 0))
         self._udp.setblocking(False)
         self._udp_transport: asyncio.DatagramTransport | None = None
-        self._repeater_confirmed = False
-        self._repeater_attempts = 0
+        self.repeater_registration = RepeaterRegistration()
         self._closed = False
         # Closed with the loop: asyncio.run (and any loop that shuts down its async
         # generators) closes this generator at the end, and with it every socket here.
@@ -383,7 +383,7 @@ class LoopClient:
             elif isinstance(message, core.RsrvIsUpResponse):
                 self._beacon(message, address)
             elif isinstance(message, core.RepeaterConfirmResponse):
-                self._repeater_confirmed = True
+                self.repeater_registration.confirmed = True
 
     def found(self, response: core.SearchResponse, sender) -> None:
         channel = self._by_cid.get(response.cid)
@@ -393,10 +393,8 @@ class LoopClient:
         self._attach(channel, (host, response.port))
 
     def _beacon(self, beacon: core.RsrvIsUpResponse, sender) -> None:
-        host = sender[0] if beacon.parameter2 in (0, core.ADDRESS_OF_SENDER) \
-            else beacon.address
         now = self.loop.time()
-        when = self.plan.beacon((host, beacon.server_port), beacon.beacon_id, now)
+        when = self.plan.beacon(beacon_server(beacon, sender), beacon.beacon_id, now)
         if when is not None:
             self.loop.call_at(when, self._restart_searches)
 
@@ -406,18 +404,18 @@ class LoopClient:
 
     def _register_with_repeater(self) -> None:
         """Ask the host's repeater for beacons; start one if none answers (as libca)."""
-        if self._repeater_confirmed or self._closed:
+        attempt = self.repeater_registration.attempt()
+        if attempt is None or self._closed:
             return
-        self._repeater_attempts += 1
-        if self._repeater_attempts == 3:
+        start, next_in = attempt
+        if start:
             start_repeater(self.config.repeater_port)
         try:
             self._udp.sendto(bytes(core.RepeaterRegisterRequest("127.0.0.1")),
                              ("127.0.0.1", self.config.repeater_port))
         except OSError as exc:
             logger.debug("repeater registration failed: %s", exc)
-        self.loop.call_later(min(0.2 * self._repeater_attempts, 5.0),
-                             self._register_with_repeater)
+        self.loop.call_later(next_in, self._register_with_repeater)
 
     # --- circuits ------------------------------------------------------------------------
 

@@ -4,21 +4,11 @@ Each piece takes events (a name to find, a reply, a beacon, the time now) and an
 with what to do (send these searches, search again at t); none owns a socket, a thread
 or a clock, so tests drive them with plain calls and made-up times.
 """
-from .circuits import (
-                       CONNECT_TIMEOUT,
-                       ECHO_TIMEOUT,
-                       SEND_ECHO,
-                       CircuitHealth,
-                       RetryPolicy,
-)
-from .search import (
-                       BEACON_RESTART_INTERVAL,
-                       FIRST_SEARCH_DELAY,
-                       MAX_BEACON_SERVERS,
-                       Searchable,
-                       SearchPlan,
-)
+from .circuits import CONNECT_TIMEOUT, ECHO_TIMEOUT, SEND_ECHO, CircuitHealth, RetryPolicy
+from .repeater import RepeaterRegistration
+from .search import (BEACON_RESTART_INTERVAL, FIRST_SEARCH_DELAY, MAX_BEACON_SERVERS,
+                     Searchable, SearchPlan, beacon_server)
 
 __all__ = ["CONNECT_TIMEOUT", "ECHO_TIMEOUT", "SEND_ECHO", "CircuitHealth", "RetryPolicy",
-           "BEACON_RESTART_INTERVAL", "FIRST_SEARCH_DELAY", "MAX_BEACON_SERVERS",
-           "Searchable", "SearchPlan"]
+           "RepeaterRegistration", "BEACON_RESTART_INTERVAL", "FIRST_SEARCH_DELAY",
+           "MAX_BEACON_SERVERS", "Searchable", "SearchPlan", "beacon_server"]

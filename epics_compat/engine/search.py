@@ -29,6 +29,14 @@ SEARCH_PACE = 0.01
 MAX_BEACON_SERVERS = 4096
 
 
+def beacon_server(beacon, sender: tuple) -> tuple[str, int]:
+    """The server a beacon (an RsrvIsUpResponse) speaks for: its own address, or the
+    sender's when it gives none (0, or the "address of sender" marker)."""
+    from caproto_core import ADDRESS_OF_SENDER
+    host = sender[0] if beacon.parameter2 in (0, ADDRESS_OF_SENDER) else beacon.address
+    return host, beacon.server_port
+
+
 class Searchable(Protocol):
     """What the plan needs of a thing searched for; the transport's channel is one."""
     name: str
