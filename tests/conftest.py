@@ -32,3 +32,13 @@ def softioc(tmp_path_factory) -> SoftIoc:
     log = tmp_path_factory.mktemp("softioc") / "softioc.log"
     with SoftIoc(port=IOC_PORT, prefix=IOC_PREFIX, log_path=log) as ioc:
         yield ioc
+
+
+@pytest.fixture
+def lab():
+    """Pure-Python servers, a repeater and client contexts for one test (see
+    tests/reliability.py); all closed afterwards."""
+    from reliability import Lab
+    lab = Lab()
+    yield lab
+    lab.close()

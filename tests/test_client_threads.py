@@ -17,17 +17,10 @@ import pytest
 
 from epics_compat._context import CS_CLOSED
 from epics_compat.server import PV
-from reliability import DBE_VALUE, DOUBLE, Lab, Recorder, connect, io_alive, wait_for, \
+from reliability import DBE_VALUE, DOUBLE, Recorder, connect, io_alive, wait_for, \
     write
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def lab():
-    lab = Lab()
-    yield lab
-    lab.close()
 
 
 def test_subscribe_unsubscribe_clear_from_many_threads_while_circuits_drop(lab):

@@ -17,7 +17,7 @@ import epics as pepics  # pyepics, the oracle (ca_compare imported it first)
 import epics_compat as eepics
 from ca_compare import LIBS, connected, eca, outcome, pca
 from epics_compat.server import PV
-from reliability import DBE_VALUE, Lab, Recorder, connect, read, wait_for
+from reliability import DBE_VALUE, Recorder, connect, read, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 TOP = {"pyepics": pepics, "epics_compat": eepics}
@@ -91,13 +91,6 @@ def test_create_subscription_with_a_count_the_protocol_cannot_carry(softioc, cou
     assert ours[0] == "raised" and isinstance(ours[1], eca.CASeverityException) \
         and isinstance(ours[1], ValueError), ours
     assert "count" in str(ours[1]) and softioc.pv("wdouble") in str(ours[1])
-
-
-@pytest.fixture
-def lab():
-    lab = Lab()
-    yield lab
-    lab.close()
 
 
 @pytest.mark.parametrize("args", [("time", 0, -1), ("time", 0, 1 << 20), ("time", -1, 1),

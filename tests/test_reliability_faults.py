@@ -33,13 +33,6 @@ from epics_compat.server import PV
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def lab():
-    lab = Lab()
-    yield lab
-    lab.close()
-
-
 def still_works(lab: Lab, context) -> None:
     """A fresh server, channel and read through this context work."""
     assert io_alive(context)

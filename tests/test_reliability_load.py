@@ -19,17 +19,10 @@ import epics_compat as epics
 from epics_compat import ca
 from epics_compat.server import PV
 from ioc import close_pipes, run_python
-from reliability import Lab, RawServer, Recorder, connect, io_alive, one_double, \
+from reliability import RawServer, Recorder, connect, io_alive, one_double, \
     subscribed_counter, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def lab():
-    lab = Lab()
-    yield lab
-    lab.close()
 
 
 def rss_bytes() -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reliability import DOUBLE, Lab, RawServer, connect, io_alive, read, wait_for
+from reliability import DOUBLE, RawServer, connect, io_alive, read, wait_for
 
 import caproto_core as core
 import epics_compat.engine.circuits as circuit_rules
@@ -32,13 +32,6 @@ pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = struct.Struct(">HHHHII")
 EXTENDED = struct.Struct(">II")
-
-
-@pytest.fixture
-def lab():
-    lab = Lab()
-    yield lab
-    lab.close()
 
 
 @pytest.fixture
