@@ -8,7 +8,7 @@ the monitor scenario uses its libca writer.
 import sys
 import time
 
-from _worker import RESULT_MARKER, Unavailable, _lost, names_2000, rss_mb
+from _worker import Unavailable, _lost, names_2000, report, rss_mb
 
 
 def aioca_module(lib):
@@ -143,18 +143,7 @@ def main(argv):
     import asyncio
     import json
     lib, scenario, args = argv[1], argv[2], json.loads(argv[3])
-    try:
-        aioca = aioca_module(lib)
-        metrics = asyncio.run(SCENARIOS[scenario](aioca, args))
-        result = {"status": "ok", "metrics": metrics}
-    except Unavailable as exc:
-        result = {"status": "unavailable", "detail": str(exc)}
-    except Exception as exc:
-        import traceback
-        traceback.print_exc()
-        result = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
-    sys.stdout.write("\n" + RESULT_MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
+    report(lambda: asyncio.run(SCENARIOS[scenario](aioca_module(lib), args)))
     import os
     os._exit(0)  # libca's threads (aioca) must not hold up the exit
 

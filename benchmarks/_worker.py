@@ -645,16 +645,11 @@ SCENARIOS = {
 }
 
 
-def main(argv):
-    lib, scenario, raw = argv[1], argv[2], argv[3] if len(argv) > 3 else "{}"
+def report(measure) -> None:
+    """Run ``measure()`` (it returns the metrics) and print its result line: ok,
+    unavailable or error. Also the protocol of benchmarks/_aioca_worker.py."""
     try:
-        if scenario == "import":  # nothing but the library may be imported first
-            args = {}
-        else:
-            import json
-            args = json.loads(raw)
-        metrics = SCENARIOS[scenario](lib, args)
-        result = {"status": "ok", "metrics": metrics}
+        result = {"status": "ok", "metrics": measure()}
     except Unavailable as exc:
         result = {"status": "unavailable", "detail": str(exc)}
     except Exception as exc:
@@ -664,6 +659,18 @@ def main(argv):
     import json
     sys.stdout.write("\n" + RESULT_MARKER + json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+def main(argv):
+    lib, scenario, raw = argv[1], argv[2], argv[3] if len(argv) > 3 else "{}"
+
+    def measure():
+        if scenario == "import":  # nothing but the library may be imported first
+            return SCENARIOS[scenario](lib, {})
+        import json
+        return SCENARIOS[scenario](lib, json.loads(raw))
+
+    report(measure)
 
 
 if __name__ == "__main__":

@@ -182,8 +182,8 @@ async def caput(pv, value, repeat_value=False, datatype=None, wait=False, **kwar
             values = [value] * len(pv)
     if len(values) != len(pv):
         raise ValueError(f"{len(pv)} PVs but {len(values)} values")
-    return await _many(lambda name, one_value, **kw: _caput_one(name, one_value, **kw),
-                       pv, (), dict(kwargs, datatype=datatype, wait=wait), values)
+    return await _many(_caput_one, pv, (), dict(kwargs, datatype=datatype, wait=wait),
+                       values)
 
 
 caput.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
