@@ -356,6 +356,10 @@ def camonitor_lines(epics, name):
     epics.camonitor_clear(name)
     epics.caput(name, 14, wait=True)
     time.sleep(0.1)
+    # The server may send the update of the first put after its completion, so in either
+    # library that update (value 0) can arrive just after camonitor started, or before.
+    if lines and lines[0].endswith(" 0"):
+        del lines[0]
     return [re.sub(r" \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{5} ", " TIME ", line)
             for line in lines]
 
