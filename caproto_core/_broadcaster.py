@@ -7,6 +7,7 @@ from ._errors import LocalProtocolError
 from ._messages import CLIENT, SERVER, Message, NotFoundResponse, RepeaterConfirmResponse, \
     RepeaterRegisterRequest, Role, RsrvIsUpResponse, SearchRequest, SearchResponse, \
     VersionRequest, VersionResponse
+from ._dbr import Buffer
 from ._readers import read_datagram
 
 logger = logging.getLogger("caproto_core.broadcaster")
@@ -44,7 +45,7 @@ class Broadcaster:
                 logger.debug("udp >> %r", message)
         return b"".join(bytes(message) for message in messages)
 
-    def recv(self, data, address: tuple[str, int] | None = None) -> list[Message]:
+    def recv(self, data: Buffer, address: tuple[str, int] | None = None) -> list[Message]:
         """The messages of one datagram from the other role (ProtocolError if malformed)."""
         messages = read_datagram(data, self.their_role)
         if logger.isEnabledFor(logging.DEBUG):
@@ -62,7 +63,9 @@ class Broadcaster:
         """
         version = VersionRequest(priority=SEQUENCE_ID_VALID, sequence_id=sequence_id)
         empty = len(bytes(version))
-        datagrams, batch, size = [], [], empty
+        datagrams: list[bytes] = []
+        batch: list[Message] = []
+        size = empty
         for request in requests:
             length = len(request.header()) + request.payload_size
             if batch and size + length > max_size:
@@ -75,7 +78,7 @@ class Broadcaster:
         return datagrams
 
 
-def _peer(address) -> str:
+def _peer(address: object) -> str:
     """'host:port' of an address tuple, as the circuit logs its peer ('udp' if unknown)."""
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"

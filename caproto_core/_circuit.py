@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+from typing import Any
 
 from ._constants import DEFAULT_MAX_PAYLOAD_SIZE, PROTOCOL_VERSION, AccessRights, \
     SubscriptionType
-from ._dbr import dbr_type, promote
+from ._dbr import Buffer, dbr_type, promote
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._messages import CLIENT, SERVER, AccessRightsResponse, ClearChannelRequest, \
     ClearChannelResponse, CreateChanRequest, CreateChanResponse, CreateChFailResponse, \
@@ -87,10 +88,11 @@ class Channel:
                                  self._count(data_count), self._sid(ReadNotifyRequest),
                                  self.circuit.new_ioid() if ioid is None else ioid)
 
-    def write(self, data, data_type: int | None = None, data_count: int | None = None,
-              notify: bool = True, ioid: int | None = None, metadata: dict | None = None
-              ) -> WriteRequest | WriteNotifyRequest:
-        cls = WriteNotifyRequest if notify else WriteRequest
+    def write(self, data: object, data_type: int | None = None, data_count: int | None = None,
+              notify: bool = True, ioid: int | None = None,
+              metadata: dict[str, Any] | None = None) -> WriteRequest | WriteNotifyRequest:
+        cls: type[WriteRequest | WriteNotifyRequest] = \
+            WriteNotifyRequest if notify else WriteRequest
         return cls(data, self._type(data_type, cls), self._sid(cls),
                    self.circuit.new_ioid() if ioid is None else ioid, data_count, metadata)
 
@@ -126,9 +128,11 @@ class Channel:
     def _type(self, data_type: int | str | None, cls: type) -> int:
         if data_type is None or isinstance(data_type, str):
             self._sid(cls)  # the native type is known once connected
-            if data_type is None:
-                return self.native_data_type
-            return promote(self.native_data_type, data_type)
+            native = self.native_data_type
+            if native is None:  # a server's channel: it does not send requests
+                raise LocalProtocolError(f"cannot send {cls.__name__} for channel "
+                                         f"{self.name!r}: its native type is not known")
+            return native if data_type is None else promote(native, data_type)
         return dbr_type(data_type).type_id
 
     def _count(self, data_count: int | None) -> int:
@@ -201,9 +205,9 @@ class VirtualCircuit:
 
     # --- the sans-I/O interface ---------------------------------------------------------------
 
-    def send(self, *messages: Message) -> list:
+    def send(self, *messages: Message) -> list[bytes | memoryview]:
         """Buffers to write for ``messages``, after checking and recording each one."""
-        buffers = []
+        buffers: list[bytes | memoryview] = []
         debug = self._log(logging.DEBUG)
         for message in messages:
             if message.ROLE is not self.our_role:
@@ -215,7 +219,7 @@ class VirtualCircuit:
             buffers.extend(message.buffers())
         return buffers
 
-    def recv(self, data) -> list[Message]:
+    def recv(self, data: Buffer) -> list[Message]:
         """The complete messages in what arrived so far, after checking each one.
 
         Payloads are views of ``data`` when it holds whole messages (no copy): a caller
@@ -255,7 +259,7 @@ class VirtualCircuit:
                     if debug:
                         logger.debug("%s << %r", self._peer, message)
                     continue
-            elif cls is EventCancelResponse \
+            elif type(message) is EventCancelResponse \
                     and message.subscriptionid in subscriptions \
                     and message.subscriptionid not in self._cancelling:
                 message = messages[index] = _as_update(message)
@@ -329,8 +333,11 @@ class VirtualCircuit:
                         f"in state {self.state.value!r}")
         self.state = table[cls]
 
-    def _channel_of(self, message: Message, error: type[ProtocolError]) -> Channel | None:
-        """The channel a message concerns, or None for circuit-wide messages."""
+    def _channel_of(self, message: Any, error: type[ProtocolError]) -> Channel | None:
+        """The channel a message concerns, or None for circuit-wide messages.
+
+        ``message`` is typed Any: the class tables below say which id fields it has.
+        """
         cls = type(message)
         if cls is ErrorResponse:
             return self.channels.get(message.cid)
@@ -364,26 +371,25 @@ class VirtualCircuit:
 
     def _record(self, channel: Channel, message: Message) -> None:
         """Update ids and channel facts after a legal message."""
-        cls = type(message)
-        if cls is CreateChanResponse:
+        if type(message) is CreateChanResponse:
             channel.sid = message.sid
             channel.native_data_type = message.data_type
             channel.native_data_count = message.data_count
             self.channels_by_sid[message.sid] = channel
-        elif cls is AccessRightsResponse:
+        elif type(message) is AccessRightsResponse:
             channel.access_rights = message.access_rights
-        elif cls is ReadNotifyRequest or cls is WriteNotifyRequest:
+        elif type(message) is ReadNotifyRequest or type(message) is WriteNotifyRequest:
             self._ioids[message.ioid] = (channel, message)
-        elif cls is ReadNotifyResponse or cls is WriteNotifyResponse:
+        elif type(message) is ReadNotifyResponse or type(message) is WriteNotifyResponse:
             del self._ioids[message.ioid]
-        elif cls is EventAddRequest:
+        elif type(message) is EventAddRequest:
             self._add_subscription(channel, message)
-        elif cls is EventCancelRequest:
+        elif type(message) is EventCancelRequest:
             self._cancelling.add(message.subscriptionid)
-        elif cls is EventCancelResponse:
+        elif type(message) is EventCancelResponse:
             self._cancelling.discard(message.subscriptionid)
             self._drop_subscription(channel, message.subscriptionid)
-        elif cls is ErrorResponse:
+        elif type(message) is ErrorResponse:
             self._drop_failed_request(channel, message)
         elif channel.state in (ChannelState.CLOSED, ChannelState.FAILED,
                                ChannelState.DISCONNECTED):
@@ -426,7 +432,8 @@ class VirtualCircuit:
     # --- server side helpers -------------------------------------------------------------------
 
     def accept_channel(self, channel: Channel, sid: int, data_type: int, data_count: int,
-                       access_rights: int = AccessRights.READ_WRITE) -> tuple:
+                       access_rights: int = AccessRights.READ_WRITE
+                       ) -> tuple[AccessRightsResponse, CreateChanResponse]:
         """A server's answer to a CreateChanRequest: access rights, then the channel."""
         if self.our_role is not SERVER:
             raise LocalProtocolError("only a server accepts channels")

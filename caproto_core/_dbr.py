@@ -11,7 +11,7 @@ import array
 import enum
 import struct
 import sys
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple, Union
 
 from ._constants import EPICS_EPOCH_OFFSET, MAX_ENUM_STATES, MAX_ENUM_STRING_SIZE, \
     MAX_STRING_SIZE, MAX_UNITS_SIZE
@@ -19,13 +19,20 @@ from ._constants import EPICS_EPOCH_OFFSET, MAX_ENUM_STATES, MAX_ENUM_STRING_SIZ
 try:
     import numpy
 except ImportError:  # the core works without numpy, more slowly
-    numpy = None
+    numpy = None  # type: ignore[assignment]  # tested for None wherever it is used
 
 #: Strings are bytes on the wire; this decoding keeps every byte (undecodable bytes become
 #: surrogates and are written back unchanged).
 STRING_ENCODING = "utf-8"
 STRING_ERRORS = "surrogateescape"
 _LITTLE_ENDIAN = sys.byteorder == "little"
+
+#: What payloads arrive as: bytes, or views of a receive buffer.
+Buffer = Union[bytes, bytearray, memoryview]
+#: A metadata structure as a dict: status, severity, timestamp, limits, units, ...
+Metadata = dict[str, Any]
+#: (metadata or None for native types, the values) of a data payload.
+Decoded = tuple[Union[Metadata, None], Any]
 
 
 class ChannelType(enum.IntEnum):
@@ -153,7 +160,7 @@ for _family, _limits, _n in (("gr", _LIMITS, 6), ("ctrl", _CTRL_LIMITS, 8)):
 
 
 def _build_table() -> dict[int, DbrType]:
-    table = {}
+    table: dict[int, DbrType] = {}
     for family_index, family in enumerate(FAMILIES):
         for native in NATIVE_TYPES:
             fmt, fields = _LAYOUTS[family][native]
@@ -179,7 +186,11 @@ def dbr_type(type_id: int) -> DbrType:
     try:
         return DBR_TYPES[type_id]
     except KeyError:
-        raise ValueError(f"{type_id!r} is not a DBR type id (valid: 0..38)") from None
+        raise ValueError(_not_a_type(type_id)) from None
+
+
+def _not_a_type(type_id: object) -> str:
+    return f"{type_id!r} is not a DBR type id (valid: 0..38)"
 
 
 def native_type(type_id: int) -> ChannelType:
@@ -230,7 +241,7 @@ def encode_string(value: str | bytes, size: int = MAX_STRING_SIZE, what: str = "
 
 # --- values ---------------------------------------------------------------------------
 
-def decode_values(native: ChannelType, data: memoryview, count: int, use_numpy: bool = True):
+def decode_values(native: ChannelType, data: Buffer, count: int, use_numpy: bool = True) -> Any:
     """``count`` values of a native type from ``data`` (which may hold padding after).
 
     Numbers come back as a numpy array in native byte order (a zero-copy, read-only view
@@ -240,7 +251,7 @@ def decode_values(native: ChannelType, data: memoryview, count: int, use_numpy: 
     return _VALUE_DECODERS[native](data, 0, count, use_numpy)
 
 
-def _decode_strings(data, offset: int, count: int, use_numpy: bool = True) -> list[str]:
+def _decode_strings(data: Buffer, offset: int, count: int, use_numpy: bool = True) -> list[str]:
     # A single string may be sent shorter than its 40-byte field (strlen + 1).
     raw = bytes(data[offset:offset + count * MAX_STRING_SIZE])
     return [raw[i:i + MAX_STRING_SIZE].split(b"\0", 1)[0].decode(STRING_ENCODING,
@@ -248,7 +259,7 @@ def _decode_strings(data, offset: int, count: int, use_numpy: bool = True) -> li
             for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
 
 
-def _number_decoder(native: ChannelType):
+def _number_decoder(native: ChannelType) -> Callable[[Buffer, int, int, bool], Any]:
     element = _ELEMENTS[native]
     size, typecode = element.size, element.array_typecode
     swap = size > 1 and _LITTLE_ENDIAN
@@ -257,7 +268,7 @@ def _number_decoder(native: ChannelType):
         wire_dtype = numpy.dtype(element.numpy_dtype)
         native_dtype = wire_dtype.newbyteorder("=")
 
-    def decode(data, offset: int, count: int, use_numpy: bool = True):
+    def decode(data: Buffer, offset: int, count: int, use_numpy: bool = True) -> Any:
         # ``numpy`` is looked up at each call, so a test can take it away.
         if use_numpy and numpy is not None:
             values = frombuffer(data, wire_dtype, count, offset)
@@ -266,11 +277,11 @@ def _number_decoder(native: ChannelType):
             # A view of the payload: it must not be a way to change the message's bytes.
             values.flags.writeable = False
             return values
-        values = array.array(typecode)
-        values.frombytes(data[offset:offset + count * size])
+        plain = array.array(typecode)
+        plain.frombytes(data[offset:offset + count * size])
         if swap:
-            values.byteswap()
-        return values
+            plain.byteswap()
+        return plain
 
     return decode
 
@@ -279,7 +290,7 @@ _VALUE_DECODERS = {native: (_decode_strings if native == ChannelType.STRING
                             else _number_decoder(native)) for native in NATIVE_TYPES}
 
 
-def _as_sequence(value) -> Any:
+def _as_sequence(value: Any) -> Any:
     if isinstance(value, (str, bytes, bytearray, memoryview)):
         return [value]
     try:
@@ -298,13 +309,13 @@ _INT_RANGES = {
 }
 
 
-def _out_of_range(value, native: ChannelType) -> ValueError:
+def _out_of_range(value: object, native: ChannelType) -> ValueError:
     low, high = _INT_RANGES[native]
     return ValueError(f"cannot encode {value!r} as {native.name}: values must be finite and "
                       f"within {low}..{high}")
 
 
-def encode_values(native: ChannelType, value) -> tuple[bytes, int]:
+def encode_values(native: ChannelType, value: Any) -> tuple[bytes, int]:
     """Values of a native type as wire bytes (unpadded) and their element count.
 
     Accepts a scalar, a sequence, a numpy array, and for CHAR also bytes or str (their
@@ -367,34 +378,37 @@ def encode_values(native: ChannelType, value) -> tuple[bytes, int]:
     return values.tobytes(), len(values)
 
 
-def _plain_int(item, value, native: ChannelType) -> int:
+def _plain_int(item: Any, value: object, native: ChannelType) -> int:
     """One element for an integer type without numpy: the same rules as with numpy."""
+    number: int
     if isinstance(item, float):
         if item != item or item in (float("inf"), float("-inf")):
             raise _out_of_range(value, native)
-        item = int(item)
-    elif not isinstance(item, int):
+        number = int(item)
+    elif isinstance(item, int):
+        number = item
+    else:
         try:
-            item = int(item.__index__())
+            number = int(item.__index__())
         except (AttributeError, TypeError):
             raise TypeError(f"cannot encode {value!r} as {native.name}: {item!r} is not "
                             f"a number") from None
     low, high = _INT_RANGES[native]
-    if not low <= item <= high:
+    if not low <= number <= high:
         raise _out_of_range(value, native)
-    return item
+    return number
 
 
 # --- metadata -------------------------------------------------------------------------
 
-def decode_metadata(layout: DbrType, data: memoryview) -> dict | None:
+def decode_metadata(layout: DbrType, data: Buffer) -> Metadata | None:
     """The metadata structure at the start of ``data`` as a dict (None for native types)."""
     if not layout.fields:
         return None
     return _finish_metadata(dict(zip(layout.fields, layout.metadata.unpack_from(data))))
 
 
-def _finish_metadata(metadata: dict) -> dict:
+def _finish_metadata(metadata: Metadata) -> Metadata:
     """Give the raw structure items their meaning: timestamp, units text, enum strings."""
     if "seconds" in metadata:
         metadata["timestamp"] = (metadata["seconds"] + EPICS_EPOCH_OFFSET
@@ -419,7 +433,7 @@ def epics_timestamp(posix_time: float) -> tuple[int, int]:
     return seconds - EPICS_EPOCH_OFFSET, nanoseconds
 
 
-def encode_metadata(layout: DbrType, metadata: dict | None) -> bytes:
+def encode_metadata(layout: DbrType, metadata: Metadata | None) -> bytes:
     """The metadata structure of ``layout`` from a dict; missing items are zero."""
     if not layout.fields:
         return b""
@@ -452,15 +466,15 @@ def pad(data: bytes) -> bytes:
     return data + b"\0" * (8 - remainder) if remainder else data
 
 
-def encode_payload(type_id: int, value, metadata: dict | None = None) -> tuple[bytes, int]:
+def encode_payload(type_id: int, value: Any, metadata: Metadata | None = None) -> tuple[bytes, int]:
     """(padded payload, element count) of ``value`` sent as ``type_id``."""
     layout = dbr_type(type_id)
     values, count = encode_values(layout.native, value)
     return pad(encode_metadata(layout, metadata) + values), count
 
 
-def decode_payload(type_id: int, payload: memoryview, count: int,
-                   use_numpy: bool = True) -> tuple[dict | None, Any]:
+def decode_payload(type_id: int, payload: Buffer, count: int,
+                   use_numpy: bool = True) -> Decoded:
     """(metadata dict or None, values) of a payload of ``count`` elements of ``type_id``.
 
     Raises ValueError when the type id is unknown or the payload is too short for what
@@ -468,9 +482,12 @@ def decode_payload(type_id: int, payload: memoryview, count: int,
     """
     decoder = _PAYLOAD_DECODERS.get(type_id)
     if decoder is None:
-        dbr_type(type_id)  # raises the ValueError that names the bad id
+        raise ValueError(_not_a_type(type_id))
     return decoder(payload, count, use_numpy)
 
+
+#: Decodes one DBR type's payload: (payload, count, use_numpy) -> (metadata, values).
+PayloadDecoder = Callable[[Buffer, int, bool], Decoded]
 
 #: struct codes of the numeric types whose single values may go through struct (bit
 #: exact: FLOAT is not among them, as a float32 NaN would be altered by the round trip
@@ -479,7 +496,7 @@ _SCALAR_CODES = {ChannelType.INT: "h", ChannelType.ENUM: "H", ChannelType.CHAR: 
                  ChannelType.LONG: "i", ChannelType.DOUBLE: "d"}
 
 
-def _payload_decoder(layout: DbrType):
+def _payload_decoder(layout: DbrType) -> PayloadDecoder:
     """The decoding function of one DBR type: on the hot path of every data message.
 
     Specialised when built, so that a count-1 TIME_DOUBLE (the most common monitor
@@ -501,12 +518,13 @@ def _payload_decoder(layout: DbrType):
         make_array = numpy.array
         native_dtype = numpy.dtype(_ELEMENTS[layout.native].numpy_dtype).newbyteorder("=")
 
-    def decode(payload, count: int, use_numpy: bool = True):
+    def decode(payload: Buffer, count: int, use_numpy: bool = True) -> Decoded:
         size = len(payload)
         if size < meta_size + count * element and not (
                 strings and count == 1 and size > meta_size):
             raise ValueError(f"{name} payload of {size} bytes is too short for {count} "
                              f"element(s): {meta_size + count * element} bytes needed")
+        metadata: Metadata | None
         if timed:
             status, severity, seconds, nanoseconds = unpack_from(payload)
             metadata = {"status": status, "severity": severity, "seconds": seconds,
@@ -526,4 +544,5 @@ def _payload_decoder(layout: DbrType):
     return decode
 
 
-_PAYLOAD_DECODERS = {type_id: _payload_decoder(layout) for type_id, layout in DBR_TYPES.items()}
+_PAYLOAD_DECODERS: dict[int, PayloadDecoder] = {
+    type_id: _payload_decoder(layout) for type_id, layout in DBR_TYPES.items()}

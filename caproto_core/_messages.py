@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import struct
 from operator import attrgetter, index
-from typing import ClassVar
+from typing import Any, Callable, ClassVar
 
 from . import _dbr
 from ._errors import RemoteProtocolError
@@ -88,6 +88,14 @@ class Message:
     """Base of all messages: header fields as sent, plus the raw payload."""
     __slots__ = ("data_type", "data_count", "parameter1", "parameter2", "payload",
                  "extended", "_decoded", "_ext_count")
+    data_type: int
+    data_count: int
+    parameter1: int
+    parameter2: int
+    payload: bytes | memoryview
+    extended: bool
+    _decoded: tuple[dict[str, Any] | None, Any] | None
+    _ext_count: int
     ID: ClassVar[Command]
     ROLE: ClassVar[Role]
     #: Names shown by repr, in order: header fields under their meaning for this command.
@@ -138,7 +146,7 @@ class Message:
             _set_payload(self, payload.tobytes())
             _set_decoded(self, None)  # a decoded view would keep the buffer too
 
-    def _checked_header(self, *values) -> tuple:
+    def _checked_header(self, *values: Any) -> tuple[int, int, int, int]:
         """The header fields as ints; TypeError or ValueError naming the one that is not
         an integer or does not fit."""
         checked = []
@@ -153,15 +161,17 @@ class Message:
                 raise ValueError(f"{type(self).__name__}: {_slot_meaning(type(self), slot)} "
                                  f"{value!r} does not fit its header field (0..{limit:#x})")
             checked.append(value)
-        return tuple(checked)
+        data_type, data_count, parameter1, parameter2 = checked
+        return data_type, data_count, parameter1, parameter2
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         # Immutable: the readers and __init__ set the slots with object.__setattr__.
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., Message], tuple[object, ...]]:
         # copy and pickle would set the slots one by one, which __setattr__ refuses (and a
         # payload may be a memoryview, which does not pickle): rebuild from the bytes.
         return _rebuild, (type(self), self.data_type, self.data_count, self.parameter1,
@@ -188,31 +198,31 @@ class Message:
         return HEADER.pack(self.ID, len(self.payload), self.data_type, self.data_count,
                            self.parameter1, self.parameter2)
 
-    def buffers(self) -> tuple:
+    def buffers(self) -> tuple[bytes | memoryview, ...]:
         """Header and payload, for writing without joining a large payload first."""
         return (self.header(), self.payload) if self.payload else (self.header(),)
 
     def __bytes__(self) -> bytes:
         return self.header() + bytes(self.payload)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[int, int, int, int, bytes]:
         return (self.data_type, self.data_count, self.parameter1, self.parameter2,
                 bytes(self.payload))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
         return self._key() == other._key()
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal by value, yet not frozen data
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
         return f"{type(self).__name__}({fields})"
 
 
-def _rebuild(cls, data_type, data_count, parameter1, parameter2, payload, extended,
-             ext_count):
+def _rebuild(cls: type[Message], data_type: int, data_count: int, parameter1: int,
+             parameter2: int, payload: bytes, extended: bool, ext_count: int) -> Message:
     """A message of ``cls`` with exactly these header fields and payload (for pickle)."""
     message = object.__new__(cls)
     for slot, value in (("data_type", data_type), ("data_count", data_count),
@@ -227,15 +237,16 @@ def _rebuild(cls, data_type, data_count, parameter1, parameter2, payload, extend
 class _DataMessage(Message):
     """A message whose payload is DBR data: metadata structure plus values."""
     __slots__ = ()
-    FIELDS = ("data_type", "data_count")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count")
 
-    def _set_data(self, data, data_type: int, data_count: int | None, metadata: dict | None,
+    def _set_data(self, data: object, data_type: int, data_count: int | None,
+                  metadata: dict[str, Any] | None,
                   parameter1: int, parameter2: int) -> None:
         payload, count = _dbr.encode_payload(data_type, data, metadata)
         Message.__init__(self, data_type, count if data_count is None else data_count,
                          parameter1, parameter2, payload)
 
-    def decode(self, use_numpy: bool = True) -> tuple[dict | None, object]:
+    def decode(self, use_numpy: bool = True) -> tuple[dict[str, Any] | None, Any]:
         """(metadata, values) of the payload; raises ProtocolError if it does not fit.
 
         The result with numpy (the default) is computed once and kept.
@@ -258,12 +269,12 @@ class _DataMessage(Message):
         return decoded
 
     @property
-    def data(self):
+    def data(self) -> Any:
         """The values: numpy array (or array.array without numpy), or list of str."""
         return (self._decoded or self.decode())[1]
 
     @property
-    def metadata(self) -> dict | None:
+    def metadata(self) -> dict[str, Any] | None:
         """Status, severity, timestamp, limits, ... as a dict; None for native types."""
         return (self._decoded or self.decode())[0]
 
@@ -305,13 +316,18 @@ class VersionResponse(_Version):
 # --- name resolution ---------------------------------------------------------------------
 
 # The slots' own setters: faster than object.__setattr__ by name, which __setattr__ refuses.
-_set_data_type = Message.data_type.__set__
-_set_data_count = Message.data_count.__set__
-_set_parameter1 = Message.parameter1.__set__
-_set_parameter2 = Message.parameter2.__set__
-_set_payload = Message.payload.__set__
-_set_extended = Message.extended.__set__
-_set_decoded = Message._decoded.__set__
+def _slot_setter(slot: str) -> Callable[[Message, Any], None]:
+    setter: Callable[[Message, Any], None] = vars(Message)[slot].__set__
+    return setter
+
+
+_set_data_type = _slot_setter("data_type")
+_set_data_count = _slot_setter("data_count")
+_set_parameter1 = _slot_setter("parameter1")
+_set_parameter2 = _slot_setter("parameter2")
+_set_payload = _slot_setter("payload")
+_set_extended = _slot_setter("extended")
+_set_decoded = _slot_setter("_decoded")
 
 
 class _NameMessage(Message):
@@ -389,7 +405,7 @@ class CreateChanRequest(_NameMessage):
 class CreateChanResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.CREATE_CHAN, SERVER
-    FIELDS = ("data_type", "data_count", "cid", "sid")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "cid", "sid")
     cid = _field("parameter1", "Client's channel id")
     sid = _field("parameter2", "Server's channel id")
 
@@ -461,7 +477,7 @@ class ClearChannelResponse(_ClearChannel):
 class ReadNotifyRequest(Message):
     __slots__ = ()
     ID, ROLE = Command.READ_NOTIFY, CLIENT
-    FIELDS = ("data_type", "data_count", "sid", "ioid")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "ioid")
     sid = _field("parameter1", "Server's channel id")
     ioid = _field("parameter2", "Client's request id")
 
@@ -472,24 +488,24 @@ class ReadNotifyRequest(Message):
 class ReadNotifyResponse(_DataMessage):
     __slots__ = ()
     ID, ROLE = Command.READ_NOTIFY, SERVER
-    FIELDS = ("data_type", "data_count", "status", "ioid")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "status", "ioid")
     status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
     ioid = _field("parameter2", "Client's request id")
 
-    def __init__(self, data, data_type: int, ioid: int, status: int = EcaStatus.ECA_NORMAL,
-                 data_count: int | None = None, metadata: dict | None = None):
+    def __init__(self, data: object, data_type: int, ioid: int, status: int = EcaStatus.ECA_NORMAL,
+                 data_count: int | None = None, metadata: dict[str, Any] | None = None):
         self._set_data(data, data_type, data_count, metadata, status, ioid)
 
 
 class _Write(_DataMessage):
     __slots__ = ()
     ROLE = CLIENT
-    FIELDS = ("data_type", "data_count", "sid", "ioid")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "ioid")
     sid = _field("parameter1", "Server's channel id")
     ioid = _field("parameter2", "Client's request id")
 
-    def __init__(self, data, data_type: int, sid: int, ioid: int,
-                 data_count: int | None = None, metadata: dict | None = None):
+    def __init__(self, data: object, data_type: int, sid: int, ioid: int,
+                 data_count: int | None = None, metadata: dict[str, Any] | None = None):
         self._set_data(data, data_type, data_count, metadata, sid, ioid)
 
 
@@ -508,7 +524,7 @@ class WriteNotifyRequest(_Write):
 class WriteNotifyResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.WRITE_NOTIFY, SERVER
-    FIELDS = ("data_type", "data_count", "status", "ioid")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "status", "ioid")
     status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
     ioid = _field("parameter2", "Client's request id")
 
@@ -528,7 +544,7 @@ _EVENT_ADD_PAYLOADS: dict[bytes, bytes] = {}
 class EventAddRequest(Message):
     __slots__ = ()
     ID, ROLE = Command.EVENT_ADD, CLIENT
-    FIELDS = ("data_type", "data_count", "sid", "subscriptionid", "mask")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "subscriptionid", "mask")
     sid = _field("parameter1", "Server's channel id")
     subscriptionid = _field("parameter2", "Client's subscription id")
 
@@ -541,7 +557,7 @@ class EventAddRequest(Message):
             shared = _EVENT_ADD_PAYLOADS[payload] = payload
         super().__init__(data_type, data_count, sid, subscriptionid, shared or payload)
 
-    def _unpacked(self) -> tuple:
+    def _unpacked(self) -> tuple[float, float, float, int]:
         if len(self.payload) < _EVENT_ADD_PAYLOAD.size:
             return (0.0, 0.0, 0.0, 0)
         return _EVENT_ADD_PAYLOAD.unpack_from(self.payload)
@@ -559,13 +575,13 @@ class EventAddResponse(_DataMessage):
     """A monitor update (an EVENT_ADD from the server with a data payload)."""
     __slots__ = ()
     ID, ROLE = Command.EVENT_ADD, SERVER
-    FIELDS = ("data_type", "data_count", "status", "subscriptionid")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "status", "subscriptionid")
     status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
     subscriptionid = _field("parameter2", "Client's subscription id")
 
-    def __init__(self, data, data_type: int, subscriptionid: int,
+    def __init__(self, data: object, data_type: int, subscriptionid: int,
                  status: int = EcaStatus.ECA_NORMAL, data_count: int | None = None,
-                 metadata: dict | None = None):
+                 metadata: dict[str, Any] | None = None):
         self._set_data(data, data_type, data_count, metadata, status, subscriptionid)
         if not self.payload:
             # Without a payload, an EVENT_ADD from a server means "subscription cancelled"
@@ -578,7 +594,7 @@ class EventCancelResponse(Message):
     """The server's acknowledgement of EVENT_CANCEL: an EVENT_ADD with no payload."""
     __slots__ = ()
     ID, ROLE = Command.EVENT_ADD, SERVER
-    FIELDS = ("data_type", "data_count", "sid", "subscriptionid")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "subscriptionid")
     sid = _field("parameter1", "Server's channel id")
     subscriptionid = _field("parameter2", "Client's subscription id")
 
@@ -589,7 +605,7 @@ class EventCancelResponse(Message):
 class EventCancelRequest(Message):
     __slots__ = ()
     ID, ROLE = Command.EVENT_CANCEL, CLIENT
-    FIELDS = ("data_type", "data_count", "sid", "subscriptionid")
+    FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "subscriptionid")
     sid = _field("parameter1", "Server's channel id")
     subscriptionid = _field("parameter2", "Client's subscription id")
 
@@ -601,7 +617,7 @@ class _Bare(Message):
     """A message with nothing in it but its command."""
     __slots__ = ()
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
 
 
@@ -651,7 +667,7 @@ class ErrorResponse(Message):
         super().__init__(0, 0, cid, status, _dbr.pad(header[:HEADER.size] + text + b"\0"))
 
     @property
-    def original_header(self) -> tuple:
+    def original_header(self) -> tuple[int, ...]:
         """(command, payload_size, data_type, data_count, parameter1, parameter2)."""
         if len(self.payload) < HEADER.size:
             return ()

@@ -10,7 +10,7 @@ before anyone waits for that much data.
 from __future__ import annotations
 
 from ._constants import Command
-from ._dbr import DBR_TYPES, _ELEMENTS
+from ._dbr import DBR_TYPES, _ELEMENTS, Buffer
 from ._errors import RemoteProtocolError
 from ._messages import CLIENT, DATA_MESSAGES, EXTENDED_SIZES, HEADER, REQUESTS, RESPONSES, \
     SERVER, EventAddResponse, EventCancelResponse, Message, Role
@@ -29,7 +29,7 @@ _DATA_LAYOUT = {type_id: (layout.metadata.size, _ELEMENTS[layout.native].size)
 _DATA_CLASSES = frozenset(DATA_MESSAGES)
 
 
-def _table(role: Role) -> dict:
+def _table(role: Role) -> dict[int, type[Message]]:
     if role is CLIENT:
         return REQUESTS
     if role is SERVER:
@@ -47,7 +47,7 @@ def _unknown(command: int, offset: int, role: Role) -> RemoteProtocolError:
                                f"expected one of {expected}")
 
 
-def _check_data(cls, data_type: int, count: int, size: int, offset: int) -> None:
+def _check_data(cls: type[Message], data_type: int, count: int, size: int, offset: int) -> None:
     layout = _DATA_LAYOUT.get(data_type)
     if layout is None:
         raise RemoteProtocolError(f"{cls.__name__} at offset {offset} has data type "
@@ -61,7 +61,7 @@ def _check_data(cls, data_type: int, count: int, size: int, offset: int) -> None
             f"expected at least {needed} bytes")
 
 
-def message_size(data, offset: int = 0) -> int | None:
+def message_size(data: Buffer, offset: int = 0) -> int | None:
     """Total bytes of the message starting at ``offset``, or None if its header is partial.
 
     Lets an I/O layer receive a large message straight into a buffer of its final size.
@@ -69,15 +69,16 @@ def message_size(data, offset: int = 0) -> int | None:
     available = len(data) - offset
     if available < _HEADER_SIZE:
         return None
-    _, size, _, count, _, _ = HEADER.unpack_from(data, offset)
+    size: int = HEADER.unpack_from(data, offset)[1]
     if size != 0xFFFF:
         return _HEADER_SIZE + size
     if available < _EXTENDED_HEADER_SIZE:
         return None
-    return _EXTENDED_HEADER_SIZE + EXTENDED_SIZES.unpack_from(data, offset + _HEADER_SIZE)[0]
+    extended_size: int = EXTENDED_SIZES.unpack_from(data, offset + _HEADER_SIZE)[0]
+    return _EXTENDED_HEADER_SIZE + extended_size
 
 
-def read_stream(data, role: Role, max_payload_size: int | None = None
+def read_stream(data: Buffer, role: Role, max_payload_size: int | None = None
                 ) -> tuple[list[Message], int]:
     """(messages, consumed): every complete message at the start of a TCP buffer.
 
@@ -96,7 +97,7 @@ def read_stream(data, role: Role, max_payload_size: int | None = None
     unpack_sizes = EXTENDED_SIZES.unpack_from
     data_classes = _DATA_CLASSES
     data_layout = _DATA_LAYOUT
-    messages = []
+    messages: list[Message] = []
     append = messages.append
     offset = 0
     while end - offset >= _HEADER_SIZE:
@@ -144,7 +145,7 @@ def read_stream(data, role: Role, max_payload_size: int | None = None
     return messages, offset
 
 
-def read_datagram(data, role: Role) -> list[Message]:
+def read_datagram(data: Buffer, role: Role) -> list[Message]:
     """Every message in one UDP datagram sent by ``role``; partial messages raise."""
     messages, consumed = read_stream(data, role)
     if consumed != len(data):

@@ -14,8 +14,9 @@ from ._messages import CLIENT, SERVER, AccessRightsResponse, ClearChannelRequest
     ClearChannelResponse, ClientNameRequest, CreateChanRequest, CreateChanResponse, \
     CreateChFailResponse, EchoRequest, EchoResponse, ErrorResponse, EventAddRequest, \
     EventAddResponse, EventCancelRequest, EventCancelResponse, EventsOffRequest, \
-    EventsOnRequest, HostNameRequest, NotFoundResponse, ReadNotifyRequest, ReadNotifyResponse, ReadSyncRequest, \
-    SearchRequest, SearchResponse, ServerDisconnResponse, VersionRequest, VersionResponse, WriteNotifyRequest, \
+    EventsOnRequest, HostNameRequest, Message, NotFoundResponse, ReadNotifyRequest, \
+    ReadNotifyResponse, ReadSyncRequest, Role, SearchRequest, SearchResponse, \
+    ServerDisconnResponse, VersionRequest, VersionResponse, WriteNotifyRequest, \
     WriteNotifyResponse, WriteRequest
 
 
@@ -51,11 +52,13 @@ _REQUESTS = (ReadNotifyRequest, WriteRequest, WriteNotifyRequest, EventAddReques
              EventCancelRequest)
 
 
-def _stay(state: ChannelState, *classes) -> dict:
+def _stay(state: ChannelState, *classes: type[Message]) -> dict[type[Message], ChannelState]:
     return {cls: state for cls in classes}
 
 
-CHANNEL_TRANSITIONS = {
+#: state -> {message class -> the state after it}, for each role.
+Transitions = dict[Role, dict[ChannelState, dict[type[Message], ChannelState]]]
+CHANNEL_TRANSITIONS: Transitions = {
     CLIENT: {
         S.SEND_CREATE_CHAN_REQUEST: {CreateChanRequest: S.AWAIT_CREATE_CHAN_RESPONSE},
         S.AWAIT_CREATE_CHAN_RESPONSE: {
@@ -111,7 +114,7 @@ _HOUSEKEEPING = (EchoRequest, EchoResponse, EventsOffRequest, EventsOnRequest, R
                  ClientNameRequest, HostNameRequest, VersionResponse, ErrorResponse,
                  SearchRequest, SearchResponse, NotFoundResponse)
 
-CIRCUIT_TRANSITIONS = {
+CIRCUIT_TRANSITIONS: dict[Role, dict[CircuitState, dict[type[Message], CircuitState]]] = {
     CLIENT: {
         # libca sends its names and first channels without waiting for the server's version.
         # A server may send its version as soon as it accepts the connection, which can be
