@@ -59,7 +59,11 @@ _PAYLOAD_DECODERS = _dbr._PAYLOAD_DECODERS
 _FIELD_SLOTS: dict[property, str] = {}
 
 
-def _field(slot: str, doc: str) -> property:
+def _field(slot: str, doc: str) -> Any:
+    """A read-only property giving a header slot its meaning for one command.
+
+    Typed Any so that each use can say what it reads (``ioid: int = _field(...)``).
+    """
     field = property(attrgetter(slot), doc=doc)
     _FIELD_SLOTS[field] = slot
     return field
@@ -294,9 +298,9 @@ class _Version(Message):
     __slots__ = ()
     ID = Command.VERSION
     FIELDS = ("priority", "version", "sequence_id")
-    priority = _field("data_type", "Circuit priority (on UDP, 1 marks a valid sequence_id)")
-    version = _field("data_count", "Protocol minor version of the sender")
-    sequence_id = _field("parameter1", "Search sequence number (UDP only)")
+    priority: int = _field("data_type", "Circuit priority (on UDP, 1 marks a valid sequence_id)")
+    version: int = _field("data_count", "Protocol minor version of the sender")
+    sequence_id: int = _field("parameter1", "Search sequence number (UDP only)")
 
     def __init__(self, priority: int = 0, version: int = PROTOCOL_VERSION,
                  sequence_id: int = 0):
@@ -343,9 +347,9 @@ class SearchRequest(_NameMessage):
     __slots__ = ()
     ID, ROLE = Command.SEARCH, CLIENT
     FIELDS = ("name", "cid", "version", "reply")
-    reply = _field("data_type", "SearchReply.DO_REPLY asks for NOT_FOUND when missing")
-    version = _field("data_count", "Protocol minor version of the client")
-    cid = _field("parameter1", "Client's channel id")
+    reply: int = _field("data_type", "SearchReply.DO_REPLY asks for NOT_FOUND when missing")
+    version: int = _field("data_count", "Protocol minor version of the client")
+    cid: int = _field("parameter1", "Client's channel id")
 
     def __init__(self, name: str, cid: int, version: int = PROTOCOL_VERSION,
                  reply: int = SearchReply.DONT_REPLY):
@@ -359,8 +363,8 @@ class SearchResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.SEARCH, SERVER
     FIELDS = ("port", "ip", "cid", "version")
-    port = _field("data_type", "TCP port of the server")
-    cid = _field("parameter2", "Client's channel id, from the request")
+    port: int = _field("data_type", "TCP port of the server")
+    cid: int = _field("parameter2", "Client's channel id, from the request")
 
     def __init__(self, port: int, ip: str | int, cid: int, version: int = PROTOCOL_VERSION):
         ip = address_to_int(ip) if isinstance(ip, str) else ip
@@ -380,9 +384,9 @@ class NotFoundResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.NOT_FOUND, SERVER
     FIELDS = ("cid", "version", "reply")
-    reply = _field("data_type", "The reply flag of the request")
-    version = _field("data_count", "Protocol minor version of the server")
-    cid = _field("parameter1", "Client's channel id, from the request")
+    reply: int = _field("data_type", "The reply flag of the request")
+    version: int = _field("data_count", "Protocol minor version of the server")
+    cid: int = _field("parameter1", "Client's channel id, from the request")
 
     def __init__(self, cid: int, version: int = PROTOCOL_VERSION,
                  reply: int = SearchReply.DO_REPLY):
@@ -395,8 +399,8 @@ class CreateChanRequest(_NameMessage):
     __slots__ = ()
     ID, ROLE = Command.CREATE_CHAN, CLIENT
     FIELDS = ("name", "cid", "version")
-    cid = _field("parameter1", "Client's channel id")
-    version = _field("parameter2", "Protocol minor version of the client")
+    cid: int = _field("parameter1", "Client's channel id")
+    version: int = _field("parameter2", "Protocol minor version of the client")
 
     def __init__(self, name: str, cid: int, version: int = PROTOCOL_VERSION):
         super().__init__(0, 0, cid, version, _name_payload(name))
@@ -406,8 +410,8 @@ class CreateChanResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.CREATE_CHAN, SERVER
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "cid", "sid")
-    cid = _field("parameter1", "Client's channel id")
-    sid = _field("parameter2", "Server's channel id")
+    cid: int = _field("parameter1", "Client's channel id")
+    sid: int = _field("parameter2", "Server's channel id")
 
     def __init__(self, data_type: int, data_count: int, cid: int, sid: int):
         super().__init__(data_type, data_count, cid, sid)
@@ -421,7 +425,7 @@ class AccessRightsResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.ACCESS_RIGHTS, SERVER
     FIELDS = ("cid", "access_rights")
-    cid = _field("parameter1", "Client's channel id")
+    cid: int = _field("parameter1", "Client's channel id")
 
     def __init__(self, cid: int, access_rights: int):
         super().__init__(0, 0, cid, access_rights)
@@ -435,7 +439,7 @@ class CreateChFailResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.CREATE_CH_FAIL, SERVER
     FIELDS = ("cid",)
-    cid = _field("parameter1", "Client's channel id")
+    cid: int = _field("parameter1", "Client's channel id")
 
     def __init__(self, cid: int):
         super().__init__(0, 0, cid, 0)
@@ -445,7 +449,7 @@ class ServerDisconnResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.SERVER_DISCONN, SERVER
     FIELDS = ("cid",)
-    cid = _field("parameter1", "Client's channel id")
+    cid: int = _field("parameter1", "Client's channel id")
 
     def __init__(self, cid: int):
         super().__init__(0, 0, cid, 0)
@@ -455,8 +459,8 @@ class _ClearChannel(Message):
     __slots__ = ()
     ID = Command.CLEAR_CHANNEL
     FIELDS = ("sid", "cid")
-    sid = _field("parameter1", "Server's channel id")
-    cid = _field("parameter2", "Client's channel id")
+    sid: int = _field("parameter1", "Server's channel id")
+    cid: int = _field("parameter2", "Client's channel id")
 
     def __init__(self, sid: int, cid: int):
         super().__init__(0, 0, sid, cid)
@@ -478,8 +482,8 @@ class ReadNotifyRequest(Message):
     __slots__ = ()
     ID, ROLE = Command.READ_NOTIFY, CLIENT
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "ioid")
-    sid = _field("parameter1", "Server's channel id")
-    ioid = _field("parameter2", "Client's request id")
+    sid: int = _field("parameter1", "Server's channel id")
+    ioid: int = _field("parameter2", "Client's request id")
 
     def __init__(self, data_type: int, data_count: int, sid: int, ioid: int):
         super().__init__(data_type, data_count, sid, ioid)
@@ -489,8 +493,8 @@ class ReadNotifyResponse(_DataMessage):
     __slots__ = ()
     ID, ROLE = Command.READ_NOTIFY, SERVER
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "status", "ioid")
-    status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
-    ioid = _field("parameter2", "Client's request id")
+    status: int = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
+    ioid: int = _field("parameter2", "Client's request id")
 
     def __init__(self, data: object, data_type: int, ioid: int, status: int = EcaStatus.ECA_NORMAL,
                  data_count: int | None = None, metadata: dict[str, Any] | None = None):
@@ -501,8 +505,8 @@ class _Write(_DataMessage):
     __slots__ = ()
     ROLE = CLIENT
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "ioid")
-    sid = _field("parameter1", "Server's channel id")
-    ioid = _field("parameter2", "Client's request id")
+    sid: int = _field("parameter1", "Server's channel id")
+    ioid: int = _field("parameter2", "Client's request id")
 
     def __init__(self, data: object, data_type: int, sid: int, ioid: int,
                  data_count: int | None = None, metadata: dict[str, Any] | None = None):
@@ -525,8 +529,8 @@ class WriteNotifyResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.WRITE_NOTIFY, SERVER
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "status", "ioid")
-    status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
-    ioid = _field("parameter2", "Client's request id")
+    status: int = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
+    ioid: int = _field("parameter2", "Client's request id")
 
     def __init__(self, data_type: int, data_count: int, ioid: int,
                  status: int = EcaStatus.ECA_NORMAL):
@@ -545,8 +549,8 @@ class EventAddRequest(Message):
     __slots__ = ()
     ID, ROLE = Command.EVENT_ADD, CLIENT
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "subscriptionid", "mask")
-    sid = _field("parameter1", "Server's channel id")
-    subscriptionid = _field("parameter2", "Client's subscription id")
+    sid: int = _field("parameter1", "Server's channel id")
+    subscriptionid: int = _field("parameter2", "Client's subscription id")
 
     def __init__(self, data_type: int, data_count: int, sid: int, subscriptionid: int,
                  mask: int = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM,
@@ -566,9 +570,17 @@ class EventAddRequest(Message):
     def mask(self) -> SubscriptionType:
         return SubscriptionType(self._unpacked()[3] & 0xF)
 
-    low = property(lambda self: self._unpacked()[0])
-    high = property(lambda self: self._unpacked()[1])
-    to = property(lambda self: self._unpacked()[2])
+    @property
+    def low(self) -> float:
+        return self._unpacked()[0]
+
+    @property
+    def high(self) -> float:
+        return self._unpacked()[1]
+
+    @property
+    def to(self) -> float:
+        return self._unpacked()[2]
 
 
 class EventAddResponse(_DataMessage):
@@ -576,8 +588,8 @@ class EventAddResponse(_DataMessage):
     __slots__ = ()
     ID, ROLE = Command.EVENT_ADD, SERVER
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "status", "subscriptionid")
-    status = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
-    subscriptionid = _field("parameter2", "Client's subscription id")
+    status: int = _field("parameter1", "ECA status code (ECA_NORMAL on success)")
+    subscriptionid: int = _field("parameter2", "Client's subscription id")
 
     def __init__(self, data: object, data_type: int, subscriptionid: int,
                  status: int = EcaStatus.ECA_NORMAL, data_count: int | None = None,
@@ -595,8 +607,8 @@ class EventCancelResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.EVENT_ADD, SERVER
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "subscriptionid")
-    sid = _field("parameter1", "Server's channel id")
-    subscriptionid = _field("parameter2", "Client's subscription id")
+    sid: int = _field("parameter1", "Server's channel id")
+    subscriptionid: int = _field("parameter2", "Client's subscription id")
 
     def __init__(self, data_type: int, data_count: int, sid: int, subscriptionid: int):
         super().__init__(data_type, data_count, sid, subscriptionid)
@@ -606,8 +618,8 @@ class EventCancelRequest(Message):
     __slots__ = ()
     ID, ROLE = Command.EVENT_CANCEL, CLIENT
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count", "sid", "subscriptionid")
-    sid = _field("parameter1", "Server's channel id")
-    subscriptionid = _field("parameter2", "Client's subscription id")
+    sid: int = _field("parameter1", "Server's channel id")
+    subscriptionid: int = _field("parameter2", "Client's subscription id")
 
     def __init__(self, data_type: int, data_count: int, sid: int, subscriptionid: int):
         super().__init__(data_type, data_count, sid, subscriptionid)
@@ -654,8 +666,8 @@ class ErrorResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.ERROR, SERVER
     FIELDS = ("original_request", "cid", "status", "error_message")
-    cid = _field("parameter1", "Client's channel id (or ioid/subscriptionid of the request)")
-    status = _field("parameter2", "ECA status code")
+    cid: int = _field("parameter1", "Client's channel id (or ioid/subscriptionid of the request)")
+    status: int = _field("parameter2", "ECA status code")
 
     def __init__(self, original_request: Message | bytes, cid: int, status: int,
                  error_message: str | None = None):
@@ -722,9 +734,9 @@ class RsrvIsUpResponse(Message):
     __slots__ = ()
     ID, ROLE = Command.RSRV_IS_UP, SERVER
     FIELDS = ("version", "server_port", "beacon_id", "address")
-    version = _field("data_type", "Protocol minor version of the server")
-    server_port = _field("data_count", "TCP port of the server")
-    beacon_id = _field("parameter1", "Sequence number of this beacon")
+    version: int = _field("data_type", "Protocol minor version of the server")
+    server_port: int = _field("data_count", "TCP port of the server")
+    beacon_id: int = _field("parameter1", "Sequence number of this beacon")
 
     def __init__(self, version: int, server_port: int, beacon_id: int, address: str | int):
         address = address_to_int(address) if isinstance(address, str) else address

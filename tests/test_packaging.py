@@ -69,3 +69,32 @@ def test_the_wheel_says_its_packages_are_typed(installed):
                 "print(r.files('caproto_core').joinpath('py.typed').is_file(), "
                 "r.files('epics_compat').joinpath('py.typed').is_file())")
     assert found.split() == ["True", "True"]
+
+
+USER_SCRIPT = """
+import caproto_core as ca
+
+request = ca.ReadNotifyRequest(data_type=ca.ChannelType.TIME_DOUBLE, data_count=1,
+                               sid=3, ioid=7)
+ioid: int = request.ioid
+circuit = ca.VirtualCircuit(ca.CLIENT, ("127.0.0.1", 5064))
+buffers: list[bytes | memoryview] = circuit.send(ca.VersionRequest())
+"""
+
+
+def test_a_users_type_checker_sees_the_wheels_types(installed, tmp_path):
+    def check(source: str) -> subprocess.CompletedProcess[str]:
+        script = tmp_path / "user.py"
+        script.write_text(source)
+        return subprocess.run([sys.executable, "-m", "mypy", "--strict", "--python-executable",
+                               str(installed / "python"), "--cache-dir", str(tmp_path / "c"),
+                               str(script)], capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path)
+
+    done = check(USER_SCRIPT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Wrong uses are reported: the types are real, not Any.
+    done = check(USER_SCRIPT + "wrong: str = ca.ReadNotifyRequest(1, 1, 'x', 2).ioid\n")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert 'Argument 3 to "ReadNotifyRequest" has incompatible type "str"' in done.stdout
+    assert 'expression has type "int", variable has type "str"' in done.stdout
