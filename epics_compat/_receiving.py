@@ -228,7 +228,7 @@ class CircuitIO:
                 # The header is in and it announces a large payload (already checked
                 # against EPICS_CA_MAX_ARRAY_BYTES): receive the rest in place.
                 partial = circuit.core.take_partial()
-                circuit.large = _uninitialized(size)
+                circuit.large = circuit.large_buffers.take(size)
                 circuit.large[:len(partial)] = partial
                 circuit.large_filled = len(partial)
         if not self.events_held:
@@ -316,13 +316,3 @@ def _readable(circuit: Circuit, timeout: float | None) -> bool:
             circuit.poller.register(circuit.sock, select.POLLIN)
         return bool(circuit.poller.poll(None if timeout is None else timeout * 1000.0))
     return bool(select.select([circuit.sock], [], [], timeout)[0])
-
-
-def _uninitialized(size: int) -> memoryview:
-    """A writable byte buffer for a large message: numpy's is not zero-filled first
-    (bytearray's is, a pass over 8 MB that recv_into then overwrites)."""
-    try:
-        import numpy
-    except ImportError:
-        return memoryview(bytearray(size))
-    return memoryview(numpy.empty(size, numpy.uint8))

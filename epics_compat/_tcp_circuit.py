@@ -15,6 +15,7 @@ import caproto_core as core
 from caproto_core import CLIENT
 
 from ._channels import ChannelAccessError, ClientChannel, Pending, Subscription
+from ._large_buffers import LargeBuffers
 from .engine import CircuitHealth
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Circuit:
         self.name_server = False  # a circuit that only carries searches
         self.large: memoryview | None = None  # a large message being received
         self.large_filled = 0
+        self.large_buffers = LargeBuffers()
 
     def __repr__(self) -> str:
         return f"<Circuit {self.address[0]}:{self.address[1]} priority={self.priority}>"
