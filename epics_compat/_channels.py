@@ -2,7 +2,7 @@
 numbers them, the channel record, subscriptions, requests in flight, and the errors."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import caproto_core as core
 
@@ -72,6 +72,20 @@ class Subscription:
                 f"mask={self.mask} id={self.subscriptionid}>")
 
 
+class ChannelListener(Protocol):
+    """What a channel tells of its connection and access rights, before the callbacks.
+
+    ``connection_noted`` runs on the I/O thread (quick, no lock) and says whether to call
+    the other two, which run on the dispatcher.
+    """
+
+    def connection_noted(self, connected: bool) -> bool: ...
+
+    def channel_connection(self, channel: ClientChannel, connected: bool) -> None: ...
+
+    def channel_access(self, channel: ClientChannel, read: bool, write: bool) -> None: ...
+
+
 class ClientChannel:
     """A named channel of the context, across searches, connections and reconnections.
 
@@ -100,12 +114,9 @@ class ClientChannel:
         self.subscriptions: list[Subscription] = []
         self.search_attempts = 0
         self.next_search = 0.0
-        #: Told of connection and access changes before the callbacks: an object with
-        #: ``connection_noted(connected)`` (on the I/O thread: quick, no lock; whether
-        #: to call the next two on the dispatcher), ``channel_connection(channel,
-        #: connected)`` and ``channel_access(channel, read, write)``: the ca module's
-        #: cache entry, or None.
-        self.listener = None
+        #: Told of connection and access changes before the callbacks (the ca module's
+        #: cache entry), or None.
+        self.listener: ChannelListener | None = None
         #: (Pending, count) of reads to send once connected (``read_when_connected``);
         #: used on the I/O thread only.
         self.reads_on_connect: list[tuple[Pending, int | None]] | None = None

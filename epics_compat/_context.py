@@ -52,8 +52,8 @@ import caproto_core as core
 from caproto_core import CLIENT, ProtocolError
 
 from ._channels import (CS_CLOSED, CS_CONN, CS_NEVER_CONN, CS_PREV_CONN, WRITE_ACCESS,
-                        ChannelAccessError, ClientChannel, Pending, Subscription,
-                        WriteAccessDenied)
+                        ChannelAccessError, ChannelListener, ClientChannel, Pending,
+                        Subscription, WriteAccessDenied)
 from ._config import Config
 from ._dispatch import Dispatcher
 from ._handling import MessageHandling
@@ -64,8 +64,8 @@ from .engine import RepeaterRegistration, RetryPolicy, SearchPlan, flow
 
 #: What the API layers (ca, pv) use of the client: the context, its channels and
 #: requests, the channel states and the errors.
-__all__ = ["Context", "ClientChannel", "Pending", "Subscription", "ChannelAccessError",
-           "WriteAccessDenied", "CS_NEVER_CONN", "CS_PREV_CONN", "CS_CONN", "CS_CLOSED"]
+__all__ = ["Context", "ClientChannel", "ChannelListener", "Pending", "Subscription",
+           "ChannelAccessError", "WriteAccessDenied", "CS_NEVER_CONN", "CS_PREV_CONN", "CS_CONN", "CS_CLOSED"]
 
 logger = logging.getLogger("epics_compat.context")
 
@@ -145,7 +145,7 @@ class Context(Searching, CircuitIO, MessageHandling):
     def create_channel(self, name: str, priority: int = 0, *,
                        connection_callback: Callable | None = None,
                        access_callback: Callable | None = None,
-                       listener: object = None) -> ClientChannel:
+                       listener: ChannelListener | None = None) -> ClientChannel:
         """A new channel for ``name``; its search starts at once.
 
         Callbacks and the listener given here are in place before the search starts:
@@ -256,6 +256,7 @@ class Context(Searching, CircuitIO, MessageHandling):
     def _send_read(self, channel: ClientChannel, pending: Pending, count: int | None):
         """On the I/O thread: send a read of a connected channel, of its native type."""
         circuit = channel.circuit
+        assert circuit is not None  # connected
         with circuit.lock:
             request = self._core_channel(channel, circuit).read(
                 channel.native_type, 0 if count is None else min(count, channel.native_count))
@@ -304,7 +305,7 @@ class Context(Searching, CircuitIO, MessageHandling):
         Holding the circuit, the caller writes only what the socket takes at once.
         """
         try:
-            if receive and self._start_reading(circuit):
+            if receive and pending is not None and self._start_reading(circuit):
                 pending.reader = threading.get_ident()
                 circuit.write_now()
             else:
@@ -313,13 +314,14 @@ class Context(Searching, CircuitIO, MessageHandling):
             if pending is not None:
                 self.end_receive(pending)
                 with circuit.lock:
-                    circuit.pending.pop(pending.ioid, None)
+                    if pending.ioid is not None:
+                        circuit.pending.pop(pending.ioid, None)
             raise
 
     def end_receive(self, pending: Pending) -> None:
         """Give back the circuit a caller took to receive ``pending``'s reply (with
         ``receive=True``), if its wait has not (the wait may not have come)."""
-        if pending.reader is not None:
+        if pending.reader is not None and pending.circuit is not None:
             pending.reader = None
             self._stop_reading(pending.circuit)
 

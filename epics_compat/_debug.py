@@ -25,6 +25,10 @@ def wanted(environ=os.environ) -> bool:
     return environ.get(ENV_VAR, "").strip().lower() not in _OFF
 
 
+class _DebugHandler(logging.StreamHandler):
+    """The handler enable() attaches, recognised so that it is attached once."""
+
+
 def enable(stream=None) -> logging.Handler:
     """Log every CA message (and the client's own DEBUG records) to ``stream`` (stderr).
 
@@ -33,12 +37,11 @@ def enable(stream=None) -> logging.Handler:
     """
     for name in LOGGERS:
         for handler in logging.getLogger(name).handlers:
-            if getattr(handler, "_epics_compat_debug", False):
+            if isinstance(handler, _DebugHandler):
                 return handler
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = _DebugHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
     handler.setLevel(logging.DEBUG)
-    handler._epics_compat_debug = True
     for name in LOGGERS:
         log = logging.getLogger(name)
         log.setLevel(logging.DEBUG)

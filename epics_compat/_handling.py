@@ -8,6 +8,7 @@ import time
 import caproto_core as core
 from caproto_core import ProtocolError
 
+from ._context_part import ContextPart
 from ._channels import (
     CS_CLOSED,
     CS_CONN,
@@ -25,11 +26,12 @@ from .engine import SEND_ECHO
 logger = logging.getLogger("epics_compat.context")
 
 
-class MessageHandling:
+class MessageHandling(ContextPart):
     """Context methods that handle messages and losses; on the I/O thread unless said."""
 
     def _on_closed_by_server(self, circuit: Circuit) -> None:
         """End of stream: normal between messages, an error in the middle of one."""
+        expected: int | None
         if circuit.large is not None:
             received, expected = circuit.large_filled, len(circuit.large)
         else:
@@ -90,6 +92,7 @@ class MessageHandling:
         data_type = subscription.data_type
         if isinstance(data_type, str):
             data_type = core.promote(channel.native_type, data_type)
+        assert channel.core is not None  # sent on the channel's own, connected circuit
         request = channel.core.subscribe(data_type, subscription.count, subscription.mask)
         subscription.subscriptionid = request.subscriptionid
         circuit.subscriptions[request.subscriptionid] = subscription
@@ -128,7 +131,8 @@ class MessageHandling:
         name = channel.name if channel else f"cid {message.cid}"
         logger.warning("server %s:%d reported an error for %s: %s (%r)", *circuit.address,
                        name, text, failed)
-        pending = circuit.pending.pop(getattr(failed, "ioid", None), None)
+        ioid = getattr(failed, "ioid", None)
+        pending = circuit.pending.pop(ioid, None) if ioid is not None else None
         if pending is not None:
             pending.error = text
             pending.done.set()

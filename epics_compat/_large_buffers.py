@@ -32,6 +32,6 @@ class LargeBuffers:
             # References: the list, this loop's name and getrefcount's argument.
             if sys.getrefcount(buffer) == 3 and size <= len(buffer) <= 2 * size:
                 return memoryview(buffer)[:size]
-        new = numpy.empty(size, numpy.uint8) if numpy is not None else bytearray(size)
+        new: Any = numpy.empty(size, numpy.uint8) if numpy is not None else bytearray(size)
         self._kept = [new, *self._kept][:KEEP]
         return memoryview(new)

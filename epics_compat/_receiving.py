@@ -15,6 +15,7 @@ import time
 import caproto_core as core
 from caproto_core import ProtocolError
 
+from ._context_part import ContextPart
 from ._channels import CS_CLOSED, ClientChannel, Pending
 from ._tcp_circuit import Circuit
 from .engine import flow
@@ -30,7 +31,7 @@ LARGE_MESSAGE = 1 << 18
 _UPDATE = core.EventAddResponse
 
 
-class CircuitIO:
+class CircuitIO(ContextPart):
     """Context methods that connect circuits and receive on them."""
 
     def _attach(self, channel: ClientChannel, address: tuple[str, int]) -> None:
@@ -115,6 +116,8 @@ class CircuitIO:
         I/O thread, in order, together with the circuit.
         """
         done, circuit = pending.done, pending.circuit
+        if circuit is None:  # not sent yet (read_when_connected): the I/O thread answers
+            return done.wait(timeout)
         deadline = None if timeout is None else time.monotonic() + bounded(timeout)
         if pending.reader == threading.get_ident():
             pending.reader = None  # taken before the request went out: ours already
@@ -167,7 +170,7 @@ class CircuitIO:
         """A caller is done receiving: the I/O thread watches the socket again."""
         with circuit.io_lock:
             circuit.caller_reading = False
-            if circuit.closed:
+            if circuit.closed and circuit.sock is not None:
                 circuit.sock.close()  # closed by the I/O thread while we read
             else:
                 self._set_interest(circuit)
@@ -293,6 +296,7 @@ class CircuitIO:
         """Fill the large message's buffer; return it once complete, b"" at the end of
         the stream, else None."""
         buffer = circuit.large
+        assert buffer is not None  # called while a large message is coming in
         while circuit.large_filled < len(buffer):
             try:
                 count = sock.recv_into(buffer[circuit.large_filled:], 0, socket.MSG_DONTWAIT)
@@ -310,9 +314,12 @@ def _readable(circuit: Circuit, timeout: float | None) -> bool:
     limit, and the poll object is kept for the next reader of the circuit."""
     if timeout is not None:
         timeout = min(timeout, 3600.0)  # poll and select refuse huge timeouts; loop
+    sock = circuit.sock
+    assert sock is not None  # a circuit being read is connected
     if hasattr(select, "poll"):
-        if circuit.poller is None:
-            circuit.poller = select.poll()
-            circuit.poller.register(circuit.sock, select.POLLIN)
-        return bool(circuit.poller.poll(None if timeout is None else timeout * 1000.0))
-    return bool(select.select([circuit.sock], [], [], timeout)[0])
+        poller = circuit.poller
+        if poller is None:
+            poller = circuit.poller = select.poll()
+            poller.register(sock, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else timeout * 1000.0))
+    return bool(select.select([sock], [], [], timeout)[0])

@@ -8,6 +8,7 @@ import time
 import caproto_core as core
 from caproto_core import ProtocolError
 
+from ._context_part import ContextPart
 from ._channels import CS_CLOSED, ChannelAccessError, ClientChannel
 from ._tcp_circuit import Circuit
 from .engine import beacon_server
@@ -16,8 +17,10 @@ from .host import resolve, start_repeater
 logger = logging.getLogger("epics_compat.context")
 
 
-class Searching:
+class Searching(ContextPart):
     """Context methods that find channels; they run on the I/O thread."""
+    _next_search_tick: float  # when the next search tick is planned (inf: none)
+    _search_sequence: int  # of the last batch sent, echoed by servers
 
     def _start_search(self, channel: ClientChannel) -> None:
         if channel.state == CS_CLOSED or channel.chid not in self.channels:

@@ -62,7 +62,8 @@ class Circuit:
         self.caller_reading = False  # the I/O thread does not watch for replies meanwhile
         self.on_event: Callable | None = None  # the selector's callback for the socket
         self.watched = 0  # what the selector watches on the socket, once connected
-        self.poller = None  # a caller's poll object for the socket (one reader at a time)
+        # A caller's poll object for the socket (one reader at a time).
+        self.poller: select.poll | None = None
         self.sock: socket.socket | None = None
         self.connected = False
         self.closed = False
@@ -137,8 +138,10 @@ class Circuit:
             if self.closed or not self.outgoing:
                 return False
             data = self._take_queued()
+            sock = self.sock
+            assert sock is not None  # bytes are queued on connected circuits only
             try:
-                sent = self.sock.send(data)
+                sent = sock.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             if sent < len(data):
@@ -173,10 +176,12 @@ class Circuit:
         """Write all of ``data`` (the caller holds ``send_lock``), waiting for the socket."""
         view = memoryview(data)
         deadline = time.monotonic() + SEND_TIMEOUT
+        sock = self.sock
+        assert sock is not None  # bytes are queued on connected circuits only
         try:
             while view:
                 try:
-                    sent = self.sock.send(view)
+                    sent = sock.send(view)
                 except (BlockingIOError, InterruptedError):
                     sent = 0
                 if sent:
@@ -186,7 +191,7 @@ class Circuit:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise socket.timeout(f"the server took no data for {SEND_TIMEOUT} s")
-                _wait_writable(self.sock, remaining)
+                _wait_writable(sock, remaining)
         except OSError as exc:
             self._failed(exc)
 
@@ -201,8 +206,7 @@ class Circuit:
         if self.closed or not self.connected:
             raise ChannelAccessError(f"circuit to {self.address[0]}:{self.address[1]} is "
                                      f"not connected")
-        buffers = self.core.send(*messages)
-        return b"".join(buffers) if len(buffers) > 1 else buffers[0]
+        return b"".join(self.core.send(*messages))  # one bytes object: itself, no copy
 
 
 def shutdown_socket(sock: socket.socket) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+from typing import Any
 
 import caproto_core as _core
 from caproto_core import ChannelType as _T
@@ -16,7 +17,7 @@ try:
     import numpy
     HAS_NUMPY = True
 except ImportError:
-    numpy = None
+    numpy = None  # type: ignore[assignment]  # HAS_NUMPY says which
     HAS_NUMPY = False
 
 PY64_WINDOWS = False  # no C library, so no Windows-specific ctypes layout
@@ -172,14 +173,15 @@ if HAS_NUMPY:
 
 #: ctypes type of one element of each native type, and the structure of each TIME and
 #: CTRL type (C has no dbr_ctrl_string: CTRL_STRING maps to time_string, as in pyepics).
-Map = {STRING: string_t, INT: short_t, FLOAT: float_t, ENUM: ushort_t, CHAR: ubyte_t,
-       LONG: int_t, DOUBLE: double_t,
-       TIME_STRING: time_string, TIME_SHORT: time_short, TIME_FLOAT: time_float,
-       TIME_ENUM: time_enum, TIME_CHAR: time_char, TIME_LONG: time_long,
-       TIME_DOUBLE: time_double,
-       CTRL_STRING: time_string, CTRL_SHORT: ctrl_short, CTRL_FLOAT: ctrl_float,
-       CTRL_ENUM: ctrl_enum, CTRL_CHAR: ctrl_char, CTRL_LONG: ctrl_long,
-       CTRL_DOUBLE: ctrl_double}
+Map: dict[int, Any] = {
+    STRING: string_t, INT: short_t, FLOAT: float_t, ENUM: ushort_t, CHAR: ubyte_t,
+    LONG: int_t, DOUBLE: double_t,
+    TIME_STRING: time_string, TIME_SHORT: time_short, TIME_FLOAT: time_float,
+    TIME_ENUM: time_enum, TIME_CHAR: time_char, TIME_LONG: time_long,
+    TIME_DOUBLE: time_double,
+    CTRL_STRING: time_string, CTRL_SHORT: ctrl_short, CTRL_FLOAT: ctrl_float,
+    CTRL_ENUM: ctrl_enum, CTRL_CHAR: ctrl_char, CTRL_LONG: ctrl_long,
+    CTRL_DOUBLE: ctrl_double}
 
 _NAMES = {t: _T(t).name for first in (STRING, TIME_STRING, CTRL_STRING)
           for t in range(first, first + 7)}

@@ -35,11 +35,12 @@ class Device:
 
     _prefix = None
     _delim = ''
-    _pvs = {}
+    _pvs: dict = {}
     _init = False
-    _aliases = {}
+    _aliases: dict = {}
     _mutable = True
-    _nonpvs = ('_prefix', '_pvs', '_delim', '_init', '_aliases', '_mutable', '_nonpvs')
+    _nonpvs: tuple[str, ...] = ('_prefix', '_pvs', '_delim', '_init', '_aliases', '_mutable',
+                                '_nonpvs')
 
     def __init__(self, prefix='', attrs=None, nonpvs=None, delim='', timeout=None,
                  mutable=True, aliases=None, with_poll=True):

@@ -52,7 +52,7 @@ def resolve(host: str) -> str:
     except OSError:
         pass
     try:
-        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
+        return str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0])
     except (OSError, IndexError) as exc:
         logger.warning("cannot resolve %r in the CA address list (no searches go "
                        "there): %s", host, exc)

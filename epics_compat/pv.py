@@ -977,7 +977,8 @@ class PV:
         except AttributeError:
             return False
 
-    __hash__ = None  # mutable, compared by channel: unhashable, as in pyepics
+    # Mutable, compared by channel: unhashable, as in pyepics.
+    __hash__ = None  # type: ignore[assignment]
 
     @_ensure_context
     def disconnect(self, deepclean=True):

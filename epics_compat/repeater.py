@@ -81,6 +81,8 @@ class Repeater:
 
     def serve(self, idle_exit: float | None = None) -> None:
         """Relay until stopped, or until no client was registered for ``idle_exit`` s."""
+        sock = self._sock
+        assert sock is not None, "serve() after bind()"
         last_client = last_prune = time.monotonic()
         while not self._stopping.is_set():
             now = time.monotonic()
@@ -92,7 +94,7 @@ class Repeater:
             elif idle_exit is not None and now - last_client > idle_exit:
                 return
             try:
-                data, sender = self._sock.recvfrom(65536)
+                data, sender = sock.recvfrom(65536)
             except socket.timeout:
                 continue
             except OSError:
@@ -147,8 +149,11 @@ class Repeater:
         return data
 
     def _send(self, data: bytes, client: tuple[str, int]) -> None:
+        sock = self._sock
+        if sock is None:  # stopped meanwhile
+            return
         try:
-            self._sock.sendto(data, client)
+            sock.sendto(data, client)
         except OSError:  # the client went away
             self.clients.discard(client)
 

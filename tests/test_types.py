@@ -19,7 +19,8 @@ def mypy(*args: str, scratch: Path) -> subprocess.CompletedProcess[str]:
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
-@pytest.mark.parametrize("args", [("--strict", "-p", "caproto_core")], ids=["caproto_core"])
+@pytest.mark.parametrize("args", [("--strict", "-p", "caproto_core"), ("-p", "epics_compat")],
+                         ids=["caproto_core", "epics_compat"])
 def test_package_checks(args, tmp_path):
     done = mypy(*args, scratch=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

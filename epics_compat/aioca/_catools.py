@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 import caproto_core as core
 
 from . import cadef, dbr
-from ._client import CAChannel, Disconnected, client, purge_all
+from ._client import CAChannel, Circuit, Disconnected, client, purge_all
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -114,6 +114,14 @@ def _channel(pv: str) -> CAChannel:
     return client().channel(pv)
 
 
+def _live(channel: CAChannel, pv: str) -> tuple[core.Channel, Circuit]:
+    """The channel's core channel and circuit; CANothing if it has just disconnected
+    (between the connection and the task resuming)."""
+    if channel.core is None or channel.circuit is None:
+        raise CANothing(pv, cadef.ECA_DISCONN)
+    return channel.core, channel.circuit
+
+
 def _element_count(channel: CAChannel, count: int) -> int:
     if count < 0:
         return channel.element_count
@@ -132,8 +140,8 @@ async def caget(pv: str, datatype=None, format=dbr.FORMAT_RAW, count=0):
                               format)
     if not channel.read_access:
         raise cadef.CAException(cadef.ECA_NORDACCESS, "ca_array_get_callback")
-    circuit = channel.circuit
-    message = channel.core.read(request.dbr_code, _element_count(channel, count))
+    core_channel, circuit = _live(channel, pv)
+    message = core_channel.read(request.dbr_code, _element_count(channel, count))
     answer = await circuit.request(message)
     if answer.status != cadef.ECA_NORMAL:  # a failed read, or the server's error
         raise CANothing(pv, int(answer.status))
@@ -153,12 +161,13 @@ async def _caput_one(pv: str, value, datatype=None, wait=False):
     if dbr_code == dbr.DBR_STRING and any(len(item) >= dbr.MAX_STRING_SIZE
                                           for item in data):
         raise cadef.CAException(cadef.ECA_BADSTR, function)  # no room for the NUL
-    circuit = channel.circuit
+    core_channel, circuit = _live(channel, pv)
     try:
-        message = channel.core.write(data, dbr_code, count, notify=wait)
+        message = core_channel.write(data, dbr_code, count, notify=wait)
     except (ValueError, TypeError, OverflowError, core.ProtocolError) as exc:
         raise ValueError(f"{pv}: cannot write {value!r}: {exc}") from None
     if wait:
+        assert isinstance(message, core.WriteNotifyRequest)  # notify=wait
         answer = await circuit.request(message)
         if answer.status != cadef.ECA_NORMAL:
             raise CANothing(pv, int(answer.status))
@@ -342,7 +351,9 @@ class Subscription:
 
             channel.listeners.add(self._on_connection)
             channel.subscriptions[self] = (request.dbr_code, count, events, on_update)
-            channel.circuit.subscribe(channel, request.dbr_code, count, events, on_update)
+            if channel.circuit is not None:  # else subscribed when it connects again
+                channel.circuit.subscribe(channel, request.dbr_code, count, events,
+                                          on_update)
             await self._deliver()
         except asyncio.CancelledError:
             raise
@@ -381,21 +392,21 @@ class Subscription:
         channel.subscribers.discard(self)
         channel.listeners.discard(self._on_connection)
         settings = channel.subscriptions.pop(self, None)
-        if settings is not None and channel.core is not None and channel.circuit is not None:
-            for subscriptionid, on_update in list(channel.circuit.updates.items()):
+        circuit, core_channel = channel.circuit, channel.core
+        if settings is not None and core_channel is not None and circuit is not None:
+            for subscriptionid, on_update in list(circuit.updates.items()):
                 if on_update is settings[3]:
-                    _cancel(channel, subscriptionid)
+                    _cancel(circuit, core_channel, subscriptionid)
         self.pending_values.clear()
         if not self._task.done() and not self._task.get_loop().is_closed():
             self._task.cancel()
         self.state = self.CLOSED
 
 
-def _cancel(channel: CAChannel, subscriptionid: int) -> None:
-    circuit = channel.circuit
+def _cancel(circuit: Circuit, core_channel: core.Channel, subscriptionid: int) -> None:
     circuit.updates.pop(subscriptionid, None)
     try:
-        circuit.send(channel.core.unsubscribe(subscriptionid))
+        circuit.send(core_channel.unsubscribe(subscriptionid))
     except (Disconnected, core.ProtocolError):
         pass  # the circuit is going: the server forgets it anyway
 

@@ -133,7 +133,8 @@ class Circuit(asyncio.Protocol):
         self.channels[channel.core.cid] = channel
         self.send(channel.core.create())
 
-    def request(self, message: core.Message) -> asyncio.Future:
+    def request(self, message: core.ReadNotifyRequest | core.WriteNotifyRequest
+                ) -> asyncio.Future:
         """Send a read or a write with notification; its answer comes in the future."""
         future = self.client.loop.create_future()
         self.send(message)
@@ -165,6 +166,7 @@ class Circuit(asyncio.Protocol):
 
     def subscribe(self, channel: CAChannel, dbr_code: int, count: int, mask: int,
                   on_update: Callable) -> int:
+        assert channel.core is not None  # connected
         request = channel.core.subscribe(dbr_code, count, mask)
         self.updates[request.subscriptionid] = on_update
         self.send(request)
@@ -198,7 +200,8 @@ class Circuit(asyncio.Protocol):
 
     def _on_error(self, message) -> None:
         failed = message.original_request
-        future = self.pending.pop(getattr(failed, "ioid", None), None)
+        ioid = getattr(failed, "ioid", None)
+        future = self.pending.pop(ioid, None) if ioid is not None else None
         if future is not None and not future.done():
             future.set_result(message)
         elif isinstance(failed, core.EventAddRequest):

@@ -100,7 +100,7 @@ class ca_array(np.ndarray):
     datetime = property(_as_datetime)
     __hash__ = None  # type: ignore[assignment]
 
-    def __pos__(self) -> np.ndarray:
+    def __pos__(self) -> np.ndarray:  # type: ignore[override]  # a plain array, as aioca
         return np.array(self)
 
 
@@ -260,11 +260,11 @@ def write_request(native_type: int, name: str, datatype: Any, value: Any
     dbr_code = basic_type(datatype)
     if dbr_code == DBR_STRING:
         items = np.atleast_1d(np.asarray(value, dtype=object))
-        data = [item if isinstance(item, bytes) else str(item).encode("utf-8")
-                for item in items.ravel()]
+        strings = [item if isinstance(item, bytes) else str(item).encode("utf-8")
+                   for item in items.ravel()]
         if items.ndim != 1:
             raise ValueError("Can't put multidimensional arrays!")
-        return DBR_STRING, data, len(data)
+        return DBR_STRING, strings, len(strings)
     array = np.atleast_1d(np.asarray(value, dtype=ELEMENT_DTYPES[dbr_code]))
     if array.ndim != 1:
         raise ValueError("Can't put multidimensional arrays!")

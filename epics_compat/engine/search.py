@@ -76,7 +76,8 @@ class SearchPlan:
 
     def _current(self, item: tuple) -> bool:
         when, _, cid, entry = item
-        return self.searching.get(cid) is entry and entry.next_search == when
+        return self.searching.get(cid) is entry and entry is not None \
+            and entry.next_search == when
 
     def found(self, cid: int) -> Searchable | None:
         """Stop searching for ``cid`` (answered or cleared): its entry, or None if it was
@@ -89,7 +90,8 @@ class SearchPlan:
     def due(self, now: float) -> list[tuple[int, Searchable]]:
         """The searches to send now (at most MAX_SEARCHES_PER_TICK, the longest due
         first); each is then planned again, later by twice as long."""
-        due, seen = [], set()
+        due: list[tuple[int, Searchable]] = []
+        seen: set[int] = set()
         if now < self._paced_until:
             return due
         times = self._times

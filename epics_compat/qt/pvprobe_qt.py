@@ -10,6 +10,7 @@ Run it as ``python -m epics_compat.qt.pvprobe_qt``.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QApplication, QGridLayout, QLabel, QLineEdit, QWidget
@@ -20,9 +21,12 @@ from ..utils import bytes2str
 
 class _PVWidget:
     """What both widgets share: one PV at a time, its text shown through ``textArrived``."""
+    # From the widget classes it is mixed into:
+    textArrived: Any
+    setText: Any
 
     def _init_pv(self) -> None:
-        self.pv = None
+        self.pv: PV | None = None
         self.cb_index = None
         self.textArrived.connect(self.setText)
 
@@ -50,7 +54,8 @@ class PVText(_PVWidget, QLabel):
         self._init_pv()
 
     def _show_now(self) -> None:
-        self.setText(self.pv.get(as_string=True) or '')
+        if self.pv is not None:
+            self.setText(self.pv.get(as_string=True) or '')
 
 
 class PVLineEdit(_PVWidget, QLineEdit):

@@ -14,7 +14,7 @@ import selectors
 import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from caproto_core import (CLIENT, DBR_TYPES, REQUESTS, SERVER, AccessRights,
                           AccessRightsResponse, ChannelType, ClearChannelRequest,
@@ -34,6 +34,7 @@ from .payloads import data_message, encode_read
 from .pv import PV, Done
 
 if TYPE_CHECKING:
+    from .loop import Timer
     from .server import Server
 
 logger = logging.getLogger("epics_compat.server")
@@ -86,10 +87,10 @@ class Connection:
         self._outbuf = bytearray()
         self._held: dict[int, Subscription] = {}  # subscriptions with an update waiting
         self._delayed: deque[tuple[float, bytes]] = deque()
-        self._delay_timer = None
+        self._delay_timer: Timer | None = None
         self._close_when_flushed = False
         self._releasing = False
-        self._handlers = {
+        self._handlers: dict[type, Callable[[Any], None]] = {
             VersionRequest: self._on_version, HostNameRequest: self._on_host_name,
             ClientNameRequest: self._on_client_name, CreateChanRequest: self._on_create,
             ClearChannelRequest: self._on_clear, ReadNotifyRequest: self._on_read,
@@ -218,10 +219,12 @@ class Connection:
         channel = self.circuit.channels[message.cid]
         for subscription in [s for s in self.subscriptions.values() if s.sid == channel.sid]:
             self._drop_subscription(subscription)
-        self.pvs.pop(channel.sid, None)
-        self.send(ClearChannelResponse(channel.sid, channel.cid))
+        sid = channel.sid
+        assert sid is not None  # a cid in channels is of an accepted channel
+        self.pvs.pop(sid, None)
+        self.send(ClearChannelResponse(sid, channel.cid))
 
-    def _channel(self, message: Message) -> tuple[Any, PV]:
+    def _channel(self, message: Any) -> tuple[Any, PV]:
         return self.circuit.channels_by_sid[message.sid], self.pvs[message.sid]
 
     def _on_read(self, message: ReadNotifyRequest) -> None:
@@ -270,7 +273,7 @@ class Connection:
         A WRITE_NOTIFY is answered with ``status``; a plain WRITE only when it failed,
         with an ERROR that carries ``reason`` (as rsrv tells a client its put failed).
         """
-        answered = []
+        answered: list[int] = []
 
         def done(status: int = EcaStatus.ECA_NORMAL, reason: str = "") -> None:
             with self.server.lock:

@@ -17,7 +17,7 @@ from caproto_core import MAX_ENUM_STATES, ChannelType
 try:
     import numpy
 except ImportError:  # the server works without numpy, on lists
-    numpy = None
+    numpy = None  # type: ignore[assignment]  # tested for None wherever it is used
 
 STRING, SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE = (ChannelType(i) for i in range(7))
 NUMERIC = (SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE)
@@ -163,7 +163,7 @@ def string_to_enum(text: str, enum_strs: Sequence[str]) -> int:
         if not 0 <= index <= 0xFFFF:
             raise ConversionError(f"{text!r} does not fit an enum (0..65535)")
         return index
-    index = parse_number(text, LONG)
+    index = int(parse_number(text, LONG))  # an int already: LONG parses whole numbers
     if not 0 <= index < max(MAX_ENUM_STATES, len(enum_strs)):
         raise ConversionError(f"{text!r} is not one of the states {tuple(enum_strs)!r}")
     return index

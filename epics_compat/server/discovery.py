@@ -21,13 +21,14 @@ from collections import deque
 from typing import TYPE_CHECKING, Mapping
 
 from caproto_core import (DEFAULT_REPEATER_PORT, MAX_DATAGRAM_SIZE, SERVER, Broadcaster,
-                          NotFoundResponse, ProtocolError, RsrvIsUpResponse, SearchReply,
+                          Message, NotFoundResponse, ProtocolError, RsrvIsUpResponse, SearchReply,
                           SearchRequest, SearchResponse, VersionResponse)
 
 from .. import _netif
 from .._config import parse_addresses
 
 if TYPE_CHECKING:
+    from .loop import Timer
     from .server import Server
 
 logger = logging.getLogger("epics_compat.server")
@@ -102,7 +103,7 @@ class Discovery:
         self.searches: deque[tuple[float, str, tuple[str, int]]] = deque(
             maxlen=SEARCH_LOG_SIZE)
         self._beacon_gap = FIRST_BEACON_GAP
-        self._beacon_timer = None
+        self._beacon_timer: Timer | None = None
 
     # --- searches ---------------------------------------------------------------------
 
@@ -148,7 +149,7 @@ class Discovery:
         except ProtocolError as exc:
             logger.info("ignoring a malformed datagram from %s: %s", address, exc)
             return
-        replies = []
+        replies: list[Message] = []
         ip = self.server.reply_ip()
         for request in requests:
             if not isinstance(request, SearchRequest):

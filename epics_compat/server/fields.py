@@ -89,7 +89,8 @@ class RecordFields:
 
     def _limit_setter(self, limit: str):
         def put(field: PV, value: float, done: Done) -> None:
-            self.pv.set_metadata(**{limit: float(value)})
+            metadata: dict[str, Any] = {limit: float(value)}
+            self.pv.set_metadata(**metadata)
             done()
         return put
 

@@ -136,7 +136,8 @@ class pv:  # noqa: N801 - reads as a declaration in a class body
         self.record_type = record_type or _RECORD_TYPES[native][read_only]
         self.alarm_on_limits = alarm_on_limits
         self.fields = fields
-        self.limits = {LIMIT_KEYWORDS[key]: float(limit) for key, limit in limits.items()}
+        self.limits: dict[str, Any] = {LIMIT_KEYWORDS[key]: float(limit)
+                                       for key, limit in limits.items()}
         self.attribute = ""
         self.put_handler: Callable | None = None
 

@@ -91,6 +91,11 @@ class EventLoop:
     def in_loop_thread(self) -> bool:
         return threading.current_thread() is self._thread
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The loop's thread, once started."""
+        return self._thread
+
     def wake(self) -> None:
         try:
             self._wake_writer.send(b"\0")

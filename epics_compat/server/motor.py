@@ -30,6 +30,7 @@ from .group import Group
 from .pv import PV, Done
 
 if TYPE_CHECKING:
+    from .loop import Timer
     from .server import Server
 
 #: Fields by type, as the motor record declares them (DBF_ULONG is served as DOUBLE).
@@ -90,7 +91,7 @@ class Motor(Group):
         self._dial = float(position)
         self._target: float | None = None  # dial target while a move is wanted
         self._pending: list[Done] = []  # completions of the puts that started the move
-        self._timer = None
+        self._timer: Timer | None = None
         self._last_tick = 0.0
         self._moving = False
         self._homed = False

@@ -162,7 +162,7 @@ class PV:
         """The current elements, always as a sequence (a waveform's NORD of them)."""
         return self._values
 
-    def _normalize(self, value: Any) -> Sequence:
+    def _normalize(self, value: Any) -> Any:
         """A value given in Python as this PV's native elements (list or numpy array)."""
         native = self.native
         if native == STRING:

@@ -85,6 +85,7 @@ class HandlerRunner:
 
         async def guarded() -> Any:
             task = asyncio.current_task()
+            assert task is not None  # a coroutine runs in a task
             self._tasks.add(task)
             try:
                 return await job()

@@ -63,7 +63,7 @@ class Server:
         #: Guards the protocol state (circuits, subscriptions); the loop thread holds it
         #: while it handles input. A PV's own lock is separate (see pv.py).
         self.lock = threading.RLock()
-        self.loop: EventLoop | None = None  # while running
+        self._loop: EventLoop | None = None  # while running
         self.hooks: ServerHooks = ServerHooks()
         self.handlers = HandlerRunner()
         self._faults = None
@@ -188,16 +188,16 @@ class Server:
         with self.lock:
             if self._running:
                 return self
-            self.loop = EventLoop(self.lock)
+            loop = self._loop = EventLoop(self.lock)
             try:
-                self._bind()
+                discovery = self._bind()
             except OSError:
-                self.loop.close()
-                self.loop = None
+                loop.close()
+                self._loop = None
                 raise
             self._running = True
-            self.loop.start()
-            self._discovery.start_beacons()
+            loop.start()
+            discovery.start_beacons()
             records = list(self.records)
         if any(hasattr(record, "attach") for record in records):
             self.handlers.start()
@@ -220,7 +220,7 @@ class Server:
                 detach()  # its timers die with this loop
         self.loop.stop()
         self.loop.close()
-        self.loop = None
+        self._loop = None
         logger.info("stopped the server on %s:%d", self.host, self.port)
 
     def __enter__(self) -> Server:
@@ -265,12 +265,19 @@ class Server:
             self.beacon_addresses = [address]
 
     @property
+    def loop(self) -> EventLoop:
+        """The server thread's event loop, while running."""
+        if self._loop is None:
+            raise RuntimeError(f"{self!r} is not running: it has no event loop")
+        return self._loop
+
+    @property
     def discovery(self) -> Discovery | None:
         """The UDP side (searches, beacons) while the server is bound."""
         return self._discovery
 
-    def _bind(self, attempts: int = 50) -> None:
-        """Listen on TCP and UDP with the same port number."""
+    def _bind(self, attempts: int = 50) -> Discovery:
+        """Listen on TCP and UDP with the same port number; the new UDP side."""
         fixed = self.port != 0
         for _ in range(1 if fixed else attempts):
             tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -294,10 +301,11 @@ class Server:
         udp.setblocking(False)
         self.port = tcp.getsockname()[1]
         self._listener = tcp
-        self._discovery = Discovery(self, udp)
-        self._discovery.searches = self.searches  # one log across restarts
-        self.loop.register(udp, selectors.EVENT_READ, self._discovery.on_ready)
+        discovery = self._discovery = Discovery(self, udp)
+        discovery.searches = self.searches  # one log across restarts
+        self.loop.register(udp, selectors.EVENT_READ, discovery.on_ready)
         self._watch_listener()
+        return discovery
 
     def _watch_listener(self) -> None:
         """Accept circuits, except while paused (the kernel still completes handshakes)."""
@@ -350,7 +358,7 @@ class Server:
 
         def come_back() -> None:
             try:
-                self._bind(attempts=1)
+                discovery = self._bind(attempts=1)
             except OSError as exc:
                 if time.monotonic() < deadline:  # the port may take a moment to free up
                     self.loop.call_later(0.05, come_back)
@@ -359,7 +367,7 @@ class Server:
                              self.port, exc)
                 back.set()
                 return
-            self._discovery.start_beacons()
+            discovery.start_beacons()
             logger.info("restarted on %s:%d", self.host, self.port)
             back.set()
 
@@ -375,13 +383,13 @@ class Server:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         """Run ``callback`` on the server thread (holding the lock) after ``delay`` s."""
-        if self.loop is None:
+        if self._loop is None:
             raise RuntimeError(f"{self!r} is not running: nothing runs later")
-        return self.loop.call_later(delay, callback)
+        return self._loop.call_later(delay, callback)
 
     def run_in_loop(self, function: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Run ``function`` on the server thread and wait for its result."""
-        if self.loop is None or self.loop.in_loop_thread() or not self._loop_alive():
+        if self._loop is None or self._loop.in_loop_thread() or not self._loop_alive():
             with self.lock:
                 return function()
         done = threading.Event()
@@ -403,7 +411,7 @@ class Server:
         return result[0]
 
     def _loop_alive(self) -> bool:
-        thread = self.loop._thread
+        thread = self.loop.thread
         return thread is not None and thread.is_alive()
 
     def new_sid(self) -> int:

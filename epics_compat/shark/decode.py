@@ -10,6 +10,7 @@ I/O id (ioid) or a subscription id that the replies carry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import caproto_core as core
 
@@ -147,7 +148,8 @@ class Conversation:
         line.pv = self._name(template, message)
         return line
 
-    def _name(self, template: Line, message: core.Message) -> str | None:
+    def _name(self, template: Line, message: Any) -> str | None:
+        # Any: which id fields a message has is read from its FIELDS below.
         to_server = template.destination[1] == self.server_port
         client, server = ((template.source, template.destination) if to_server
                           else (template.destination, template.source))

@@ -204,6 +204,7 @@ class TcpStream:
     def _drain(self) -> bytes:
         out = bytearray()
         progress = True
+        assert self.next is not None  # known once the stream's first segment is in
         while progress and self.waiting:
             progress = False
             for seq in list(self.waiting):
@@ -222,8 +223,10 @@ class TcpStream:
         return bytes(out)
 
     def _skip_hole(self) -> bytes:
-        nearest = min(self.waiting, key=lambda seq: _seq_diff(seq, self.next))
-        missing = _seq_diff(nearest, self.next)
+        expected = self.next
+        assert expected is not None  # known once the stream's first segment is in
+        nearest = min(self.waiting, key=lambda seq: _seq_diff(seq, expected))
+        missing = _seq_diff(nearest, expected)
         if missing <= 0:
             return b""
         self.gaps.append((self.offset, missing))

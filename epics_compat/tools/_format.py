@@ -56,6 +56,7 @@ def parse_dbr_type(text: str) -> int | None:
     """
     text = text.strip()
     number = re.match(r"[+-]?\d+", text)
+    type_id: int | None
     if number:
         type_id = int(number.group())  # like sscanf("%d"): trailing text is ignored
     else:

@@ -145,7 +145,7 @@ def _caget(session: _common.Session, names: list[str], output: str,
     requests = []
     for channel in connected:
         native = channel.native_type
-        data_type = dbr_type if output == SPECIFIED else \
+        data_type = dbr_type if output == SPECIFIED and dbr_type is not None else \
             request_type(native, formatter, float_as_string)
         if requested < 0:
             count = channel.native_count  # a negative -# asks for everything, as in C
@@ -175,7 +175,7 @@ def _caget(session: _common.Session, names: list[str], output: str,
             count = reading.count if reading is not None else 0
             head = "" if output == TERSE else formatter.name(name, count) + formatter.separator
             if reading is None:
-                lines.append(head + "*** " + error)
+                lines.append(head + "*** " + str(error))
             else:
                 lines.append(head + formatter.separator.join(formatter.fields(reading,
                                                                               requested)))
@@ -190,7 +190,7 @@ def _specified(channel, reading: _format.Reading | None, error: str | None,
     """The block that ``caget -d TYPE`` prints for one PV."""
     lines = [channel.name]
     if reading is None:
-        lines.append("    *** " + error)
+        lines.append("    *** " + str(error))
         return "\n".join(lines) + "\n"
     lines.append("    Native data type: %s" % _format.DBF_NAMES.get(channel.native_type,
                                                                     "TYPENOTCONN"))

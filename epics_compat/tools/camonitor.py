@@ -112,7 +112,7 @@ def _main(argv: list[str]) -> int:
                                            ["count=", "duration="])
     formatter = _format.Formatter()
     wide = _format.WideFormat(formatter)
-    mask = DEFAULT_MASK
+    mask: int = DEFAULT_MASK
     float_as_string = False
     requested = 0
     settings = _common.Settings(TOOL, _usage)

@@ -12,7 +12,7 @@ import threading
 import caproto_core as core
 from caproto_core import ChannelType
 
-from .._context import ChannelAccessError
+from .._context import ChannelAccessError, WriteAccessDenied
 from . import _common, _format
 
 TOOL = "caput"
@@ -124,6 +124,7 @@ def _main(argv: list[str]) -> int:
 def _caput(session: _common.Session, channel, values: list[str], output: str,
            formatter: _format.Formatter, callback: bool, enum_as_string: bool,
            timeout: float) -> int:
+    data: list | bytes
     if channel.native_type == ChannelType.ENUM:
         data_type, data = _enum_values(session, channel, values, formatter.enum_as_number,
                                        enum_as_string, timeout)
@@ -148,20 +149,22 @@ def _caput(session: _common.Session, channel, values: list[str], output: str,
                                         ChannelType.CHAR else data[0], data_type, count,
                                         callback, (lambda pending: done.set())
                                         if callback else None)
-    except ChannelAccessError as exc:
-        status = core.EcaStatus.ECA_NOWTACCESS if "write access" in str(exc) \
-            else core.EcaStatus.ECA_DISCONN
-        raise PutError("Error from put operation: %s" % core.eca_message(status)) from None
+    except WriteAccessDenied:
+        raise PutError("Error from put operation: %s"
+                       % core.eca_message(core.EcaStatus.ECA_NOWTACCESS)) from None
+    except ChannelAccessError:
+        raise PutError("Error from put operation: %s"
+                       % core.eca_message(core.EcaStatus.ECA_DISCONN)) from None
     except (ValueError, TypeError, OverflowError) as exc:
         raise PutError("Error from put operation: %s (%s)" % (
             core.eca_message(core.EcaStatus.ECA_BADTYPE), exc)) from None
-    status = 0
+    status: int = 0
     if callback:
         if not done.wait(_common.remaining(_common.deadline_after(timeout))):
             # EPICS base goes on (and exits with 0); the exit status tells here.
             _common.warn("Write callback operation timed out")
             status = 1
-        elif pending.error is not None:
+        elif pending is not None and pending.error is not None:
             raise PutError("Error occurred writing data: %s" % pending.error)
 
     new = _read_back(session, channel, output, formatter, timeout)

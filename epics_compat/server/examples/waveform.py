@@ -23,7 +23,7 @@ class Detector(Group):
     exposure = pv(0.1, units="s", precision=3, drive_low=0.0, drive_high=10.0)
     trace = pv([0.0] * TRACE_LENGTH, doc="a random walk")
 
-    @acquire.on_put
+    @acquire.on_put  # type: ignore[no-redef]  # the handler joins the pv of its name
     async def acquire(self, value):
         if value == "Acquire":
             await asyncio.sleep(self.exposure.value)  # a put with wait waits for it
