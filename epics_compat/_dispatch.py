@@ -39,6 +39,10 @@ class Dispatcher:
         self._batched_in = 0
         self._batched_out = 0
         self._batch_lock = threading.Lock()
+        # Queue items put (counted under _batch_lock, before the put) and run to their
+        # end (by the running thread only): equal when everything queued has run.
+        self._items_in = 0
+        self._items_done = 0
         # When each batch was queued, in queue order, and when the one running now was:
         # see lag.
         self._batch_times: collections.deque = collections.deque()
@@ -54,7 +58,12 @@ class Dispatcher:
         self._run_lock = threading.Lock()
 
     def call(self, function, *args, **kwargs) -> None:
-        self._queue.put((function, args, kwargs))
+        self._put((function, args, kwargs))
+
+    def _put(self, item) -> None:
+        with self._batch_lock:
+            self._items_in += 1
+            self._queue.put(item)
 
     def call_batch(self, calls: list) -> None:
         """Queue ``function(argument)`` for each (function, argument) pair, in order.
@@ -67,6 +76,7 @@ class Dispatcher:
             with self._batch_lock:  # the I/O thread and a caller may both be receiving
                 self._batched_in += len(calls) - 1
                 self._batch_times.append(time.monotonic())
+                self._items_in += 1
                 self._queue.put(calls)
 
     def backlog(self) -> int:
@@ -82,7 +92,7 @@ class Dispatcher:
     def notify_below(self, count: int, function) -> None:
         """Call ``function()`` once, on this thread, when at most ``count`` calls wait."""
         self._below = (count, function)
-        self._queue.put((_nothing, (), {}))  # so that the check runs even if idle now
+        self._put((_nothing, (), {}))  # so that the check runs even if idle now
 
     def in_dispatch_thread(self) -> bool:
         current = threading.current_thread()
@@ -95,11 +105,15 @@ class Dispatcher:
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every call queued before now has run (True) or timeout."""
-        if self.in_dispatch_thread():
+        if self.in_dispatch_thread() or self.idle():
             return True
         done = threading.Event()
-        self._queue.put((done.set, (), {}))
+        self.call(done.set)
         return self.wait(done, timeout)
+
+    def idle(self) -> bool:
+        """Whether every call queued so far has run to its end."""
+        return self._items_done == self._items_in
 
     def wait(self, flag, timeout: float | None) -> bool:
         """``flag.wait(timeout)`` (an Event or anything like it); without a thread of its
@@ -152,12 +166,14 @@ class Dispatcher:
     def _run_item(self, item) -> None:
         if item.__class__ is list:
             self._run_batch(item)
+            self._items_done += 1
             return
         function, args, kwargs = item
         try:
             function(*args, **kwargs)
         except Exception:
             logger.exception("callback %r raised", function)
+        self._items_done += 1
         if self._below is not None:
             self._check_below()
 

@@ -120,7 +120,7 @@ class MessageHandling(ContextPart):
         pending.result = message
         if message.status != core.EcaStatus.ECA_NORMAL:
             pending.error = core.eca_message(message.status)
-        pending.done.set()
+        circuit.completed.append(pending)
         if pending.callback is not None:
             self.dispatcher.call(pending.callback, pending)
 
@@ -135,7 +135,7 @@ class MessageHandling(ContextPart):
         pending = circuit.pending.pop(ioid, None) if ioid is not None else None
         if pending is not None:
             pending.error = text
-            pending.done.set()
+            circuit.completed.append(pending)
             if pending.callback is not None:
                 self.dispatcher.call(pending.callback, pending)
 

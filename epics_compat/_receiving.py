@@ -257,7 +257,13 @@ class CircuitIO(ContextPart):
     def _dispatch(self, circuit: Circuit, messages: list, on_io_thread: bool) -> int | None:
         """Run the handlers of messages in order (the caller holds circuit.lock); how many
         ran. A caller thread stops at the first that only the I/O thread may handle.
-        None: a message the core let through could not be used."""
+        None: a message the core let through could not be used.
+
+        Requests answered here are marked done at the end, after every update among these
+        messages is queued: a waiter woken by its reply finds the updates that came with
+        it (before or after it) queued already, so one marker on the dispatcher lets
+        them run first (see pv._settle_callbacks).
+        """
         handlers = self._HANDLERS if on_io_thread else self._CALLER_HANDLERS
         # Monitor updates go to the dispatcher in one batch (one queue operation, one
         # wake-up), handed over before any other callback these messages bring, so that
@@ -291,6 +297,10 @@ class CircuitIO(ContextPart):
         finally:
             if updates:
                 self.dispatcher.call_batch(updates)
+            if circuit.completed:
+                for pending in circuit.completed:
+                    pending.done.set()
+                circuit.completed.clear()
 
     def _receive_large(self, circuit: Circuit, sock) -> memoryview | bytes | None:
         """Fill the large message's buffer; return it once complete, b"" at the end of

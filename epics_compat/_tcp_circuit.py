@@ -70,6 +70,7 @@ class Circuit:
         self.waiting: list[ClientChannel] = []  # found on this server, not yet created
         self.channels: dict[int, ClientChannel] = {}  # by cid on this circuit
         self.pending: dict[int, Pending] = {}  # by ioid
+        self.completed: list[Pending] = []  # answered in the batch being handled
         self.subscriptions: dict[int, Subscription] = {}  # by subscriptionid
         self.health = CircuitHealth(time.monotonic())
         self.name_server = False  # a circuit that only carries searches

@@ -35,6 +35,8 @@ FIRST_UPDATE_WAIT = 1.0
 
 _ACCESS_STRINGS = ('no access', 'read-only', 'write-only', 'read/write')
 _TIME_ARGS = ('status', 'severity', 'timestamp', 'posixseconds', 'nanoseconds')
+#: What the update of a completed put changes: read anew while that update is missing.
+_PUT_ARGS = ('value', 'char_value') + _TIME_ARGS
 
 
 def _ensure_context(method):
@@ -77,23 +79,14 @@ def _settle_callbacks(context_id, timeout: float = 1.0) -> None:
     After a put with wait, the server's monitor update for the new value may already
     be in (often in the same packet as the completion) while its callback is still
     queued: letting the queue drain first makes ``put(x, wait=True); get()`` give x,
-    as it does with libca. The marker goes through the I/O thread so that it queues
-    behind every message that thread has already read.
+    as it does with libca. Whoever received the completion queued the updates that came
+    with it before marking it done, so a marker queued now comes after them.
     """
     try:
-        context = ca._context_object(context_id)
+        dispatcher = ca._context_object(context_id).dispatcher
     except Exception:
         return
-    dispatcher = context.dispatcher
-    if dispatcher.in_dispatch_thread():
-        return
-    done = threading.Event()
-    call_soon = getattr(context, 'call_soon', None)
-    if call_soon is None or not context.running:
-        dispatcher.wait_idle(timeout)
-        return
-    call_soon(dispatcher.call, done.set)
-    dispatcher.wait(done, timeout)
+    dispatcher.wait_idle(timeout)  # at once on the dispatcher's own thread
 
 
 def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
@@ -788,7 +781,11 @@ class PV:
 
     def _getarg(self, arg):
         """An entry of _args, fetching the value, TIME or CTRL metadata when unknown."""
-        if self._args['value'] is None or (arg == 'value' and self._unconfirmed_put):
+        if self._unconfirmed_put and arg in _PUT_ARGS:
+            # The update of a completed put has not come: read what the put left.
+            self.get()
+            self._set_charval(self._args['value'], call_ca=False)
+        elif self._args['value'] is None:
             self.get()
         if self._args[arg] is None:
             if arg in _TIME_ARGS:

@@ -150,3 +150,24 @@ def test_updates_and_a_read_reply_of_one_read_keep_their_order():
     finally:
         raw.close()
         lab.close()
+
+
+def test_idle_only_once_every_queued_call_has_run(dispatcher):
+    assert dispatcher.idle()
+    release = block(dispatcher)
+    ran = []
+    dispatcher.call_batch([(ran.append, 1), (ran.append, 2)])
+    assert not dispatcher.idle()  # one call running, a batch queued
+    settled = threading.Event()
+
+    def settle():
+        if dispatcher.wait_idle(5):
+            settled.set()
+    waiter = threading.Thread(target=settle)
+    waiter.start()
+    time.sleep(0.05)
+    assert not settled.is_set()  # wait_idle waits for the queued batch
+    release.set()
+    waiter.join(5)
+    assert settled.is_set() and ran == [1, 2]
+    assert wait_for(dispatcher.idle)  # the marker wait_idle queued has ended too

@@ -214,6 +214,17 @@ def test_put_then_get_sees_new_value_every_time(softioc):
         assert pv.get() == value
 
 
+def test_put_then_char_value_is_the_new_one_every_time(softioc):
+    """As get(): the text of the value a completed put left, even when the server sends
+    the put's monitor update after its completion (an enum: the text is a state name)."""
+    pv = connected(softioc.pv("mbbo"))
+    pv.get_ctrlvars()
+    names = ["Zero", "One", "Two", "Three"]
+    for step in range(60):
+        assert pv.put(step % 4, wait=True) == 1
+        assert pv.char_value == names[step % 4]
+
+
 def test_new_pv_put_then_get_sees_new_value(softioc):
     """A put(wait) sent before the new subscription's first update still reads back."""
     for step in range(20):
