@@ -369,17 +369,26 @@ def floor_line(runs: list, summary: dict) -> str:
     for key, metric_key, label, unit in (
             ("floor_get_us", "get_us", "get", "us"),
             ("floor_put_wait_us", "put_wait_us", "put(wait=True)", "us"),
-            ("floor_wave_get_mbs", "wave_get_mbs", "1M-double get", "MB/s")):
+            ("floor_put_wait_monitored_us", "put_wait_monitored_us",
+             "put(wait=True) with a monitor", "us"),
+            ("floor_wave_get_mbs", "wave_get_mbs", "1M-double get", "MB/s"),
+            ("floor_wave_get_mbs", "wave_first_mbs", "against the first gets", "MB/s")):
         if key not in values:
             continue
         median = statistics.median(values[key])
         text = f"{label} {fmt(median)} {unit}"
+        ratios = []
         base = summary.get(metric_key, {}).get("pyepics", {}).get("median")
         if base:
-            text += f" (x{median / base:.2f})"
+            ratios.append(f"x{median / base:.2f}")
+        ours = summary.get(metric_key, {}).get("epics_compat", {}).get("median")
+        if ours:
+            ratios.append(f"epics_compat x{ours / median:.2f} of it")
+        if ratios:
+            text += f" ({', '.join(ratios)})"
         parts.append(text)
     return ("floor, a raw socket in one thread without decoding (no client can do "
-            "better here; xN against pyepics):\n  " + "; ".join(parts))
+            "better here; xN against pyepics):\n  " + ";\n  ".join(parts))
 
 
 def scaling_cell(results: dict, lib: str, n: int) -> dict | None:
@@ -589,7 +598,8 @@ def main(argv=None) -> int:
         "floor": {"prefix": prefix, "n": sizes["n_get"], "warmup": sizes["warmup"],
                   "nwave": sizes["nwave"]},
     }
-    with_floor = bool({"get", "ca_get", "put_wait", "wave_get"} & set(args.scenarios))
+    with_floor = bool({"get", "ca_get", "put_wait", "wave_get", "wave_first"}
+                      & set(args.scenarios))
     scenarios = [s for s in SCENARIOS if s in args.scenarios]
     results: dict = {}
     # pip compiles an installed package's bytecode; a checkout run with
