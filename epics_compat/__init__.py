@@ -105,31 +105,39 @@ def cainfo(pvname, print_out=True, timeout=5.0, connection_timeout=5.0):
     return thispv.info
 
 
+#: The callback index camonitor() uses on its PV: one camonitor per PV, replaced by the next.
+_CAMONITOR_INDEX = -999
+
+
 def camonitor_clear(pvname):
     """Stop the camonitor() of a PV."""
-    if pvname in _PVmonitors_:
-        _PVmonitors_[pvname].remove_callback(index=-999)
-        _PVmonitors_.pop(pvname)
+    monitored = _PVmonitors_.pop(pvname, None)
+    if monitored is not None:
+        monitored.remove_callback(index=_CAMONITOR_INDEX)
+
+
+def _monitor_line(writer):
+    """The default camonitor callback: 'name time value' (the name cut at 32 characters,
+    the local time of the update, the value as text) to ``writer``."""
+    def report(pvname=None, value=None, char_value=None, **_):
+        text = repr(value) if char_value is None else char_value
+        writer(f"{pvname:.32s} {pv.fmt_time()} {text}")
+    return report
 
 
 def camonitor(pvname, writer=None, callback=None, connection_timeout=5.0,
               monitor_delta=None):
     """Report every change of a PV: a line 'name time value' to ``writer`` (default:
     standard output), or a call of ``callback(pvname=, value=, char_value=, ...)``."""
-    if writer is None:
-        writer = ca.write
     if callback is None:
-        def callback(pvname=None, value=None, char_value=None, **kwds):
-            if char_value is None:
-                char_value = repr(value)
-            writer(f"{pvname:.32s} {pv.fmt_time()} {char_value}")
-
-    thispv = get_pv(pvname, timeout=connection_timeout, connect=True,
-                    monitor_delta=monitor_delta)
-    if thispv.connected:
-        thispv.get()
-        thispv.add_callback(callback, index=-999, with_ctrlvars=True)
-        _PVmonitors_[pvname] = thispv
+        callback = _monitor_line(ca.write if writer is None else writer)
+    monitored = get_pv(pvname, timeout=connection_timeout, connect=True,
+                       monitor_delta=monitor_delta)
+    if not monitored.connected:
+        return
+    monitored.get()  # the current value in the cache before the first report
+    monitored.add_callback(callback, index=_CAMONITOR_INDEX, with_ctrlvars=True)
+    _PVmonitors_[pvname] = monitored
 
 
 def caget_many(pvlist, as_string=False, as_numpy=True, count=None, timeout=1.0,
