@@ -1,5 +1,5 @@
 """The pure-Python server with the simulated records of ``epics_compat.server.records``,
-for the tests of ``epics.devices`` (tests/test_devices_sim.py).
+for the tests of ``epics.devices`` (tests/api/test_devices_sim.py).
 
 ``device_records(prefix)`` makes one set of records under ``prefix``; ``serve`` starts a
 server on a free loopback port with a set per prefix (one per library under test, so

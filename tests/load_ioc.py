@@ -5,7 +5,7 @@
 (default 0.01), with epics_compat.server's runner (environment: EPICS_CAS_*).
 ``start`` runs it in a process of its own on loopback; ``Subscribers`` are raw client
 circuits (caproto_core) subscribed to counters, checking that each update is the next
-value. Used by tests/test_server_load.py and benchmarks/server_bench.py.
+value. Used by tests/server/test_server_load.py and benchmarks/server_bench.py.
 """
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ import socket
 import struct
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +28,7 @@ from epics_compat.server import PV
 
 pytestmark = pytest.mark.timeout(60)
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 HEADER = struct.Struct(">HHHHII")
 EXTENDED = struct.Struct(">II")
 

@@ -16,7 +16,6 @@ import math
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy
 import pytest
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 import caproto_core as cc
 from caproto_core import _dbr
 from caproto_core._messages import HEADER
+from paths import ROOT
 
 ChannelType = cc.ChannelType
 
@@ -697,7 +697,7 @@ else:
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1], timeout=60)
+                          cwd=ROOT, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 

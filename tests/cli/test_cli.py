@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +23,7 @@ from epics_compat.tools import _format
 pytestmark = pytest.mark.timeout(60)
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
-ROOT = Path(__file__).resolve().parent.parent
+from paths import ROOT
 
 
 def run(softioc, tool: str, *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """The simulated records of epics_compat.server.records on their own (no client): the
 calc evaluator, and scaler, sscan, mca and transform behaviour driven through PV puts on
-a running server. tests/test_devices_sim.py drives them through pyepics' devices."""
+a running server. tests/api/test_devices_sim.py drives them through pyepics' devices."""
 from __future__ import annotations
 
 import threading

@@ -7,11 +7,12 @@ above it. Reading the clock (``time.time``) is allowed.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-CORE = Path(__file__).resolve().parents[1] / "caproto_core"
+from paths import ROOT
+
+CORE = ROOT / "caproto_core"
 
 FORBIDDEN = {
     "socket": "does network I/O",

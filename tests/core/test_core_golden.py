@@ -13,7 +13,6 @@ import re
 import struct
 from collections import Counter
 
-from pathlib import Path
 
 import numpy
 import pytest
@@ -22,7 +21,7 @@ import caproto_core as cc
 from epics_compat.shark import pcap
 from epics_compat.shark.pcap import CA_SERVER_PORT, read_pcap
 
-DATA = Path(__file__).parent / "data"
+from paths import DATA
 
 CAPTURE = DATA / "libca_rsrv.pcap"
 TYPES_DB = DATA / "types.db"

@@ -10,9 +10,9 @@ compared leaves out only what must differ: the server's host name (libca resolve
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
+from pathlib import Path
 import time
 
 import epics as pyepics  # the oracle
@@ -20,6 +20,7 @@ import pytest
 
 import epics_compat
 from ioc import run_python
+from paths import TESTS
 from pyepics_api import plain, restore, run_script, wait_for
 
 pytestmark = [pytest.mark.differential, pytest.mark.timeout(90)]
@@ -254,7 +255,7 @@ def test_connection_and_access_callbacks(softioc, record):
     # Each library in a fresh process: get_pv's cache and libca's contexts in this one
     # carry state from earlier tests, which made the pyepics side differ in full runs.
     code = ("import json, os, sys\n"
-            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+            f"sys.path[:0] = [{str(TESTS)!r}, {str(Path(__file__).resolve().parent)!r}]\n"
             "import epics_compat, epics as pyepics\n"
             "from test_pv_differential import connection_callbacks\n"
             "lib = pyepics if LIB == 'pyepics' else epics_compat\n"

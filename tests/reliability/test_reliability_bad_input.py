@@ -1,4 +1,4 @@
-"""Bad input from users, where tests/test_ca_bad_input.py leaves off: subscriptions, odd
+"""Bad input from users, where tests/api/test_ca_bad_input.py leaves off: subscriptions, odd
 timeouts (infinite, NaN), the top-level functions and PV objects, and the ca functions
 that take no chid. The rule: pyepics' result, or a clear exception where pyepics crashes
 or misbehaves; never a hang, never a context left broken (checked after every test).

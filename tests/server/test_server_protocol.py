@@ -19,6 +19,7 @@ from caproto_core import (AccessRights, ChannelType, ClearChannelResponse, EcaSt
                           SubscriptionType, VersionResponse, WriteNotifyResponse,
                           read_datagram, SERVER)
 
+from paths import TESTS
 from pyserver import RawClient, search, server_package
 
 srv = server_package()
@@ -460,7 +461,7 @@ def test_server_works_without_numpy():
     import subprocess
     import sys
     from pathlib import Path
-    code = NO_NUMPY.format(tests=str(Path(__file__).parent))
+    code = NO_NUMPY.format(tests=str(TESTS))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 0, proc.stderr

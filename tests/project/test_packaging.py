@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CAPTURE = Path(__file__).parent / "data" / "libca_rsrv.pcap"
+from paths import DATA, ROOT
+
+CAPTURE = DATA / "libca_rsrv.pcap"
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,7 @@ from ioc import ExampleIoc, SoftIoc, find_free_port
 
 pytestmark = pytest.mark.timeout(240)
 
-TESTS = Path(__file__).resolve().parent
+from paths import TESTS
 SCRIPT = TESTS / "ophyd_async_scenario.py"
 
 

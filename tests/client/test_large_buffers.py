@@ -7,7 +7,7 @@ import numpy as np
 from epics_compat._large_buffers import LargeBuffers
 import epics_compat.ca as eca
 
-from test_ca_context import connected
+from ca_compare import connected
 
 
 def test_a_buffer_is_reused_only_when_no_view_of_it_is_alive():

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
+from paths import ROOT, TESTS
 
 #: Path-like text in test sources that would leave the repository: a parent directory
 #: reached with '..', the shared captures folder that sits beside a checkout, or an absolute

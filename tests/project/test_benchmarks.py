@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from paths import ROOT as REPO
 
 
 def test_quick_benchmark_runs(tmp_path):

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,7 @@ from ioc import SoftIoc, find_free_port
 
 pytestmark = pytest.mark.timeout(180)
 
-TESTS = Path(__file__).resolve().parent
+from paths import TESTS
 SCRIPT = TESTS / "aioca_scenarios.py"
 LIBS = ("aioca", "epics_compat")
 

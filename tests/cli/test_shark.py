@@ -6,7 +6,6 @@ import re
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,9 @@ import caproto_core as cc
 from epics_compat.shark import main
 from epics_compat.shark.pcap import read_pcap
 
-CAPTURE = Path(__file__).parent / "data" / "libca_rsrv.pcap"
+from paths import DATA
+
+CAPTURE = DATA / "libca_rsrv.pcap"
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} "
                   r"(?P<src>[\d.]+:\d+) -> (?P<dst>[\d.]+:\d+) (?P<transport>UDP|TCP) "
                   r"(?P<what>\w+\(.*\)|\[.*\])(?: pv=(?P<pv>\S+))?$")

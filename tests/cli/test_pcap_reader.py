@@ -3,13 +3,12 @@ and on synthetic packets."""
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import pytest
 
 from epics_compat.shark.pcap import CA_SERVER_PORT, read_pcap
 
-DATA = Path(__file__).parent / "data"
+from paths import DATA
 
 CAPTURE = DATA / "libca_rsrv.pcap"
 VERSION = 0  # CA command id of VERSION

@@ -20,7 +20,9 @@ from reliability import Lab
 
 pytestmark = pytest.mark.timeout(90)
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+from paths import TESTS
+
+TESTS_DIR = str(TESTS)
 
 
 @pytest.fixture
