@@ -197,6 +197,9 @@ import epics_compat as epics
 from epics_compat import CAPool, CAProcess, ca
 
 def task(i):
+    # 10 ms each: 2 s of work for one worker, so that the others, which take a while to
+    # start with spawn, get their share (one fast worker once did all 200 tasks).
+    time.sleep(0.01)
     k = i % 8
     name = f"w{k}"
     if epics.caput(name, i, wait=True, timeout=5) != 1:
