@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-import threading
 import time
 import warnings
 from math import log10

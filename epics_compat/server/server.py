@@ -382,10 +382,9 @@ class Server:
     # --- helpers for records, faults and connections --------------------------------------------
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        """Run ``callback`` on the server thread (holding the lock) after ``delay`` s."""
-        if self._loop is None:
-            raise RuntimeError(f"{self!r} is not running: nothing runs later")
-        return self._loop.call_later(delay, callback)
+        """Run ``callback`` on the server thread (holding the lock) after ``delay`` s;
+        RuntimeError (from ``loop``) when the server is not running."""
+        return self.loop.call_later(delay, callback)
 
     def run_in_loop(self, function: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Run ``function`` on the server thread and wait for its result."""
