@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from ._tcp_circuit import Circuit
 
 
-
 #: Access rights as plain ints: IntFlag arithmetic costs microseconds per channel.
 READ_ACCESS, WRITE_ACCESS = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
 

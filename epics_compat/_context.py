@@ -70,17 +70,6 @@ __all__ = ["Context", "ClientChannel", "ChannelListener", "Pending", "Subscripti
 logger = logging.getLogger("epics_compat.context")
 
 
-
-
-
-
-
-
-
-
-
-
-
 class Context(Searching, CircuitIO, MessageHandling):
     """A Channel Access client context: channels, circuits, an I/O and a callback thread."""
 
@@ -562,38 +551,6 @@ class Context(Searching, CircuitIO, MessageHandling):
                         logger.debug("%r: %s", circuit, exc)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def _check_subscription(channel: ClientChannel, data_type, count, mask) -> None:
     """TypeError or ValueError, naming the channel, for what a subscription cannot carry."""
     what = f"subscription to {channel.name!r}"
@@ -613,11 +570,3 @@ def _check_subscription(channel: ClientChannel, data_type, count, mask) -> None:
     if not mask & 0xF:
         raise ValueError(f"{what}: event mask {mask:#x} selects none of DBE_VALUE, "
                          f"DBE_LOG, DBE_ALARM, DBE_PROPERTY")
-
-
-
-
-
-
-
-

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from ._context import Context
 
 
-
 #: Room for the largest metadata structure (DBR_CTRL_ENUM: 422 bytes) and padding.
 METADATA_ALLOWANCE = 512
 #: Seconds a caller's write may wait for a server that takes no data before the circuit

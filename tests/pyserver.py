@@ -86,7 +86,6 @@ def subprocess_env() -> dict[str, str]:
 # --- a minimal blocking client on caproto_core, for protocol-level tests -------------------
 
 
-
 class RawClient:
     """One TCP circuit to a server, driven step by step by a test.
 
@@ -194,5 +193,3 @@ def search(port: int, *names: str, reply: int = SearchReply.DONT_REPLY,
 def run_pyepics(env: dict[str, str], code: str, timeout: float = 60.0) -> str:
     """Run ``code`` (which imports epics) in a fresh process with the client ``env``."""
     return run_python(code, env, timeout=timeout)
-
-
