@@ -37,7 +37,6 @@ unsubscribes) on a thread that holds one.
 """
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import operator
@@ -45,7 +44,6 @@ import os
 import selectors
 import socket
 import threading
-import time
 from typing import Callable
 
 import caproto_core as core
@@ -56,6 +54,7 @@ from ._channels import (CS_CLOSED, CS_CONN, CS_NEVER_CONN, CS_PREV_CONN, WRITE_A
                         Subscription, WriteAccessDenied)
 from ._config import Config
 from ._dispatch import Dispatcher
+from ._event_loop import EventLoop
 from ._handling import MessageHandling
 from ._receiving import CircuitIO
 from ._searching import Searching
@@ -85,44 +84,31 @@ class Context(Searching, CircuitIO, MessageHandling):
         self.channels: dict[int, ClientChannel] = {}  # by chid
         self.circuits: dict[tuple, Circuit] = {}  # by (address, priority)
         self._lock = threading.RLock()
-        self._timers: list = []  # heap of (when, sequence, function, args)
-        self._timer_sequence = itertools.count()
-        self._calls: list = []  # (function, args) for the I/O thread
-        # Reentrant: a PV freed by the garbage collector while this thread holds it (an
-        # allocation in call_soon) may queue its unsubscription through call_soon again.
-        self._calls_lock = threading.RLock()
+        self.loop = EventLoop(f"epics_compat-io-{self.id}", after_round=self._flush_all,
+                              on_exit=self._shutdown)
         self.search_plan = SearchPlan(self.config.max_search_period)
         self._search_sequence = 0
         self._next_search_tick = float("inf")
         self._broadcaster = core.Broadcaster(CLIENT)
-        self._selector = selectors.DefaultSelector()
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         self._udp.bind(("", 0))
         self._udp.setblocking(False)
-        self._selector.register(self._udp, selectors.EVENT_READ, self._on_datagram)
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
+        self.loop.register(self._udp, selectors.EVENT_READ, self._on_datagram)
         self._resolved: dict[str, str] = {}  # host in the address list -> IPv4 or ''
         self._search_targets()  # names are resolved now, on the caller's thread
         self.dispatcher = Dispatcher(f"epics_compat-callbacks-{self.id}", preemptive)
         self._running = True
         self._unflushed: set[Circuit] = set()  # circuits with queued bytes (I/O thread)
-        self.io_thread_id: int | None = None
         self.repeater_registration = RepeaterRegistration()
-        self.call_soon(self._schedule, 1.0, self._check_circuits)
-        self.call_soon(self._register_with_repeater)
+        self.loop.call_later(1.0, self._check_circuits)
+        self.loop.call_soon(self._register_with_repeater)
         self._name_servers: dict[tuple, Circuit] = {}
         self._retry = RetryPolicy()  # for servers whose circuits were lost young
         self.events_held = False  # flow control: servers asked to hold monitor updates
         for address in self.config.name_servers:
-            self.call_soon(self._connect_name_server, address)
-        # Started last: the I/O thread reads every attribute set above.
-        self._thread = threading.Thread(target=self._run, name=f"epics_compat-io-{self.id}",
-                                        daemon=True)
-        self._thread.start()
+            self.loop.call_soon(self._connect_name_server, address)
+        self.loop.start()  # last: the I/O thread reads every attribute set above
 
     def __repr__(self) -> str:
         searches = " ".join("%s:%d" % address for address in self._search_targets())
@@ -158,7 +144,7 @@ class Context(Searching, CircuitIO, MessageHandling):
             if access_callback is not None:
                 channel._access_callbacks = [access_callback]
             self.channels[channel.chid] = channel
-        self.call_soon(self._start_search, channel)
+        self.loop.call_soon(self._start_search, channel)
         return channel
 
     def clear_channel(self, channel: ClientChannel) -> None:
@@ -169,7 +155,7 @@ class Context(Searching, CircuitIO, MessageHandling):
             channel.subscriptions.clear()
         channel.listener = None
         channel._connection_callbacks = channel._access_callbacks = None
-        self.call_soon(self._clear_on_server, channel)
+        self.loop.call_soon(self._clear_on_server, channel)
 
     def wait_for_connection(self, channel: ClientChannel, timeout: float | None) -> bool:
         return channel.connected.wait(timeout)
@@ -200,7 +186,7 @@ class Context(Searching, CircuitIO, MessageHandling):
             first = circuit.queue(data)
         if defer:
             if first:
-                self.call_soon(self._flush, circuit)
+                self.loop.call_soon(self._flush, circuit)
             return pending
         self._write_request(circuit, pending, receive)
         return pending
@@ -220,12 +206,12 @@ class Context(Searching, CircuitIO, MessageHandling):
                 raise ValueError(f"count {count} for {channel.name!r}: a number of "
                                  f"elements, 0 or more")
         pending = Pending(channel)
-        self.call_soon(self._read_on_connect, channel, pending, count)
+        self.loop.call_soon(self._read_on_connect, channel, pending, count)
         return pending
 
     def forget_read(self, pending: Pending) -> None:
         """Drop a ``read_when_connected`` whose channel has not connected yet."""
-        self.call_soon(self._forget_read, pending)
+        self.loop.call_soon(self._forget_read, pending)
 
     def _read_on_connect(self, channel: ClientChannel, pending: Pending,
                          count: int | None) -> None:
@@ -373,9 +359,7 @@ class Context(Searching, CircuitIO, MessageHandling):
         if not self._running:
             return
         self._running = False
-        self._wake()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(2.0)
+        self.loop.stop(2.0)
         self.dispatcher.stop()
 
     def abandon(self) -> None:
@@ -384,8 +368,8 @@ class Context(Searching, CircuitIO, MessageHandling):
         for circuit in list(self.circuits.values()):
             if circuit.sock is not None:
                 circuit.sock.close()
-        for sock in (self._udp, self._wake_r, self._wake_w):
-            sock.close()
+        self._udp.close()
+        self.loop.abandon()
 
     @property
     def running(self) -> bool:
@@ -409,45 +393,14 @@ class Context(Searching, CircuitIO, MessageHandling):
 
     def call_soon(self, function, *args) -> None:
         """Run ``function(*args)`` on the I/O thread."""
-        with self._calls_lock:
-            self._calls.append((function, args))
-            first = len(self._calls) == 1
-        if first:  # otherwise a wake-up is on its way already (one send() each: ~20 us)
-            self._wake()
-
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"x")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or shutting down
-
-    def _schedule(self, delay: float, function, *args) -> None:
-        """On the I/O thread: run ``function(*args)`` after ``delay`` seconds."""
-        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_sequence),
-                                      function, args))
+        self.loop.call_soon(function, *args)
 
     # --- the I/O thread -----------------------------------------------------------------
 
-    def _run(self) -> None:
-        self.io_thread_id = threading.get_ident()
-        try:
-            while self._running:
-                timeout = None
-                if self._timers:
-                    timeout = max(0.0, self._timers[0][0] - time.monotonic())
-                for key, mask in self._selector.select(timeout):
-                    try:
-                        key.data(key.fileobj, mask)
-                    except Exception:
-                        logger.exception("error handling I/O on %r", key.fileobj)
-                self._run_calls()
-                self._run_timers()
-                if self._unflushed:
-                    self._flush_all()
-        finally:
-            self._shutdown()
-
     def _flush_all(self) -> None:
+        """After each round of the I/O thread: write what its work queued."""
+        if not self._unflushed:
+            return
         circuits, self._unflushed = self._unflushed, set()
         for circuit in circuits:
             self._flush(circuit)
@@ -479,49 +432,20 @@ class Context(Searching, CircuitIO, MessageHandling):
         circuit.watched = events
         try:
             if not events:
-                self._selector.unregister(circuit.sock)
+                self.loop.unregister(circuit.sock)
             elif not watched:
-                self._selector.register(circuit.sock, events, circuit.on_event)
+                self.loop.register(circuit.sock, events, circuit.on_event)
             else:
-                self._selector.modify(circuit.sock, events, circuit.on_event)
+                self.loop.modify(circuit.sock, events, circuit.on_event)
         except (KeyError, ValueError, OSError):  # closed meanwhile
-            pass
-
-    def _run_calls(self) -> None:
-        with self._calls_lock:
-            calls, self._calls = self._calls, []
-        for function, args in calls:
-            try:
-                function(*args)
-            except Exception:
-                logger.exception("error in %r", function)
-
-    def _run_timers(self) -> None:
-        now = time.monotonic()
-        while self._timers and self._timers[0][0] <= now:
-            _, _, function, args = heapq.heappop(self._timers)
-            try:
-                function(*args)
-            except Exception:
-                logger.exception("error in timer %r", function)
-
-    def _on_wake(self, sock, mask) -> None:
-        try:
-            while sock.recv(4096):
-                pass
-        except BlockingIOError:
             pass
 
     def _shutdown(self) -> None:
         for circuit in list(self.circuits.values()) + list(self._name_servers.values()):
             self._close_circuit(circuit)
-        for sock in (self._udp, self._wake_r, self._wake_w):
-            try:
-                self._selector.unregister(sock)
-            except (KeyError, ValueError):
-                pass
-            sock.close()
-        self._selector.close()
+        self.loop.unregister(self._udp)
+        self._udp.close()
+        self.loop.close()
 
     def _hold_events(self) -> None:
         """Callbacks are behind: ask every server to hold monitor updates until they
@@ -533,7 +457,7 @@ class Context(Searching, CircuitIO, MessageHandling):
                     self.dispatcher.backlog())
         self._send_to_all(core.EventsOffRequest())
         self.dispatcher.notify_below(flow.resume_below(),
-                                     lambda: self.call_soon(self._resume_events))
+                                     lambda: self.loop.call_soon(self._resume_events))
 
     def _resume_events(self) -> None:
         if self.events_held:

@@ -177,7 +177,7 @@ class MessageHandling(ContextPart):
         if was_connected:
             self._notify_connection(channel, False)
         if channel.state != CS_CLOSED and channel.chid in self.channels:
-            self._schedule(retry_after, self._start_search, channel)
+            self.loop.call_later(retry_after, self._start_search, channel)
 
     def _fail_pending(self, circuit: Circuit, channel: ClientChannel | None, reason: str):
         for ioid, pending in list(circuit.pending.items()):
@@ -194,7 +194,7 @@ class MessageHandling(ContextPart):
         logger.info("circuit to %s:%d lost: %s", *circuit.address, reason)
         self._close_circuit(circuit)
         if circuit.name_server and self._running:
-            self._schedule(5.0, self._connect_name_server, circuit.address)
+            self.loop.call_later(5.0, self._connect_name_server, circuit.address)
         self._fail_pending(circuit, None, f"connection to {circuit.address[0]}:"
                                           f"{circuit.address[1]} lost ({reason})")
         channels = list(circuit.channels.values()) + circuit.waiting
@@ -215,10 +215,7 @@ class MessageHandling(ContextPart):
                 del self.circuits[(circuit.address, circuit.priority)]
             if circuit.sock is not None:
                 with circuit.io_lock:
-                    try:
-                        self._selector.unregister(circuit.sock)
-                    except (KeyError, ValueError):
-                        pass
+                    self.loop.unregister(circuit.sock)
                     if circuit.caller_reading:
                         shutdown_socket(circuit.sock)  # wakes the caller, who closes it
                     else:
@@ -266,7 +263,7 @@ class MessageHandling(ContextPart):
                         pass
             elif action is not None:
                 self._lose_circuit(circuit, action)
-        self._schedule(1.0, self._check_circuits)
+        self.loop.call_later(1.0, self._check_circuits)
 
 
 def _has_callbacks(channel: ClientChannel) -> bool:

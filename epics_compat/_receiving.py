@@ -58,10 +58,12 @@ class CircuitIO(ContextPart):
         if error not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             self._lose_circuit(circuit, f"connect failed: {os.strerror(error)}")
             return
-        self._selector.register(sock, selectors.EVENT_WRITE,
+        self.loop.register(sock, selectors.EVENT_WRITE,
                                 functools.partial(self._on_connected, circuit))
 
-    def _on_connected(self, circuit: Circuit, sock, mask) -> None:
+    def _on_connected(self, circuit: Circuit, mask: int) -> None:
+        sock = circuit.sock
+        assert sock is not None  # registered by _connect
         error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if error:
             self._lose_circuit(circuit, f"connect failed: {os.strerror(error)}")
@@ -69,7 +71,7 @@ class CircuitIO(ContextPart):
         # The socket stays non-blocking: the I/O thread never waits for it, and caller
         # threads wait for writability themselves (Circuit.write_queued).
         circuit.on_event = functools.partial(self._on_readable, circuit)
-        self._selector.modify(sock, selectors.EVENT_READ, circuit.on_event)
+        self.loop.modify(sock, selectors.EVENT_READ, circuit.on_event)
         circuit.watched = selectors.EVENT_READ
         with circuit.lock:
             circuit.connected = True
@@ -94,7 +96,7 @@ class CircuitIO(ContextPart):
             circuit.channels[channel.core.cid] = channel
             circuit.send(channel.core.create())
 
-    def _on_readable(self, circuit: Circuit, sock, mask) -> None:
+    def _on_readable(self, circuit: Circuit, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
             self._flush(circuit)
         if not mask & selectors.EVENT_READ:
@@ -102,7 +104,7 @@ class CircuitIO(ContextPart):
         if not circuit.reader.acquire(blocking=False):
             return  # a caller is receiving on this circuit (it stopped our watch)
         try:
-            self._receive(circuit, sock, on_io_thread=True)
+            self._receive(circuit, circuit.sock, on_io_thread=True)
         finally:
             circuit.reader.release()
 
@@ -154,7 +156,7 @@ class CircuitIO(ContextPart):
     def _start_reading(self, circuit: Circuit) -> bool:
         """A caller takes the circuit from the I/O thread to receive on it; False if it
         cannot (the I/O thread itself, another caller receiving, a closed circuit)."""
-        if threading.get_ident() == self.io_thread_id or \
+        if threading.get_ident() == self.loop.thread_id or \
                 not circuit.reader.acquire(blocking=False):
             return False
         with circuit.io_lock:
@@ -184,7 +186,7 @@ class CircuitIO(ContextPart):
                 function(*args)
             finally:
                 self._stop_reading(circuit)
-        self.call_soon(run)
+        self.loop.call_soon(run)
         return False
 
     def _handle(self, circuit: Circuit, messages: list) -> None:
@@ -239,7 +241,7 @@ class CircuitIO(ContextPart):
                 if on_io_thread:
                     self._hold_events()
                 else:
-                    self.call_soon(self._hold_events)
+                    self.loop.call_soon(self._hold_events)
         if handled is None:  # a bad message: the circuit is lost
             return self._give_up(circuit, "bad message", on_io_thread)
         if handled < len(messages):

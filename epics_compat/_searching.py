@@ -32,7 +32,7 @@ class Searching(ContextPart):
         when = time.monotonic() + delay
         if when < self._next_search_tick:
             self._next_search_tick = when
-            self._schedule(delay, self._search_tick)
+            self.loop.call_later(delay, self._search_tick)
 
     def _search_tick(self) -> None:
         """Send every search that is due, batched into as few datagrams as fit."""
@@ -76,10 +76,10 @@ class Searching(ContextPart):
                 targets.append((ip, port))
         return targets
 
-    def _on_datagram(self, sock, mask) -> None:
+    def _on_datagram(self, mask: int) -> None:
         while True:
             try:
-                data, address = sock.recvfrom(65536)
+                data, address = self._udp.recvfrom(65536)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. ICMP port unreachable reported on Linux
@@ -111,14 +111,14 @@ class Searching(ContextPart):
                              ("127.0.0.1", self.config.repeater_port))
         except OSError as exc:
             logger.debug("repeater registration failed: %s", exc)
-        self._schedule(next_in, self._register_with_repeater)
+        self.loop.call_later(next_in, self._register_with_repeater)
 
     def _on_beacon(self, beacon: core.RsrvIsUpResponse, sender) -> None:
         """A new or restarted server (beacon ids start again) prompts searching at once."""
         now = time.monotonic()
         when = self.search_plan.beacon(beacon_server(beacon, sender), beacon.beacon_id, now)
         if when is not None:
-            self._schedule(when - now, self._restart_searches)
+            self.loop.call_later(when - now, self._restart_searches)
 
     def _restart_searches(self) -> None:
         self.search_plan.restart(time.monotonic())

@@ -90,10 +90,10 @@ class Circuit:
         ``self.lock`` must not wait for the socket (see ``write_queued``).
         """
         if self.queue(self.prepare(*messages)):
-            if threading.get_ident() == self.context.io_thread_id:
+            if threading.get_ident() == self.context.loop.thread_id:
                 self.context._unflushed.add(self)
             else:
-                self.context.call_soon(self.context._flush, self)
+                self.context.loop.call_soon(self.context._flush, self)
 
     def queue(self, data: bytes) -> bool:
         """Queue bytes to be written, in order; True if the queue was empty."""
@@ -127,7 +127,7 @@ class Circuit:
         except OSError as exc:
             self._failed(exc)
         if self.outgoing and not self.closed:
-            self.context.call_soon(self.context._flush, self)
+            self.context.loop.call_soon(self.context._flush, self)
 
     def _write_some(self) -> bool:
         """Write what the socket takes now; True if bytes are left. If another thread is
@@ -170,7 +170,7 @@ class Circuit:
                     self._send_all(self._take_queued())
         finally:
             if self.outgoing and not self.closed:  # queued by the I/O thread meanwhile
-                self.context.call_soon(self.context._flush, self)
+                self.context.loop.call_soon(self.context._flush, self)
 
     def _send_all(self, data: bytes) -> None:
         """Write all of ``data`` (the caller holds ``send_lock``), waiting for the socket."""
@@ -197,7 +197,7 @@ class Circuit:
 
     def _failed(self, exc: OSError) -> None:
         """A caller's write failed: the I/O thread drops the circuit; the caller learns why."""
-        self.context.call_soon(self.context._lose_circuit, self, f"send failed: {exc}")
+        self.context.loop.call_soon(self.context._lose_circuit, self, f"send failed: {exc}")
         raise ChannelAccessError(f"send to {self.address[0]}:{self.address[1]} failed: "
                                  f"{exc}") from None
 

@@ -94,7 +94,7 @@ def write(context: Context, channel, value, data_type: int = DOUBLE, timeout: fl
 
 
 def io_alive(context: Context) -> bool:
-    return context.running and context._thread.is_alive() and \
+    return context.running and context.loop.thread.is_alive() and \
         context.dispatcher._thread.is_alive()
 
 

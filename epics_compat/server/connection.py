@@ -34,7 +34,7 @@ from .payloads import data_message, encode_read
 from .pv import PV, Done
 
 if TYPE_CHECKING:
-    from .loop import Timer
+    from .._event_loop import Timer
     from .server import Server
 
 logger = logging.getLogger("epics_compat.server")
@@ -114,7 +114,7 @@ class Connection:
     def update_interest(self) -> None:
         """Watch for reading unless paused, and for writing while output is queued."""
         if not self.server.loop.in_loop_thread():
-            self.server.loop.call_soon_threadsafe(self.update_interest)
+            self.server.loop.call_soon(self.update_interest)
             return
         if self.closed:
             return
@@ -124,7 +124,7 @@ class Connection:
             events |= selectors.EVENT_WRITE
         if events != self._interest:
             self._interest = events
-            self.server.loop.modify(self.sock, events, self._on_ready)
+            self.server.loop.watch(self.sock, events, self._on_ready)
 
     def _on_ready(self, mask: int) -> None:
         if mask & selectors.EVENT_READ:
@@ -431,11 +431,11 @@ class Connection:
                     break
                 except OSError as exc:
                     reason = f"send failed: {exc}"
-                    self.server.loop.call_soon_threadsafe(lambda: self.close(reason))
+                    self.server.loop.call_soon(lambda: self.close(reason))
                     return
                 del self._outbuf[:sent]
             if not self._outbuf and self._close_when_flushed:
-                self.server.loop.call_soon_threadsafe(
+                self.server.loop.call_soon(
                     lambda: self.close("closed by the server after a fault"))
                 return
         self.update_interest()
@@ -504,7 +504,7 @@ class Connection:
         if self.closed:
             return
         if not self.server.loop.in_loop_thread():
-            self.server.loop.call_soon_threadsafe(lambda: self.close(reason))
+            self.server.loop.call_soon(lambda: self.close(reason))
             return
         self.closed = True
         logger.info("%s: %s", self, reason)

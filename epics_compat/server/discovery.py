@@ -28,7 +28,7 @@ from .. import _netif
 from .._config import parse_addresses
 
 if TYPE_CHECKING:
-    from .loop import Timer
+    from .._event_loop import Timer
     from .server import Server
 
 logger = logging.getLogger("epics_compat.server")

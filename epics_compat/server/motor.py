@@ -30,7 +30,7 @@ from .group import Group
 from .pv import PV, Done
 
 if TYPE_CHECKING:
-    from .loop import Timer
+    from .._event_loop import Timer
     from .server import Server
 
 #: Fields by type, as the motor record declares them (DBF_ULONG is served as DOUBLE).

@@ -26,7 +26,7 @@ from caproto_core import ADDRESS_OF_SENDER, DEFAULT_REPEATER_PORT, AccessRights
 from .connection import Connection, Subscription
 from .discovery import SEARCH_LOG_SIZE, Discovery
 from .hooks import ServerHooks
-from .loop import EventLoop, Timer
+from .._event_loop import EventLoop, Timer
 from .pv import PV
 from .runtime import HandlerRunner
 
@@ -188,7 +188,7 @@ class Server:
         with self.lock:
             if self._running:
                 return self
-            loop = self._loop = EventLoop(self.lock)
+            loop = self._loop = EventLoop("epics_compat.server", lock=self.lock)
             try:
                 discovery = self._bind()
             except OSError:
@@ -311,7 +311,7 @@ class Server:
         """Accept circuits, except while paused (the kernel still completes handshakes)."""
         if self._listener is not None:
             events = 0 if self.hooks.paused else selectors.EVENT_READ
-            self.loop.modify(self._listener, events, self._accept)
+            self.loop.watch(self._listener, events, self._accept)
 
     def refresh_io(self) -> None:
         """The hooks changed: watch the sockets anew and answer what waited (loop thread)."""
@@ -375,7 +375,7 @@ class Server:
             self._close_sockets()
             self.loop.call_later(downtime, come_back)
 
-        self.loop.call_soon_threadsafe(go_away)
+        self.loop.call_soon(go_away)
         if wait and not self.loop.in_loop_thread():
             back.wait(downtime + 10.0)
 
@@ -402,7 +402,7 @@ class Server:
             finally:
                 done.set()
 
-        self.loop.call_soon_threadsafe(call)
+        self.loop.call_soon(call)
         if not done.wait(timeout):
             raise TimeoutError(f"the server thread did not run {function!r} in {timeout} s")
         if result[1] is not None:

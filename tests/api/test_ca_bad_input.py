@@ -24,7 +24,7 @@ def context_still_works(softioc):
     chid = connected(eca, softioc.pv("ai"))
     assert eca.get(chid, timeout=5) == 3.25
     context = eca._context_object()
-    assert context.running and context._thread.is_alive()
+    assert context.running and context.loop.thread.is_alive()
     assert context.dispatcher._thread.is_alive()
 
 

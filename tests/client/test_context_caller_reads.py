@@ -31,7 +31,7 @@ class RecordingContext(Context):
 
     def _on_data(self, circuit, message):
         self.reply_threads.append(threading.current_thread().name)
-        if self.interrupt_next_reply and threading.current_thread() is not self._thread:
+        if self.interrupt_next_reply and threading.current_thread() is not self.loop.thread:
             self.interrupt_next_reply = False
             raise KeyboardInterrupt
         Context._on_data(self, circuit, message)
@@ -66,7 +66,7 @@ def test_the_waiting_thread_receives_its_own_reply(softioc, recording):
     # The I/O thread still takes a reply that comes before its caller waits (it does
     # under load): each was handled once, most by the caller.
     assert len(recording.reply_threads) == 200
-    assert set(recording.reply_threads) <= {"MainThread", recording._thread.name}
+    assert set(recording.reply_threads) <= {"MainThread", recording.loop.thread.name}
     assert recording.reply_threads.count("MainThread") > 0
     circuit = channel.circuit
     assert not circuit.caller_reading and not circuit.reader.locked()

@@ -30,7 +30,7 @@ def context_still_works(softioc):
     assert eca.get(connected(eca, softioc.pv("ai")), timeout=5) == 3.25
     assert eepics.caget(softioc.pv("longin"), timeout=5) == 42
     context = eca._context_object()
-    assert context.running and context._thread.is_alive()
+    assert context.running and context.loop.thread.is_alive()
     assert context.dispatcher._thread.is_alive()
 
 
