@@ -264,7 +264,7 @@ class CircuitIO(ContextPart):
         Requests answered here are marked done at the end, after every update among these
         messages is queued: a waiter woken by its reply finds the updates that came with
         it (before or after it) queued already, so one marker on the dispatcher lets
-        them run first (see pv._settle_callbacks).
+        them run first (see _pv_context.settle_callbacks).
         """
         handlers = self._HANDLERS if on_io_thread else self._CALLER_HANDLERS
         # Monitor updates go to the dispatcher in one batch (one queue operation, one

@@ -9,19 +9,27 @@ Connection, access-rights and monitor events all arrive on the context's callbac
 A user thread that waits for a connection blocks on an event, not on a polling loop; a
 callback that itself waits for a new PV to connect runs that PV's connection handling in
 place, so waiting inside a callback never deadlocks.
+
+``PV`` here is the connection, the automatic monitor, get and put; its other halves are
+bases of their own: the user callbacks (``_pv_callbacks``) and the metadata properties
+with the fetching of TIME and CTRL data and the text form of the value
+(``_pv_metadata``). The cainfo report is in ``_pv_report``, and running a PV's methods
+in its own context in ``_pv_context``.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import time
 import warnings
-from math import log10
 from types import SimpleNamespace
 
 from . import ca, dbr
-from .sync import Flag, made_when_used
+from ._pv_callbacks import PVCallbacks
+from ._pv_context import ensure_context, in_callback_thread, settle_callbacks
+from ._pv_metadata import PVMetadata, type_name
+from ._pv_report import cainfo_report, fmt_time
+from .sync import Flag
 
 logger = logging.getLogger("epics_compat.pv")
 
@@ -33,59 +41,6 @@ _PVcache_: dict = {}
 FIRST_UPDATE_WAIT = 1.0
 
 _ACCESS_STRINGS = ('no access', 'read-only', 'write-only', 'read/write')
-_TIME_ARGS = ('status', 'severity', 'timestamp', 'posixseconds', 'nanoseconds')
-#: What the update of a completed put changes: read anew while that update is missing.
-_PUT_ARGS = ('value', 'char_value') + _TIME_ARGS
-
-
-def _ensure_context(method):
-    """Run a PV method with the PV's own CA context attached to the calling thread.
-
-    A PV belongs to the context that was current when it was made; a thread attached to
-    another context (or to none) is switched over for the call and back afterwards.
-    """
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        own = self.context
-        if own is None:
-            raise RuntimeError(f"PV {getattr(self, 'pvname', '?')!r} has no CA context")
-        current = ca.current_context()
-        if current == own:
-            return method(self, *args, **kwargs)
-        if current is not None:
-            ca.detach_context()
-        ca.attach_context(own)
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            if current is not None:
-                ca.detach_context()
-                ca.attach_context(current)
-    return wrapper
-
-
-def _in_callback_thread(context_id) -> bool:
-    """Whether the calling thread is the callback thread of a context."""
-    try:
-        return ca._context_object(context_id).dispatcher.in_dispatch_thread()
-    except Exception:
-        return False
-
-
-def _settle_callbacks(context_id, timeout: float = 1.0) -> None:
-    """Wait until the callbacks of everything received so far have run.
-
-    After a put with wait, the server's monitor update for the new value may already
-    be in (often in the same packet as the completion) while its callback is still
-    queued: letting the queue drain first makes ``put(x, wait=True); get()`` give x,
-    as it does with libca. Whoever received the completion queued the updates that came
-    with it before marking it done, so a marker queued now comes after them.
-    """
-    try:
-        dispatcher = ca._context_object(context_id).dispatcher
-    except Exception:
-        return
-    dispatcher.wait_idle(timeout)  # at once on the dispatcher's own thread
 
 
 def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
@@ -142,15 +97,6 @@ def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
     return thispv
 
 
-def fmt_time(tstamp=None) -> str:
-    """A POSIX time as 'YYYY-mm-dd HH:MM:SS.fffff' in local time (now by default)."""
-    if tstamp is None:
-        tstamp = time.time()
-    whole, fraction = divmod(tstamp, 1)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(whole))
-    return f"{stamp}.{round(1.e5 * fraction):05d}"
-
-
 def clear_pvcache():
     """Disconnect and forget every PV made by get_pv() (ca.clear_cache() calls this).
 
@@ -166,21 +112,7 @@ def clear_pvcache():
 ca.register_clear_cache(clear_pvcache)
 
 
-@functools.lru_cache(maxsize=None)
-def _type_name(ftype) -> str:
-    """'time_double' for dbr.TIME_DOUBLE...: one string shared by every PV of a type."""
-    return dbr.Name(ftype).lower()
-
-
-def _metadata_property(name: str, doc: str) -> property:
-    """A read-only property for one entry of ``PV._args``, fetched when still unknown."""
-    def getter(self):
-        return self._getarg(name)
-    getter.__name__ = name
-    return property(getter, None, None, doc)
-
-
-class PV:
+class PV(PVCallbacks, PVMetadata):
     """An EPICS Process Variable: one named channel, its value and its metadata.
 
     >>> p = PV('XX:m1.VAL')    # connects in the background
@@ -261,7 +193,7 @@ class PV:
         ca.replace_access_rights_event(self.chid, callback=self.__on_access_rights_event)
         self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl',
                                      use_time=self.form == 'time')
-        self._args['type'] = _type_name(self.ftype)
+        self._args['type'] = type_name(self.ftype)
 
     # --- connection -------------------------------------------------------------------
 
@@ -278,7 +210,7 @@ class PV:
         else:
             self._conn_event.clear()
 
-    @_ensure_context
+    @ensure_context
     def force_connect(self, pvname=None, chid=None, conn=True, **kws):
         """Run the connection handling now, as if the connection event had arrived."""
         if chid is None:
@@ -288,14 +220,14 @@ class PV:
         self._args['chid'] = self.chid = chid
         self.__on_connect(pvname=pvname, chid=chid, conn=conn, **kws)
 
-    @_ensure_context
+    @ensure_context
     def force_read_access_rights(self):
         """Read the access rights from the channel, not from the last access event."""
         self._args['access'] = ca.access(self.chid)
         self._args['read_access'] = 1 == ca.read_access(self.chid)
         self._args['write_access'] = 1 == ca.write_access(self.chid)
 
-    @_ensure_context
+    @ensure_context
     def __on_access_rights_event(self, read_access, write_access):
         self._args['read_access'] = read_access
         self._args['write_access'] = write_access
@@ -304,7 +236,7 @@ class PV:
             if callable(func):
                 func(read_access, write_access, pv=self)
 
-    @_ensure_context
+    @ensure_context
     def __on_connect(self, pvname=None, chid=None, conn=True):
         """Connection events: note type and size, tell the user, start the monitor."""
         if self._conn_done_inline:
@@ -327,7 +259,7 @@ class PV:
             self._args['host'] = ca.host_name(self.chid)
             self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl',
                                          use_time=self.form == 'time')
-            typename = _type_name(self.ftype)
+            typename = type_name(self.ftype)
             self._args['type'] = typename
             self._args['typefull'] = typename
             self._args['ftype'] = dbr.Name(typename, reverse=True)
@@ -351,7 +283,7 @@ class PV:
         """Wait until the connection handling has run (at most ``timeout`` seconds)."""
         if self.connected:
             return True
-        if _in_callback_thread(self.context):
+        if in_callback_thread(self.context):
             # Our connection event is queued behind the callback that is waiting: do
             # its work here once the channel is up, and let the queued one pass.
             if ca.connect_channel(self.chid, timeout=timeout) and not self.connected:
@@ -361,7 +293,7 @@ class PV:
         ca._wait(self._conn_event, max(0.0, timeout), self.context)
         return self.connected
 
-    @_ensure_context
+    @ensure_context
     def wait_for_connection(self, timeout=None):
         """Wait up to ``timeout`` (connection_timeout) seconds for the PV to connect."""
         if not self.connected:
@@ -374,7 +306,7 @@ class PV:
                 self._wait_for_own_connection(timeout - (time.monotonic() - start))
         return self.connected
 
-    @_ensure_context
+    @ensure_context
     def connect(self, timeout=None):
         """Wait for the channel to connect; True when connected (and typed)."""
         if not self.connected:
@@ -394,14 +326,14 @@ class PV:
         self.force_connect()
         return self.wait_for_connection()
 
-    @_ensure_context
+    @ensure_context
     def poll(self, evt=1.e-4, iot=1.0):
         """Let pending callbacks run (ca.poll)."""
         ca.poll(evt=evt, iot=iot)
 
     # --- monitoring -------------------------------------------------------------------
 
-    @_ensure_context
+    @ensure_context
     def _clear_auto_monitor_subscription(self):
         """Cancel the automatic subscription, if there is one."""
         if self._monref is None:
@@ -411,7 +343,7 @@ class PV:
         self._monref_mask = None
         ca.clear_subscription(event_id)
 
-    @_ensure_context
+    @ensure_context
     def _check_auto_monitor(self):
         """Subscribe, resubscribe or unsubscribe as ``auto_monitor`` says.
 
@@ -450,7 +382,7 @@ class PV:
         return self._auto_monitor
 
     @auto_monitor.setter
-    @_ensure_context
+    @ensure_context
     def auto_monitor(self, value):
         self._auto_monitor = value
         self._check_auto_monitor()
@@ -460,7 +392,7 @@ class PV:
         """The event mask of the automatic subscription (None when not monitoring)."""
         return self._monref_mask
 
-    @_ensure_context
+    @ensure_context
     def clear_auto_monitor(self):
         """Stop monitoring: get() asks the server from now on."""
         self.auto_monitor = False
@@ -491,76 +423,6 @@ class PV:
                      f"({fmt_time(self._args['timestamp'])})")
         self.run_callbacks()
 
-    # --- callbacks --------------------------------------------------------------------
-
-    @_ensure_context
-    def run_callbacks(self):
-        """Run every user callback, in index order, with the current data."""
-        callbacks = self._callbacks
-        if not callbacks:
-            return
-        if type(self).run_callback is PV.run_callback:
-            # The context is ours already: skip run_callback's check of it, a wrapper
-            # call and a context lookup per callback and monitor update.
-            for index in sorted(callbacks):
-                self._run_callback(index)
-        else:  # a subclass's run_callback is called, as pyepics' run_callbacks does
-            for index in sorted(callbacks):
-                self.run_callback(index)
-
-    @_ensure_context
-    def run_callback(self, index):
-        """Run one user callback with ``_args``, its own keywords and cb_info=(index, pv)."""
-        self._run_callback(index)
-
-    def _run_callback(self, index):
-        try:
-            func, extra = self._callbacks[index]
-        except (KeyError, TypeError):  # TypeError: no callbacks at all (None)
-            return
-        kwds = self._args.copy()  # what copy.copy does for a dict, without its dispatch
-        kwds.update(extra)
-        kwds['cb_info'] = (index, self)
-        if callable(func):
-            func(**kwds)
-
-    def add_callback(self, callback=None, index=None, run_now=False,
-                     with_ctrlvars=True, **kw):
-        """Add a value-change callback; returns its index (for remove_callback).
-
-        Extra keywords are passed to the callback with every call. ``run_now`` runs
-        it once at once; ``with_ctrlvars`` fetches the CTRL metadata first so that
-        the callback sees units, limits and enum strings.
-        """
-        if callable(callback):
-            if index is None:
-                index = 1 + max(self.callbacks) if self.callbacks else 1
-            self.callbacks[index] = (callback, kw)
-        if with_ctrlvars and self.connected:
-            self.get_ctrlvars()
-        if run_now:
-            self.get(as_string=True)
-            if self.connected:
-                self.run_callback(index)
-        return index
-
-    @_ensure_context
-    def remove_callback(self, index=None):
-        """Remove the callback of index ``index``."""
-        callbacks = self._callbacks
-        if callbacks and index in callbacks:
-            callbacks.pop(index)
-            ca.poll()
-
-    def clear_callbacks(self, with_access_callback=False, with_connect_callback=False):
-        """Remove every value callback (and optionally access and connection ones)."""
-        if self._callbacks:
-            self._callbacks.clear()
-        if with_access_callback:
-            self._access_callbacks = None  # a new empty list when next used
-        if with_connect_callback:
-            self._connection_callbacks = None
-
     # --- values -----------------------------------------------------------------------
 
     def get(self, count=None, as_string=False, as_numpy=True, timeout=None,
@@ -577,7 +439,7 @@ class PV:
                                       use_monitor=use_monitor)
         return data['value'] if data is not None else None
 
-    @_ensure_context
+    @ensure_context
     def get_with_metadata(self, count=None, as_string=False, as_numpy=True,
                           timeout=None, with_ctrlvars=False, form=None,
                           use_monitor=True, as_namespace=False):
@@ -615,7 +477,7 @@ class PV:
                                          timeout=timeout, as_numpy=as_numpy)
             if metad is None:
                 return None
-            if first_value and not _in_callback_thread(self.context):
+            if first_value and not in_callback_thread(self.context):
                 # The subscription's first update normally comes with this answer (the
                 # server sends it at once): let its callback run first, as it would
                 # with libca, so that this newer answer is what stays.
@@ -651,7 +513,7 @@ class PV:
             return SimpleNamespace(**metad)
         return metad
 
-    @_ensure_context
+    @ensure_context
     def put(self, value, wait=False, timeout=30.0, use_complete=False, callback=None,
             callback_data=None):
         """Write ``value``; returns 1 (or -1 if ``wait`` timed out), None if unconnected.
@@ -682,7 +544,7 @@ class PV:
                         callback=on_complete if (use_complete or callback) else None,
                         callback_data=callback_data)
         if wait and status == 1 and self._monref is not None \
-                and not _in_callback_thread(self.context):
+                and not in_callback_thread(self.context):
             self._after_put_wait(updated_before, updates_before)
         return status
 
@@ -697,179 +559,21 @@ class PV:
         still be on its way: wait for it, then read the value from the server.
         """
         if updated_before:
-            _settle_callbacks(self.context)
+            settle_callbacks(self.context)
             if self._updates == updates_before:
                 self._unconfirmed_put = True
             return
         ca._wait(self._first_update, FIRST_UPDATE_WAIT, self.context)
-        _settle_callbacks(self.context)
+        settle_callbacks(self.context)
         count = self._args['count'] if self._args['count'] != self._args['nelm'] else None
         metadata = ca.get_with_metadata(self.chid, ftype=self.ftype, count=count,
                                         timeout=FIRST_UPDATE_WAIT)
         if metadata is not None:
             self._args.update(metadata)
 
-    def _set_charval(self, val, call_ca=True, force_long_string=False):
-        """Set and return ``char_value``, the text form of ``val`` (pyepics' rules)."""
-        if val is None:
-            self._args['char_value'] = 'None'
-            return 'None'
-        ftype = self._args['ftype']
-        ntype = dbr.native_type(ftype) if ftype is not None else None
-        if ntype == dbr.STRING:
-            self._args['char_value'] = val
-            return val
-        if ntype == dbr.CHAR and (self.count < ca.AUTOMONITOR_MAXLENGTH
-                                  or force_long_string is True):
-            cval = _chars_to_text(val)
-            self._args['char_value'] = cval
-            return cval
-
-        if self.count > 1:
-            try:
-                length = len(val)
-            except TypeError:
-                length = 1
-            cval = f'<array size={length}, type={dbr.Name(ftype).lower()}>'
-        elif ntype in (dbr.FLOAT, dbr.DOUBLE):
-            if call_ca and self._args['precision'] is None:
-                self.get_ctrlvars()
-            precision = self._args['precision']
-            if precision is None:
-                # What the formatting below ends in, without raising and catching a
-                # TypeError at every monitor update of a PV whose CTRL data is unknown.
-                cval = str(val)
-            else:
-                try:
-                    style = 'g' if 4 < abs(int(log10(abs(val + 1.e-9)))) else 'f'
-                    cval = ('%%.%d%s' % (precision, style)) % val
-                except (ValueError, TypeError, ArithmeticError):
-                    cval = str(val)
-        elif ntype == dbr.ENUM:
-            if call_ca and self._args['enum_strs'] in ([], None):
-                self.get_ctrlvars()
-            try:
-                cval = self._args['enum_strs'][val]
-            except (TypeError, KeyError, IndexError):
-                cval = str(val)
-        else:
-            cval = repr(val)
-        self._args['char_value'] = cval
-        return cval
-
-    @_ensure_context
-    def get_ctrlvars(self, timeout=5, warn=True):
-        """Fetch the CTRL metadata (limits, units, precision, enum strings) into _args."""
-        if not self.wait_for_connection():
-            return None
-        kwds = ca.get_ctrlvars(self.chid, timeout=timeout, warn=warn)
-        if kwds is not None:
-            self._args.update(kwds)
-        self.force_read_access_rights()
-        return kwds
-
-    @_ensure_context
-    def get_timevars(self, timeout=5, warn=True):
-        """Fetch the TIME metadata (status, severity, timestamp) into _args."""
-        if not self.wait_for_connection():
-            return None
-        kwds = ca.get_timevars(self.chid, timeout=timeout, warn=warn)
-        if kwds is not None:
-            self._args.update(kwds)
-        return kwds
-
-    def _getarg(self, arg):
-        """An entry of _args, fetching the value, TIME or CTRL metadata when unknown."""
-        if self._unconfirmed_put and arg in _PUT_ARGS:
-            # The update of a completed put has not come: read what the put left.
-            self.get()
-            self._set_charval(self._args['value'], call_ca=False)
-        elif self._args['value'] is None:
-            self.get()
-        if self._args[arg] is None:
-            if arg in _TIME_ARGS:
-                self.get_timevars(timeout=1, warn=False)
-            else:
-                self.get_ctrlvars(timeout=1, warn=False)
-        return self._args.get(arg, None)
-
-    # --- the report of cainfo() -------------------------------------------------------
-
     def _getinfo(self):
         """The multi-line report that cainfo() prints."""
-        if not self.wait_for_connection():
-            return None
-        self.get_ctrlvars()
-        family, base = 'native', self._args['typefull']
-        if '_' in base:
-            family, base = base.split('_')
-        if base in ('float', 'double'):
-            fmt = '{val:g}'
-        elif base in ('string', 'char'):
-            fmt = '{val:s}'
-        else:
-            fmt = '{val:d}'
-
-        self._set_charval(self._args['value'], call_ca=False)
-        lines = [f"== {self.pvname}  ({family}_{base}) =="]
-        fields = {}
-        value = self._args['value']
-        if self.count == 1:
-            fields['value'] = fmt.format(val=value)
-        else:
-            more = ',....' if self.count > 10 else ''
-            indices = range(min(5, self.count))
-            try:
-                shown = ','.join([fmt.format(val=value[i]) for i in indices])
-            except ValueError:
-                shown = ','.join([repr(value[i]) for i in indices])
-            except TypeError:
-                shown = 'unknown'
-            fields['value'] = f" array  [{shown}{more}]"
-        for name in ('char_value', 'count', 'nelm', 'type', 'units', 'precision', 'host',
-                     'access', 'monitor_delta', 'status', 'char_status', 'severity',
-                     'char_severity', 'timestamp', 'posixseconds', 'nanoseconds',
-                     'upper_ctrl_limit', 'lower_ctrl_limit', 'upper_disp_limit',
-                     'lower_disp_limit', 'upper_alarm_limit', 'lower_alarm_limit',
-                     'upper_warning_limit', 'lower_warning_limit'):
-            attr = getattr(self, name, None)
-            if attr is None:
-                continue
-            if name == 'timestamp':
-                attr = f"{attr:.3f} ({fmt_time(attr)})"
-            elif name == 'char_value':
-                attr = f"'{attr}'"
-            fields[name] = str(attr)
-        for key, text in fields.items():
-            width = 20 if len(key) > 14 else 15
-            lines.append(f"   {key:{width}s} = {text}")
-        if base == 'enum':
-            lines.append('   enum strings: ')
-            lines.extend(f"       {index} = {name}"
-                         for index, name in enumerate(self.enum_strs))
-        if self._monref is not None:
-            lines.append(f"   PV is internally monitored, with {len(self.callbacks)} "
-                         f"user-defined callbacks")
-            for index in sorted(self.callbacks):
-                func = self.callbacks[index][0]
-                fname = getattr(func, '__name__', repr(func))
-                code = getattr(func, '__code__', None)
-                lines.append(f"      {fname} in file '{getattr(code, 'co_filename', '?')}'")
-        else:
-            lines.append('   PV is NOT internally monitored')
-        lines.append('=============================')
-        return '\n'.join(lines)
-
-    # --- properties -------------------------------------------------------------------
-
-    callbacks = made_when_used(
-        '_callbacks', dict, "index -> (function, keywords) of the value-change callbacks.")
-    connection_callbacks = made_when_used(
-        '_connection_callbacks', list, "Functions called as f(pvname=, conn=, pv=) on "
-                                       "connection changes.")
-    access_callbacks = made_when_used(
-        '_access_callbacks', list, "Functions called as f(read_access, write_access, "
-                                   "pv=) on access rights changes.")
+        return cainfo_report(self)
 
     def __getval__(self):
         return self._getarg('value')
@@ -885,71 +589,6 @@ class PV:
         """The value as text: enum string, float with PREC digits, char array as str."""
         self._getarg('char_value')
         return self._set_charval(self._getarg('value'))
-
-    status = _metadata_property('status', "Alarm status (an integer, see dbr.AlarmStatus).")
-
-    @property
-    def char_status(self):
-        """Alarm status as its name ('NO_ALARM', 'HIGH', ...)."""
-        return dbr.AlarmStatus(self.status).name
-
-    @property
-    def type(self):
-        """DBR type name of the PV's form ('time_double', 'ctrl_enum', 'string', ...)."""
-        return self._args['type']
-
-    @property
-    def typefull(self):
-        """DBR type name of the PV's form, set at connection."""
-        return self._args['typefull']
-
-    host = _metadata_property('host', "'host:port' of the server.")
-
-    @property
-    def count(self):
-        """Number of elements received (at most the ``count`` asked for); see nelm."""
-        if self._args['count'] is not None:
-            return self._args['count']
-        return self._getarg('count')
-
-    @property
-    @_ensure_context
-    def nelm(self):
-        """Native element count of the channel (a waveform's NELM)."""
-        return ca.element_count(self.chid)
-
-    read_access = _metadata_property('read_access', "Whether the client may read.")
-    write_access = _metadata_property('write_access', "Whether the client may write.")
-    access = _metadata_property('access', "'read/write', 'read-only', 'write-only' or "
-                                          "'no access'.")
-    monitor_delta = _metadata_property('monitor_delta', "The monitor_delta given at "
-                                                        "creation (not applied).")
-    severity = _metadata_property('severity', "Alarm severity: 0 NO_ALARM, 1 MINOR, "
-                                              "2 MAJOR, 3 INVALID.")
-
-    @property
-    def char_severity(self):
-        """Alarm severity as its name ('NO_ALARM', 'MINOR', 'MAJOR', 'INVALID')."""
-        return dbr.AlarmSeverity(self.severity).name
-
-    timestamp = _metadata_property('timestamp', "POSIX time of the last value.")
-    posixseconds = _metadata_property('posixseconds', "Whole POSIX seconds of the last "
-                                                      "value's timestamp.")
-    nanoseconds = _metadata_property('nanoseconds', "Nanoseconds of the last value's "
-                                                    "timestamp.")
-    precision = _metadata_property('precision', "Digits after the decimal point (PREC).")
-    units = _metadata_property('units', "Engineering units (EGU).")
-    enum_strs = _metadata_property('enum_strs', "The state names of an enum PV.")
-    upper_disp_limit = _metadata_property('upper_disp_limit', "Upper display limit (HOPR).")
-    lower_disp_limit = _metadata_property('lower_disp_limit', "Lower display limit (LOPR).")
-    upper_alarm_limit = _metadata_property('upper_alarm_limit', "Upper alarm limit (HIHI).")
-    lower_alarm_limit = _metadata_property('lower_alarm_limit', "Lower alarm limit (LOLO).")
-    lower_warning_limit = _metadata_property('lower_warning_limit',
-                                             "Lower warning limit (LOW).")
-    upper_warning_limit = _metadata_property('upper_warning_limit',
-                                             "Upper warning limit (HIGH).")
-    upper_ctrl_limit = _metadata_property('upper_ctrl_limit', "Upper control limit (DRVH).")
-    lower_ctrl_limit = _metadata_property('lower_ctrl_limit', "Lower control limit (DRVL).")
 
     @property
     def info(self):
@@ -976,7 +615,7 @@ class PV:
     # Mutable, compared by channel: unhashable, as in pyepics.
     __hash__ = None  # type: ignore[assignment]
 
-    @_ensure_context
+    @ensure_context
     def disconnect(self, deepclean=True):
         """Forget this PV: drop its callbacks, its monitor and its get_pv() cache entry.
 
@@ -1013,25 +652,6 @@ class PV:
             self._disconnect()
         except Exception:
             pass
-
-
-def _chars_to_text(val) -> str:
-    """A char array (or one char) as text up to its first NUL, right-stripped."""
-    if ca.HAS_NUMPY and isinstance(val, ca.numpy.ndarray):
-        codes = val.tolist()
-        if not isinstance(codes, list):
-            codes = [codes]
-    else:
-        try:
-            codes = list(val)
-        except TypeError:
-            codes = [val]
-    if 0 in codes:
-        codes = codes[:codes.index(0)]
-    try:
-        return ''.join(chr(code) for code in codes).rstrip()
-    except (ValueError, TypeError):
-        return ''
 
 
 #: The class get_pv() makes; advanced users may replace it with a subclass.
