@@ -12,16 +12,15 @@ from ._context_part import ContextPart
 from ._channels import (
     CS_CLOSED,
     CS_CONN,
-    CS_NEVER_CONN,
-    CS_PREV_CONN,
     READ_ACCESS,
     WRITE_ACCESS,
     ChannelAccessError,
     ClientChannel,
+    Pending,
     Subscription,
 )
 from ._tcp_circuit import Circuit, shutdown_socket
-from .engine import SEND_ECHO
+from .engine import NAME_SERVER_RECONNECT, REFUSED_RETRY, SEND_ECHO, state_after_loss
 
 logger = logging.getLogger("epics_compat.context")
 
@@ -99,17 +98,17 @@ class MessageHandling(ContextPart):
         circuit.send(request)
 
     def _on_create_failed(self, circuit: Circuit, message) -> None:
-        channel = circuit.channels.pop(message.cid, None)
+        channel = circuit.refused(message.cid)
         if channel is not None:
             logger.warning("server %s:%d refused channel %r; searching again",
                            *circuit.address, channel.name)
-            self._disconnect_channel(channel, retry_after=1.0)
+            self._disconnect_channel(channel, retry_after=REFUSED_RETRY)
 
     def _on_server_disconnect(self, circuit: Circuit, message) -> None:
-        channel = circuit.channels.pop(message.cid, None)
+        channel, requests = circuit.dropped(message.cid)
         if channel is not None:
             logger.info("server %s:%d dropped channel %r", *circuit.address, channel.name)
-            self._fail_pending(circuit, channel, "the server dropped the channel")
+            self._fail(requests, "the server dropped the channel")
             self._disconnect_channel(channel)
 
     def _on_data(self, circuit: Circuit, message) -> None:
@@ -172,21 +171,18 @@ class MessageHandling(ContextPart):
         channel.circuit = None
         channel.core = None
         channel.connected.clear()
-        if channel.state != CS_CLOSED:
-            channel.state = CS_PREV_CONN if was_connected else CS_NEVER_CONN
+        channel.state = state_after_loss(channel.state)
         if was_connected:
             self._notify_connection(channel, False)
         if channel.state != CS_CLOSED and channel.chid in self.channels:
             self.loop.call_later(retry_after, self._start_search, channel)
 
-    def _fail_pending(self, circuit: Circuit, channel: ClientChannel | None, reason: str):
-        for ioid, pending in list(circuit.pending.items()):
-            if channel is None or pending.channel is channel:
-                del circuit.pending[ioid]
-                pending.error = reason
-                pending.done.set()
-                if pending.callback is not None:
-                    self.dispatcher.call(pending.callback, pending)
+    def _fail(self, requests: list[Pending], reason: str) -> None:
+        for pending in requests:
+            pending.error = reason
+            pending.done.set()
+            if pending.callback is not None:
+                self.dispatcher.call(pending.callback, pending)
 
     def _lose_circuit(self, circuit: Circuit, reason: str) -> None:
         if circuit.closed:
@@ -194,12 +190,10 @@ class MessageHandling(ContextPart):
         logger.info("circuit to %s:%d lost: %s", *circuit.address, reason)
         self._close_circuit(circuit)
         if circuit.name_server and self._running:
-            self.loop.call_later(5.0, self._connect_name_server, circuit.address)
-        self._fail_pending(circuit, None, f"connection to {circuit.address[0]}:"
-                                          f"{circuit.address[1]} lost ({reason})")
-        channels = list(circuit.channels.values()) + circuit.waiting
-        circuit.channels.clear()
-        circuit.waiting.clear()
+            self.loop.call_later(NAME_SERVER_RECONNECT, self._connect_name_server,
+                                 circuit.address)
+        requests, channels = circuit.lost()
+        self._fail(requests, f"connection to {circuit.host} lost ({reason})")
         retry_after = self._retry.delay_after_loss(circuit.address, circuit.health,
                                                    time.monotonic())
         for channel in channels:
@@ -230,8 +224,7 @@ class MessageHandling(ContextPart):
         if circuit is None:
             return
         with circuit.lock:
-            if channel in circuit.waiting:
-                circuit.waiting.remove(channel)
+            circuit.forget(channel)
             core_channel = channel.core
             if core_channel is not None and core_channel.state is core.ChannelState.CONNECTED \
                     and circuit.connected:
@@ -240,7 +233,6 @@ class MessageHandling(ContextPart):
                 except (ChannelAccessError, ProtocolError) as exc:
                     logger.debug("clearing %r: %s", channel.name, exc)
             if core_channel is not None:
-                circuit.channels.pop(core_channel.cid, None)
                 for subscriptionid in list(core_channel.subscriptions):
                     circuit.subscriptions.pop(subscriptionid, None)
         channel.circuit = None

@@ -16,7 +16,7 @@ import caproto_core as core
 from caproto_core import ProtocolError
 
 from ._context_part import ContextPart
-from ._channels import CS_CLOSED, ClientChannel, Pending
+from ._channels import ClientChannel, Pending
 from ._tcp_circuit import Circuit
 from .engine import flow
 from .host import host_name, user_name
@@ -43,10 +43,10 @@ class CircuitIO(ContextPart):
             self.circuits[key] = circuit
             self._connect(circuit)
         channel.circuit = circuit
-        if circuit.connected:
-            self._create_on_circuit(circuit, channel)
-        else:
-            circuit.waiting.append(channel)
+        with circuit.lock:
+            creation = circuit.carry(channel)
+            if creation:
+                circuit.send(*creation)
 
     def _connect(self, circuit: Circuit) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -59,7 +59,7 @@ class CircuitIO(ContextPart):
             self._lose_circuit(circuit, f"connect failed: {os.strerror(error)}")
             return
         self.loop.register(sock, selectors.EVENT_WRITE,
-                                functools.partial(self._on_connected, circuit))
+                           functools.partial(self._on_connected, circuit))
 
     def _on_connected(self, circuit: Circuit, mask: int) -> None:
         sock = circuit.sock
@@ -74,27 +74,12 @@ class CircuitIO(ContextPart):
         self.loop.modify(sock, selectors.EVENT_READ, circuit.on_event)
         circuit.watched = selectors.EVENT_READ
         with circuit.lock:
-            circuit.connected = True
             circuit.health.connected(time.monotonic())
-            circuit.send(core.VersionRequest(priority=circuit.priority),
-                         core.HostNameRequest(host_name()),
-                         core.ClientNameRequest(user_name()))
-            if self.events_held and not circuit.name_server:
-                circuit.send(core.EventsOffRequest())
-            waiting, circuit.waiting = circuit.waiting, []
-            for channel in waiting:
-                self._create_on_circuit(circuit, channel)
+            circuit.send(*circuit.greeting(host_name(), user_name(),
+                                           self.events_held and not circuit.name_server))
         if circuit.name_server:
             self.search_plan.search_now()  # search through it at once
             self._plan_search_tick(0.0)
-
-    def _create_on_circuit(self, circuit: Circuit, channel: ClientChannel) -> None:
-        if channel.state == CS_CLOSED:
-            return
-        with circuit.lock:
-            channel.core = circuit.core.new_channel(channel.name)
-            circuit.channels[channel.core.cid] = channel
-            circuit.send(channel.core.create())
 
     def _on_readable(self, circuit: Circuit, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:

@@ -16,7 +16,7 @@ from caproto_core import CLIENT
 
 from ._channels import ChannelAccessError, ClientChannel, Pending, Subscription
 from ._large_buffers import LargeBuffers
-from .engine import CircuitHealth
+from .engine import CircuitChannels, CircuitHealth
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -29,8 +29,9 @@ METADATA_ALLOWANCE = 512
 SEND_TIMEOUT = 10.0
 
 
-class Circuit:
-    """A TCP connection to one server at one priority, and the core's view of it."""
+class Circuit(CircuitChannels[ClientChannel, Pending]):
+    """A TCP connection to one server at one priority, and the core's view of it; what
+    it carries and what connecting and losing it do are the engine's (CircuitChannels)."""
 
     def __init__(self, context: Context, address: tuple[str, int], priority: int):
         self.context = context
@@ -39,9 +40,9 @@ class Circuit:
         self.host = f"{address[0]}:{address[1]}"
         self.priority = priority
         # The limit is on array bytes; a payload adds its metadata structure and padding.
-        self.core = core.VirtualCircuit(
+        super().__init__(core.VirtualCircuit(
             CLIENT, address, priority,
-            max_payload_size=context.config.max_array_bytes + METADATA_ALLOWANCE)
+            max_payload_size=context.config.max_array_bytes + METADATA_ALLOWANCE))
         self.lock = threading.RLock()
         #: Held while writing to the socket, and never while waiting for another lock:
         #: bytes are queued under ``lock`` (in the order the core recorded them), and
@@ -64,11 +65,7 @@ class Circuit:
         # A caller's poll object for the socket (one reader at a time).
         self.poller: select.poll | None = None
         self.sock: socket.socket | None = None
-        self.connected = False
         self.closed = False
-        self.waiting: list[ClientChannel] = []  # found on this server, not yet created
-        self.channels: dict[int, ClientChannel] = {}  # by cid on this circuit
-        self.pending: dict[int, Pending] = {}  # by ioid
         self.completed: list[Pending] = []  # answered in the batch being handled
         self.subscriptions: dict[int, Subscription] = {}  # by subscriptionid
         self.health = CircuitHealth(time.monotonic())

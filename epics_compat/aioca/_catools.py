@@ -142,7 +142,7 @@ async def caget(pv: str, datatype=None, format=dbr.FORMAT_RAW, count=0):
         raise cadef.CAException(cadef.ECA_NORDACCESS, "ca_array_get_callback")
     core_channel, circuit = _live(channel, pv)
     message = core_channel.read(request.dbr_code, _element_count(channel, count))
-    answer = await circuit.request(message)
+    answer = await circuit.request(channel, message)
     if answer.status != cadef.ECA_NORMAL:  # a failed read, or the server's error
         raise CANothing(pv, int(answer.status))
     return request.value(*answer.decode())
@@ -168,7 +168,7 @@ async def _caput_one(pv: str, value, datatype=None, wait=False):
         raise ValueError(f"{pv}: cannot write {value!r}: {exc}") from None
     if wait:
         assert isinstance(message, core.WriteNotifyRequest)  # notify=wait
-        answer = await circuit.request(message)
+        answer = await circuit.request(channel, message)
         if answer.status != cadef.ECA_NORMAL:
             raise CANothing(pv, int(answer.status))
     else:

@@ -20,8 +20,9 @@ import caproto_core as core
 from caproto_core import CLIENT, ProtocolError
 
 from .._config import Config
-from ..engine import (CONNECT_TIMEOUT, SEND_ECHO, CircuitHealth, RepeaterRegistration,
-                      RetryPolicy, SearchPlan, beacon_server)
+from ..engine import (CONNECT_TIMEOUT, REFUSED_RETRY, SEND_ECHO, CircuitChannels,
+                      CircuitHealth, RepeaterRegistration, RetryPolicy, SearchPlan,
+                      beacon_server, state_after_loss)
 from ..host import host_name, resolve, start_repeater, user_name
 from . import cadef
 
@@ -29,8 +30,6 @@ logger = logging.getLogger("epics_compat.aioca")
 
 #: Seconds between the checks for silent circuits (echo) and unanswered connects.
 CHECK_PERIOD = 1.0
-#: Seconds before a channel whose server refused it is searched for again.
-REFUSED_RETRY = 1.0
 METADATA_ALLOWANCE = 512
 
 
@@ -70,20 +69,31 @@ class CAChannel:
         return f"<CAChannel {self.name!r} state={self.state}>"
 
 
-class Circuit(asyncio.Protocol):
-    """One TCP connection to a server, as an asyncio protocol."""
+class Awaited:
+    """A read or write sent on a circuit: the future of its answer."""
+    __slots__ = ("channel", "future")
+
+    def __init__(self, channel: CAChannel, future: asyncio.Future):
+        self.channel = channel
+        self.future = future
+
+    def fail(self, reason: str) -> None:
+        if not self.future.done():
+            self.future.set_exception(Disconnected(reason))
+
+
+class Circuit(CircuitChannels[CAChannel, Awaited], asyncio.Protocol):
+    """One TCP connection to a server, as an asyncio protocol; what it carries and what
+    connecting and losing it do are the engine's (CircuitChannels)."""
 
     def __init__(self, client: LoopClient, address: tuple[str, int]):
+        super().__init__(core.VirtualCircuit(
+            CLIENT, address, 0,
+            max_payload_size=client.config.max_array_bytes + METADATA_ALLOWANCE))
         self.client = client
         self.address = address
         self.host = f"{address[0]}:{address[1]}"
-        self.core = core.VirtualCircuit(
-            CLIENT, address, 0,
-            max_payload_size=client.config.max_array_bytes + METADATA_ALLOWANCE)
         self.transport: asyncio.Transport | None = None
-        self.waiting: list[CAChannel] = []  # found on this server, not created yet
-        self.channels: dict[int, CAChannel] = {}  # by the core channel's cid
-        self.pending: dict[int, asyncio.Future] = {}  # by ioid
         self.updates: dict[int, Callable] = {}  # by subscriptionid
         self.closed = False
         self.health = CircuitHealth(client.loop.time())
@@ -99,11 +109,7 @@ class Circuit(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.send(core.VersionRequest(priority=0), core.HostNameRequest(host_name()),
-                  core.ClientNameRequest(user_name()))
-        waiting, self.waiting = self.waiting, []
-        for channel in waiting:
-            self.create(channel)
+        self.send(*self.greeting(host_name(), user_name(), hold_events=False))
 
     def data_received(self, data: bytes) -> None:
         self.health.heard(self.client.loop.time())
@@ -128,17 +134,12 @@ class Circuit(asyncio.Protocol):
             raise Disconnected(f"circuit to {self.host} is not connected")
         self.transport.write(b"".join(self.core.send(*messages)))
 
-    def create(self, channel: CAChannel) -> None:
-        channel.core = self.core.new_channel(channel.name)
-        self.channels[channel.core.cid] = channel
-        self.send(channel.core.create())
-
-    def request(self, message: core.ReadNotifyRequest | core.WriteNotifyRequest
-                ) -> asyncio.Future:
+    def request(self, channel: CAChannel,
+                message: core.ReadNotifyRequest | core.WriteNotifyRequest) -> asyncio.Future:
         """Send a read or a write with notification; its answer comes in the future."""
         future = self.client.loop.create_future()
         self.send(message)
-        self.pending[message.ioid] = future
+        self.pending[message.ioid] = Awaited(channel, future)
         return future
 
     # --- the server's side -----------------------------------------------------------------
@@ -173,22 +174,23 @@ class Circuit(asyncio.Protocol):
         return request.subscriptionid
 
     def _on_refused(self, message) -> None:
-        channel = self.channels.pop(message.cid, None)
+        channel = self.refused(message.cid)
         if channel is not None:
             logger.warning("server %s refused channel %r; searching again", self.host,
                            channel.name)
             self.client.disconnected(channel, retry_after=REFUSED_RETRY)
 
     def _on_server_disconnect(self, message) -> None:
-        channel = self.channels.pop(message.cid, None)
+        channel, requests = self.dropped(message.cid)
         if channel is not None:
-            self._fail(channel)
+            for awaited in requests:
+                awaited.fail(channel.name)
             self.client.disconnected(channel)
 
     def _on_answer(self, message) -> None:
-        future = self.pending.pop(message.ioid, None)
-        if future is not None and not future.done():
-            future.set_result(message)
+        awaited = self.pending.pop(message.ioid, None)
+        if awaited is not None and not awaited.future.done():
+            awaited.future.set_result(message)
 
     def _on_update(self, message) -> None:
         on_update = self.updates.get(message.subscriptionid)
@@ -201,9 +203,9 @@ class Circuit(asyncio.Protocol):
     def _on_error(self, message) -> None:
         failed = message.original_request
         ioid = getattr(failed, "ioid", None)
-        future = self.pending.pop(ioid, None) if ioid is not None else None
-        if future is not None and not future.done():
-            future.set_result(message)
+        awaited = self.pending.pop(ioid, None) if ioid is not None else None
+        if awaited is not None and not awaited.future.done():
+            awaited.future.set_result(message)
         elif isinstance(failed, core.EventAddRequest):
             logger.warning("server %s refused a subscription: %s", self.host,
                            message.error_message)
@@ -227,18 +229,6 @@ class Circuit(asyncio.Protocol):
         core.ErrorResponse: _on_error,
         core.SearchResponse: _on_search_answer,
     }
-
-    def _fail(self, channel: CAChannel | None) -> None:
-        """Fail the requests waiting on ``channel`` (all of them if None)."""
-        for ioid, future in list(self.pending.items()):
-            message = self.core.pending_requests().get(ioid)
-            if channel is None or message is None or \
-                    getattr(message, "sid", None) == getattr(channel.core, "sid", None):
-                del self.pending[ioid]
-                if not future.done():
-                    future.set_exception(Disconnected(channel.name if channel else
-                                                      self.host))
-
 
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(self, client: LoopClient):
@@ -331,7 +321,9 @@ class LoopClient:
             circuit.closed = True
             if circuit.transport is not None:
                 circuit.transport.close()
-            circuit._fail(None)
+            requests, _ = circuit.lost()
+            for awaited in requests:
+                awaited.fail(circuit.host)
         self.circuits.clear()
         for channel in self.channels.values():
             channel.state = cadef.cs_closed
@@ -428,10 +420,9 @@ class LoopClient:
             circuit = self.circuits[address] = Circuit(self, address)
             self.loop.create_task(self._open(circuit))
         channel.circuit = circuit
-        if circuit.transport is not None:
-            circuit.create(channel)
-        else:
-            circuit.waiting.append(channel)
+        creation = circuit.carry(channel)
+        if creation:
+            circuit.send(*creation)
 
     async def _open(self, circuit: Circuit) -> None:
         try:
@@ -451,11 +442,12 @@ class LoopClient:
             del self.circuits[circuit.address]
         if circuit.transport is not None:
             circuit.transport.close()
-        circuit.core.disconnect()
-        circuit._fail(None)
+        requests, channels = circuit.lost()
+        for awaited in requests:
+            awaited.fail(circuit.host)
         retry_after = self._retry.delay_after_loss(circuit.address, circuit.health,
                                                    self.loop.time())
-        for channel in list(circuit.channels.values()) + circuit.waiting:
+        for channel in channels:
             self.disconnected(channel, retry_after)
 
     def disconnected(self, channel: CAChannel, retry_after: float = 0.0) -> None:
@@ -463,8 +455,8 @@ class LoopClient:
         channel.circuit = channel.core = None
         channel.connected.clear()
         channel.read_access = channel.write_access = False
+        channel.state = state_after_loss(channel.state)
         if was_connected:
-            channel.state = cadef.cs_prev_conn
             for listener in list(channel.listeners):
                 listener(False)
         if self.channels.get(channel.name) is channel:
