@@ -208,8 +208,8 @@ class CircuitLife(RuleBasedStateMachine):
         ioid = data.draw(st.sampled_from(sorted(self.circuit.pending)))
         request = self.circuit.pending[ioid]
         assert request.channel.core is not None
-        serve(self.circuit, core.ReadNotifyResponse(
-            [1.0], core.ChannelType.DOUBLE, 1, 1, ioid))
+        serve(self.circuit, core.ReadNotifyResponse([1.0], core.ChannelType.DOUBLE, ioid,
+                                                    data_count=1))
         self.answered.append(self.circuit.pending.pop(ioid))
 
     @precondition(lambda self: not self.ended and self._connected())
