@@ -1029,6 +1029,9 @@ def _get(entry, ftype, count, wait, timeout, as_string, as_numpy):
         # GET_PENDING means in flight: one that ended (failed with its circuit, say)
         # must not keep later gets from asking again.
         if last[0] is not GET_PENDING or last[1].done.is_set():
+            # Let go of the last reply now, not when this get returns: a large one holds
+            # its circuit's receive buffer, which the new reply can then reuse.
+            last = None
             try:
                 pending = channel.context.read(channel, ftype, count, defer=not wait,
                                                receive=wait)

@@ -45,3 +45,13 @@ def test_successive_large_gets_keep_their_own_values(softioc):
         values.append(eca.get(chid, timeout=20))
     for scale, value in zip((1.0, 2.0, 3.0, 4.0), values):
         assert np.array_equal(value, np.arange(1_000_000) * scale)
+
+
+def test_a_get_lets_go_of_the_last_reply_so_one_buffer_serves_successive_gets(softioc):
+    chid = connected(eca, softioc.pv("wbig"))
+    assert eca.put(chid, np.arange(1_000_000, dtype=float), wait=True, timeout=20) == 1
+    for _ in range(4):
+        value = eca.get(chid, timeout=20)
+        assert value[-1] == 999_999.0
+    channel = eca._chid_cache[eca._chid_to_int(chid)].channel
+    assert len(channel.circuit.large_buffers._kept) == 1
