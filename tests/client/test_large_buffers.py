@@ -2,6 +2,8 @@
 (no page faults for each 8 MB get), and never while a message or a value still does."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from epics_compat._large_buffers import LargeBuffers
@@ -48,10 +50,21 @@ def test_successive_large_gets_keep_their_own_values(softioc):
 
 
 def test_a_get_lets_go_of_the_last_reply_so_one_buffer_serves_successive_gets(softioc):
-    chid = connected(eca, softioc.pv("wbig"))
-    assert eca.put(chid, np.arange(1_000_000, dtype=float), wait=True, timeout=20) == 1
-    for _ in range(4):
-        value = eca.get(chid, timeout=20)
-        assert value[-1] == 999_999.0
-    channel = eca._chid_cache[eca._chid_to_int(chid)].channel
-    assert len(channel.circuit.large_buffers._kept) == 1
+    found = {}
+
+    def in_a_context_of_its_own():  # a circuit that no other test's replies hold on to
+        eca.create_context()
+        try:
+            chid = connected(eca, softioc.pv("wbig"))
+            assert eca.put(chid, np.arange(1_000_000, dtype=float), wait=True,
+                           timeout=20) == 1
+            found["last"] = [eca.get(chid, timeout=20)[-1] for _ in range(4)]
+            channel = eca._chid_cache[eca._chid_to_int(chid)].channel
+            found["buffers"] = len(channel.circuit.large_buffers._kept)
+        finally:
+            eca.destroy_context()
+
+    thread = threading.Thread(target=in_a_context_of_its_own)
+    thread.start()
+    thread.join(60)
+    assert found == {"last": [999_999.0] * 4, "buffers": 1}
