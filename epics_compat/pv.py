@@ -145,9 +145,8 @@ class PV(PVCallbacks, PVMetadata):
         # Flags, not threading.Events: two Events cost ~2 kB a PV, most never waited on.
         self._conn_event = Flag()
         self._first_update = Flag()  # set by the monitor's updates
-        self._updates = 0  # monitor updates received
-        # True after a put(wait=True) that completed before its monitor update came:
-        # the next get() asks the server instead of trusting the cached value.
+        # True after a put(wait=True) on a monitored PV: the next get() asks the server
+        # instead of trusting the cached value (see _after_put_wait).
         self._unconfirmed_put = False
         self._conn_done_inline = False
         self.pvname = pvname.strip()
@@ -412,8 +411,6 @@ class PV(PVCallbacks, PVMetadata):
         if 'nanoseconds' not in kwd:
             args['nanoseconds'] = 0
         self._set_charval(value, call_ca=False)
-        self._updates += 1
-        self._unconfirmed_put = False
         # Only now: a waiting get() must see this update done. Event.set takes a lock
         # even when set already (every update after the first): skip that.
         if not self._first_update.is_set():
@@ -539,29 +536,29 @@ class PV(PVCallbacks, PVMetadata):
 
         self._put_complete = False if use_complete else None
         updated_before = self._first_update.is_set()
-        updates_before = self._updates
         status = ca.put(self.chid, value, wait=wait, timeout=timeout,
                         callback=on_complete if (use_complete or callback) else None,
                         callback_data=callback_data)
         if wait and status == 1 and self._monref is not None \
                 and not in_callback_thread(self.context):
-            self._after_put_wait(updated_before, updates_before)
+            self._after_put_wait(updated_before)
         return status
 
-    def _after_put_wait(self, updated_before: bool, updates_before: int) -> None:
-        """Make the cached value the one the completed put left, as libca users see it.
+    def _after_put_wait(self, updated_before: bool) -> None:
+        """After a completed put: the updates received before the completion have been
+        applied (as with libca, whose receiving thread runs them in order), and the next
+        get() gives the value the put left.
 
-        The monitor's update for the put is usually in (or in the same packet as) the
-        completion: let queued callbacks run. If it is not (servers send updates from
-        another thread, so it may come just after), the next get() reads the value
-        from the server unless the update has come by then. If the put went out before
-        the subscription's first update arrived, that update (older than the put) may
-        still be on its way: wait for it, then read the value from the server.
+        Servers send a put's monitor update from another thread than its completion, so
+        it may come after the completion, even after the completion of the next put; an
+        update cannot say which put it follows. So the next get() (or a property of the
+        value) reads the value from the server, once. If the put went out before the
+        subscription's first update arrived, that update (older than the put) may still
+        be on its way: wait for it, then read the value from the server now.
         """
         if updated_before:
             settle_callbacks(self.context)
-            if self._updates == updates_before:
-                self._unconfirmed_put = True
+            self._unconfirmed_put = True
             return
         ca._wait(self._first_update, FIRST_UPDATE_WAIT, self.context)
         settle_callbacks(self.context)
