@@ -137,7 +137,10 @@ def no_faults_left(server):
 
 def test_hang_stops_all_answers_until_resumed(server, client):
     name = P + "hang"
-    client.run(f"pv = watch({name!r}); out['connected'] = pv.wait_for_connection(5)")
+    # Connected, and the subscription's first update in (it comes a round trip later).
+    ready = client.run(f"pv = watch({name!r}); out['connected'] = pv.wait_for_connection(5) "
+                       f"and wait_for(lambda: any(e[0] == 'value' for e in events[{name!r}]), 5)")
+    assert ready["connected"]
     server.faults.hang(True)
     server[name].write(2.5)  # a monitor update that must wait
     out = client.run(f"""
