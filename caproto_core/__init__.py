@@ -29,7 +29,7 @@ from ._messages import (CLIENT, DATA_MESSAGES, REQUESTS, RESPONSES, SERVER,
                         SearchResponse, ServerDisconnResponse, VersionRequest,
                         VersionResponse, WriteNotifyRequest, WriteNotifyResponse, WriteRequest,
                         address_to_int, int_to_address)
-from ._readers import message_size, read_datagram, read_stream
+from ._readers import Header, message_size, peek_header, read_datagram, read_stream
 from ._state import CHANNEL_TRANSITIONS, CIRCUIT_TRANSITIONS, ChannelState, CircuitState
 
 # The public names: what `from caproto_core import *` and type checkers see as exported.
@@ -45,10 +45,10 @@ __all__ = [
     "EchoResponse", "element_size", "encode_payload", "encode_string", "encode_values",
     "EPICS_EPOCH_OFFSET", "epics_timestamp", "ErrorResponse", "EventAddRequest",
     "EventAddResponse", "EventCancelRequest", "EventCancelResponse", "EventsOffRequest",
-    "EventsOnRequest", "FAMILIES", "HostNameRequest", "int_to_address", "LocalProtocolError",
+    "EventsOnRequest", "FAMILIES", "Header", "HostNameRequest", "int_to_address", "LocalProtocolError",
     "MAX_DATAGRAM_SIZE", "MAX_ENUM_STATES", "MAX_ENUM_STRING_SIZE", "MAX_NAME_LENGTH",
     "MAX_STRING_SIZE", "MAX_UNITS_SIZE", "Message", "message_size", "native_type",
-    "NATIVE_TYPES", "NotFoundResponse", "payload_size", "Priority", "promote",
+    "NATIVE_TYPES", "NotFoundResponse", "payload_size", "peek_header", "Priority", "promote",
     "PROTOCOL_VERSION", "ProtocolError", "read_datagram", "read_stream", "ReadNotifyRequest",
     "ReadNotifyResponse", "ReadSyncRequest", "RemoteProtocolError", "RepeaterConfirmResponse",
     "RepeaterRegisterRequest", "REQUESTS", "RESPONSES", "Role", "RsrvIsUpResponse",

@@ -9,6 +9,8 @@ before anyone waits for that much data.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ._constants import Command
 from ._dbr import DBR_TYPES, _ELEMENTS, Buffer
 from ._errors import RemoteProtocolError
@@ -59,6 +61,30 @@ def _check_data(cls: type[Message], data_type: int, count: int, size: int, offse
             f"{cls.__name__} at offset {offset}: payload of {size} bytes is too short for "
             f"{count} element(s) of {DBR_TYPES[data_type].type_id.name} (type {data_type}); "
             f"expected at least {needed} bytes")
+
+
+class Header(NamedTuple):
+    """The fields of a message header, extended sizes included, whatever its command."""
+    command: int
+    payload_size: int
+    data_type: int
+    data_count: int
+    parameter1: int
+    parameter2: int
+
+
+def peek_header(data: Buffer, offset: int = 0) -> Header | None:
+    """The header of the message at ``offset``, read without parsing the message (for
+    bytes the readers refuse: what to name in an error); None if it is partial."""
+    available = len(data) - offset
+    if available < _HEADER_SIZE:
+        return None
+    command, size, data_type, count, parameter1, parameter2 = HEADER.unpack_from(data, offset)
+    if size == 0xFFFF:
+        if available < _EXTENDED_HEADER_SIZE:
+            return None
+        size, count = EXTENDED_SIZES.unpack_from(data, offset + _HEADER_SIZE)
+    return Header(command, size, data_type, count, parameter1, parameter2)
 
 
 def message_size(data: Buffer, offset: int = 0) -> int | None:

@@ -28,7 +28,7 @@ from caproto_core import (CLIENT, DBR_TYPES, REQUESTS, SERVER, AccessRights,
                           SearchResponse, ServerDisconnResponse,
                           VersionRequest, VersionResponse, VirtualCircuit,
                           WriteNotifyRequest, WriteNotifyResponse, WriteRequest, dbr_type,
-                          message_size, read_stream)
+                          message_size, peek_header, read_stream)
 
 from .payloads import data_message, encode_read
 from .pv import PV, Done
@@ -334,7 +334,8 @@ class Connection:
 
     def _refuse(self, chunk: bytes, exc: ProtocolError) -> None:
         """Answer a message the core refused (malformed, or illegal now) with an ERROR."""
-        command = int.from_bytes(chunk[:2], "big")
+        header = peek_header(chunk)
+        assert header is not None  # a whole message: process_input saw its size
         try:
             messages, _ = read_stream(chunk, CLIENT)
             message = messages[0]
@@ -342,9 +343,9 @@ class Connection:
             message = None
         if isinstance(message, VersionRequest):
             return  # a second VERSION is harmless
-        if message is None and command not in REQUESTS:
+        if message is None and header.command not in REQUESTS:
             status = EcaStatus.ECA_INTERNAL  # no such command
-        elif message is None and int.from_bytes(chunk[4:6], "big") not in DBR_TYPES:
+        elif message is None and header.data_type not in DBR_TYPES:
             status = EcaStatus.ECA_BADTYPE
         elif message is None:
             status = EcaStatus.ECA_BADCOUNT  # a payload too short for its count
@@ -353,8 +354,7 @@ class Connection:
         else:
             status = EcaStatus.ECA_BADCHID
         logger.info("%s: refusing a request: %s", self, exc)
-        self._write(bytes(ErrorResponse(chunk[:HEADER_SIZE],
-                                        int.from_bytes(chunk[8:12], "big"), status,
+        self._write(bytes(ErrorResponse(chunk[:HEADER_SIZE], header.parameter1, status,
                                         str(exc)[:200])))
 
     def _reply_error(self, message: Message, status: int, raw: bool = False,
