@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 
-from caproto_core import (CLIENT, DEFAULT_REPEATER_PORT, ProtocolError,
+from caproto_core import (CLIENT, DEFAULT_REPEATER_PORT, SERVER, ProtocolError,
                           RepeaterConfirmResponse, RepeaterRegisterRequest, RsrvIsUpResponse,
                           read_datagram)
 
@@ -142,11 +142,17 @@ class Repeater:
 
     @staticmethod
     def _with_server_address(data: bytes, address: str) -> bytes:
-        """A beacon that leaves its address out gets the sender's."""
-        if len(data) == 16 and data[:2] == RsrvIsUpResponse.ID.to_bytes(2, "big") \
-                and data[12:16] == bytes(4):
-            return data[:12] + socket.inet_aton(address)
-        return data
+        """A beacon that leaves its address out gets the sender's; anything else is
+        relayed as it came."""
+        try:
+            messages = read_datagram(data, SERVER)
+        except ProtocolError:
+            return data
+        beacon = messages[0] if len(messages) == 1 else None
+        if type(beacon) is not RsrvIsUpResponse or beacon.address != "0.0.0.0":
+            return data
+        return bytes(RsrvIsUpResponse(beacon.version, beacon.server_port, beacon.beacon_id,
+                                      address))
 
     def _send(self, data: bytes, client: tuple[str, int]) -> None:
         sock = self._sock

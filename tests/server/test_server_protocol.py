@@ -425,6 +425,17 @@ def test_repeater_relays_beacons_to_registered_clients():
                 assert beacon.server_port == server.port and beacon.address == "127.0.0.1"
 
 
+def test_the_repeater_fills_in_the_address_a_beacon_leaves_out():
+    from caproto_core import RsrvIsUpResponse
+    fill = srv.Repeater._with_server_address
+    anonymous = bytes(RsrvIsUpResponse(13, 5064, 7, 0))
+    beacon, = read_datagram(fill(anonymous, "10.1.2.3"), SERVER)
+    assert (beacon.server_port, beacon.beacon_id, beacon.address) == (5064, 7, "10.1.2.3")
+    signed = bytes(RsrvIsUpResponse(13, 5064, 8, "10.9.9.9"))
+    assert fill(signed, "10.1.2.3") == signed
+    assert fill(b"not a beacon", "10.1.2.3") == b"not a beacon"
+
+
 def test_search_log(server):
     search(server.port, "x", "nope")
     assert [entry[1] for entry in server.searches] == ["x", "nope"]
