@@ -9,12 +9,13 @@ waits on an event set by whoever handles its reply. Everything that concerns use
 (connections, monitor updates, put completions) goes to the dispatcher thread, so a
 slow callback never stalls a socket reader.
 
-``Context`` here is the API the ca and pv modules use, the I/O thread's loop (selector,
-calls, timers) and flow control; its other work is in modules of its own: searching and
-beacons (``_searching``), connecting and receiving on circuits (``_receiving``), what
-messages and losses do (``_handling``), a circuit's socket and queue (``_tcp_circuit``)
-and the records it keeps (``_channels``). The decisions that need no I/O are the
-engine's (``epics_compat.engine``).
+``Context`` here is the API the ca and pv modules use, what its I/O thread does after
+each round (writing what was queued) and flow control; the I/O thread is an
+``_event_loop.EventLoop`` (selector, calls, timers), and the other work is in modules of
+its own: searching and beacons (``_searching``), connecting and receiving on circuits
+(``_receiving``), what messages and losses do (``_handling``), a circuit's socket and
+queue (``_tcp_circuit``) and the records it keeps (``_channels``). The decisions that need
+no I/O are the engine's (``epics_compat.engine``), among them what a circuit carries.
 
 Who owns what:
 
