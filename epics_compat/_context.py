@@ -87,7 +87,7 @@ class Context(Searching, CircuitIO, MessageHandling):
         self._lock = threading.RLock()
         self.loop = EventLoop(f"epics_compat-io-{self.id}", after_round=self._flush_all,
                               on_exit=self._shutdown)
-        self.search_plan = SearchPlan(self.config.max_search_period)
+        self.search_plan: SearchPlan[ClientChannel] = SearchPlan(self.config.max_search_period)
         self._search_sequence = 0
         self._next_search_tick = float("inf")
         self._broadcaster = core.Broadcaster(CLIENT)

@@ -19,7 +19,7 @@ from ._large_buffers import LargeBuffers
 from .engine import CircuitChannels, CircuitHealth
 
 if TYPE_CHECKING:
-    from ._context import Context
+    from ._context_part import ContextPart
 
 
 #: Room for the largest metadata structure (DBR_CTRL_ENUM: 422 bytes) and padding.
@@ -33,7 +33,7 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
     """A TCP connection to one server at one priority, and the core's view of it; what
     it carries and what connecting and losing it do are the engine's (CircuitChannels)."""
 
-    def __init__(self, context: Context, address: tuple[str, int], priority: int):
+    def __init__(self, context: ContextPart, address: tuple[str, int], priority: int):
         self.context = context
         self.address = address
         #: "host:port", made once: every channel's PV keeps it (pyepics' ``host``).

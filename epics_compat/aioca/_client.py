@@ -251,7 +251,7 @@ class LoopClient:
         self._by_cid: dict[int, CAChannel] = {}
         self._cids = iter(range(1, 1 << 32))
         self.circuits: dict[tuple[str, int], Circuit] = {}
-        self.plan = SearchPlan(self.config.max_search_period)
+        self.plan: SearchPlan[CAChannel] = SearchPlan(self.config.max_search_period)
         self._retry = RetryPolicy()
         self._broadcaster = core.Broadcaster(CLIENT)
         self._sequence = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from typing import Iterable, Protocol
+from typing import Generic, Iterable, Protocol, TypeVar
 
 logger = logging.getLogger("epics_compat.search")
 
@@ -44,7 +44,10 @@ class Searchable(Protocol):
     next_search: float
 
 
-class SearchPlan:
+Entry = TypeVar("Entry", bound=Searchable)
+
+
+class SearchPlan(Generic[Entry]):
     """The names not found yet, when each is next due, and the beacons seen.
 
     The times are kept in a heap, so that a tick costs what it sends, not the number of
@@ -54,24 +57,24 @@ class SearchPlan:
 
     def __init__(self, max_period: float):
         self.max_period = max_period
-        self.searching: dict[int, Searchable] = {}  # by search id (the channel's cid)
+        self.searching: dict[int, Entry] = {}  # by search id (the channel's cid)
         #: (when, order, cid, entry); an item is stale once its entry was found or
         #: planned again (its next_search is no longer ``when``).
-        self._times: list[tuple[float, int, int, Searchable]] = []
+        self._times: list[tuple[float, int, int, Entry]] = []
         self._order = itertools.count()
         self._paced_until = 0.0  # a full tick was sent: the next waits until then
         self.beacons: dict[tuple[str, int], tuple[int, float]] = {}  # server -> (id, time)
         self.restarted = -BEACON_RESTART_INTERVAL  # when beacons last restarted searching
         self.restart_due: float | None = None  # a restart put off until then
 
-    def add(self, cid: int, entry: Searchable) -> None:
+    def add(self, cid: int, entry: Entry) -> None:
         """Search for ``entry`` now, and from the first delay on."""
         entry.search_attempts = 0
         entry.next_search = 0.0
         self.searching[cid] = entry
         self._plan(cid, entry)
 
-    def _plan(self, cid: int, entry: Searchable) -> None:
+    def _plan(self, cid: int, entry: Entry) -> None:
         heapq.heappush(self._times, (entry.next_search, next(self._order), cid, entry))
 
     def _current(self, item: tuple) -> bool:
@@ -79,7 +82,7 @@ class SearchPlan:
         return self.searching.get(cid) is entry and entry is not None \
             and entry.next_search == when
 
-    def found(self, cid: int) -> Searchable | None:
+    def found(self, cid: int) -> Entry | None:
         """Stop searching for ``cid`` (answered or cleared): its entry, or None if it was
         not being searched for (a second answer, or a stale one)."""
         entry = self.searching.pop(cid, None)
@@ -87,10 +90,10 @@ class SearchPlan:
             entry.next_search = 0.0
         return entry
 
-    def due(self, now: float) -> list[tuple[int, Searchable]]:
+    def due(self, now: float) -> list[tuple[int, Entry]]:
         """The searches to send now (at most MAX_SEARCHES_PER_TICK, the longest due
         first); each is then planned again, later by twice as long."""
-        due: list[tuple[int, Searchable]] = []
+        due: list[tuple[int, Entry]] = []
         seen: set[int] = set()
         if now < self._paced_until:
             return due
@@ -119,7 +122,7 @@ class SearchPlan:
             return None
         return max(times[0][0], self._paced_until)
 
-    def search_now(self, entries: Iterable[Searchable] | None = None) -> None:
+    def search_now(self, entries: Iterable[Entry] | None = None) -> None:
         """Make ``entries`` (all by default) due at once, keeping their backoff: a name
         server circuit that just connected should hear every name without delay."""
         for entry in self.searching.values() if entries is None else entries:
