@@ -129,6 +129,17 @@ class Circuit(CircuitChannels[CAChannel, Awaited], asyncio.Protocol):
 
     # --- our side --------------------------------------------------------------------------
 
+    def close(self) -> list[CAChannel]:
+        """Close the connection and fail the requests awaiting an answer; the channels it
+        carried are returned, for the client to disconnect or close."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        requests, channels = self.lost()
+        for awaited in requests:
+            awaited.fail(self.host)
+        return channels
+
     def send(self, *messages: core.Message) -> None:
         if self.transport is None or self.closed:
             raise Disconnected(f"circuit to {self.host} is not connected")
@@ -318,12 +329,7 @@ class LoopClient:
                         circuit.send(channel.core.clear())
                     except (Disconnected, ProtocolError):
                         pass
-            circuit.closed = True
-            if circuit.transport is not None:
-                circuit.transport.close()
-            requests, _ = circuit.lost()
-            for awaited in requests:
-                awaited.fail(circuit.host)
+            circuit.close()
         self.circuits.clear()
         for channel in self.channels.values():
             channel.state = cadef.cs_closed
@@ -436,15 +442,10 @@ class LoopClient:
         """The circuit is gone: its channels disconnect and are searched for again."""
         if circuit.closed:
             return
-        circuit.closed = True
         logger.info("circuit to %s lost: %s", circuit.host, reason)
         if self.circuits.get(circuit.address) is circuit:
             del self.circuits[circuit.address]
-        if circuit.transport is not None:
-            circuit.transport.close()
-        requests, channels = circuit.lost()
-        for awaited in requests:
-            awaited.fail(circuit.host)
+        channels = circuit.close()
         retry_after = self._retry.delay_after_loss(circuit.address, circuit.health,
                                                    self.loop.time())
         for channel in channels:
