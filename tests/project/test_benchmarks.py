@@ -12,7 +12,8 @@ import sys
 from paths import ROOT as REPO
 
 
-def test_quick_benchmark_runs(tmp_path):
+def quick_run(tmp_path):
+    """One ``run.py --quick``: (its output, its results by (library, scenario))."""
     results = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick",
@@ -22,7 +23,15 @@ def test_quick_benchmark_runs(tmp_path):
         capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(results.read_text())
-    runs = {(r["lib"], r["scenario"]): r for r in data["results"]}
+    return proc, {(r["lib"], r["scenario"]): r for r in data["results"]}
+
+
+def test_quick_benchmark_runs(tmp_path):
+    proc, runs = quick_run(tmp_path)
+    if any(run["lib"] == "pyepics" and run["status"] == "error" for run in runs.values()):
+        # The reference itself failed (seen once in CI: pyepics' monitor run never saw
+        # the last of libca's writes): run once more; every assertion below still holds.
+        proc, runs = quick_run(tmp_path)
     for lib in ("pyepics", "epics_compat"):
         for scenario in ("get", "monitor", "aio_put_wait", "aio_monitor"):
             run = runs[(lib, scenario)]
