@@ -53,18 +53,31 @@ class Pending:
 
 class Subscription:
     """A monitor that survives reconnections: re-sent on every new circuit."""
-    __slots__ = ("channel", "data_type", "count", "mask", "callback", "subscriptionid",
-                 "active")
+    __slots__ = ("channel", "data_type", "count", "mask", "callback", "here",
+                 "subscriptionid", "active", "queued", "ran")
 
     def __init__(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
-                 callback: Callable):
+                 callback: Callable, here: Callable | None = None):
         self.channel = channel
         self.data_type = data_type  # a type id, or a family name resolved on connection
         self.count = count
         self.mask = mask
         self.callback = callback
+        self.here = here  # see Context.subscribe
         self.subscriptionid: int | None = None
         self.active = True
+        # With ``here``: updates queued for the callback (counted by the receiving thread,
+        # under the circuit's lock) and run (by the callback thread). ``here`` is offered
+        # an update only when the two are equal, so that updates stay in order.
+        self.queued = 0
+        self.ran = 0
+
+    def run_queued(self, message) -> None:
+        """The callback of an update that ``here`` left to the callback thread."""
+        try:
+            self.callback(message)
+        finally:
+            self.ran += 1
 
     def __repr__(self) -> str:
         return (f"<Subscription {self.channel.name!r} type={self.data_type} "

@@ -263,8 +263,14 @@ class CircuitIO(ContextPart):
                 if cls is _UPDATE:
                     # parameter2 is the subscriptionid (the slot, without the property)
                     subscription = subscriptions.get(message.parameter2)
-                    if subscription is not None and subscription.active:
+                    if subscription is None or not subscription.active:
+                        continue
+                    here = subscription.here
+                    if here is None:
                         updates.append((subscription.callback, message))
+                    elif subscription.queued != subscription.ran or not here(message):
+                        subscription.queued += 1
+                        updates.append((subscription.run_queued, message))
                     continue
                 handler = handlers.get(cls)
                 if handler is None:

@@ -1378,9 +1378,9 @@ class _MonitorHandler:
     at a fifth of the callback thread's time.
     """
     __slots__ = ('entry', 'subscription', 'callback', 'ftype', 'timed', 'number',
-                 'keywords_dict')
+                 'keywords_dict', 'keep')
 
-    def __init__(self, entry, callback, ftype):
+    def __init__(self, entry, callback, ftype, keep=None):
         self.entry = entry
         self.subscription = None  # set once the context has made it
         self.callback = callback
@@ -1391,18 +1391,46 @@ class _MonitorHandler:
         self.timed = dbr.TIME_STRING <= ftype <= dbr.TIME_DOUBLE
         self.number = dbr.native_type(ftype) not in (dbr.STRING, dbr.CHAR)
         self.keywords_dict = getattr(callback, '_ca_keywords_dict', False)
+        self.keep = keep  # see _subscribe
 
     def __call__(self, message):
+        decoded = self.decode(message)
+        if decoded is None:
+            return
+        value, kwds = decoded
+        callback = self.callback
+        if self.keywords_dict:
+            callback(value, kwds)
+        elif callable(callback):
+            callback(value=value, **kwds)
+
+    def keep_at_once(self, message) -> bool:
+        """On the thread that received the update: hand it to the owner's keeper now if
+        the owner says it needs no callback (True), else leave it to be queued (False)."""
+        may_keep, keep = self.keep
+        if not may_keep():
+            return False
+        try:
+            decoded = self.decode(message)
+            if decoded is not None:
+                keep(*decoded)
+        except Exception:
+            logger.exception("keeping the update of %s", self.entry.pvname)
+        return True
+
+    def decode(self, message):
+        """(value, keyword arguments) of an update, or None if there is nothing to call
+        back with (cancelled, cleared, a failed or malformed update)."""
         subscription = self.subscription
         if subscription is None or not subscription.active:
-            return
+            return None
         if message.status != dbr.ECA_NORMAL:
-            return
+            return None
         entry = self.entry
         channel = entry.channel
         chid = channel.chid  # the same number, not a new int at each update
         if _chid_cache.get(chid) is not entry:
-            return  # the channel was cleared (or the library finalized at exit) meanwhile
+            return None  # the channel was cleared (or the library finalized at exit)
         data_type = message.data_type
         count = message.data_count
         same_type = data_type == self.ftype
@@ -1428,14 +1456,10 @@ class _MonitorHandler:
                                        True, shared=False)
         except _core.ProtocolError as exc:
             logger.error("bad monitor update for %s: %s", entry.pvname, exc)
-            return
+            return None
         except ChannelAccessException:
-            return  # cleared between the check above and now
-        callback = self.callback
-        if self.keywords_dict:
-            callback(value, kwds)
-        elif callable(callback):
-            callback(value=value, **kwds)
+            return None  # cleared between the check above and now
+        return value, kwds
 
 
 @withCHID
@@ -1444,6 +1468,19 @@ def create_subscription(chid, use_time=False, use_ctrl=False, ftype=None, mask=N
     """Subscribe to changes: ``callback(value=, pvname=, chid=, ftype=, count=, ...)``.
 
     Returns (callback_ref, user_arg_ref, event_id); pass event_id to clear_subscription.
+    """
+    return _subscribe(chid, use_time, use_ctrl, ftype, mask, callback, count, timeout)
+
+
+@withCHID
+def _subscribe(chid, use_time=False, use_ctrl=False, ftype=None, mask=None, callback=None,
+               count=0, timeout=None, keep=None):
+    """create_subscription, and for epics_compat's PV ``keep``: a pair of functions
+    ``(may_keep(), keep(value, keywords))``. The thread that receives an update asks
+    ``may_keep()`` first (only when none of this subscription's updates wait in the
+    callback queue); if true, it calls ``keep`` itself instead of queuing the callback.
+    A PV without user callbacks keeps its value so, with no hand-off to the callback
+    thread (in a preemptive context only: a non-preemptive one updates inside poll()).
     """
     entry = _entry(chid, 'create_subscription')
     mask = mask or DEFAULT_SUBSCRIPTION_MASK
@@ -1459,10 +1496,14 @@ def create_subscription(chid, use_time=False, use_ctrl=False, ftype=None, mask=N
     ftype = promote_fieldtype(ftype, use_time=use_time, use_ctrl=use_ctrl)
     if count and isConnected(chid):
         count = min(count, element_count(chid))  # as libca: no padding past NELM
-    handler = _MonitorHandler(entry, callback, ftype)
+    context = entry.channel.context
+    if not context.dispatcher.threaded:
+        keep = None
+    handler = _MonitorHandler(entry, callback, ftype, keep)
     try:
-        subscription = entry.channel.context.subscribe(entry.channel, ftype, count or 0,
-                                                       mask, handler)
+        subscription = context.subscribe(
+            entry.channel, ftype, count or 0, mask, handler,
+            here=handler.keep_at_once if keep is not None else None)
     except (TypeError, ValueError) as exc:
         raise _InvalidRequestError('create_subscription(%r)' % entry.pvname, str(exc)) \
             from None

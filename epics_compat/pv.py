@@ -369,10 +369,11 @@ class PV(PVCallbacks, PVMetadata):
         # the record's MDEL field nor applied here.
         self._monref_mask = mask
         self._first_update.clear()
-        self._monref = ca.create_subscription(self.chid, use_ctrl=self.form == 'ctrl',
-                                              use_time=self.form == 'time',
-                                              callback=self.__on_changes, mask=mask,
-                                              count=self._user_max_count or 0)
+        self._monref = ca._subscribe(self.chid, use_ctrl=self.form == 'ctrl',
+                                     use_time=self.form == 'time',
+                                     callback=self.__on_changes, mask=mask,
+                                     count=self._user_max_count or 0,
+                                     keep=(self.__may_keep_at_once, self.__keep))
 
     @property
     def auto_monitor(self):
@@ -398,8 +399,22 @@ class PV(PVCallbacks, PVMetadata):
 
     @ca._takes_keywords_dict
     def __on_changes(self, value, kwd):
-        """Monitor updates: keep value and metadata (the keyword arguments of a monitor
-        callback, as a dict), then run the user callbacks."""
+        """Monitor updates, on the callback thread: keep value and metadata (the keyword
+        arguments of a monitor callback, as a dict), then run the user callbacks."""
+        self.__keep(value, kwd)
+        if self.verbose:
+            ca.write(f"{self.pvname}: {self._args['char_value']} "
+                     f"({fmt_time(self._args['timestamp'])})")
+        self.run_callbacks()
+
+    def __may_keep_at_once(self):
+        """Whether an update can be kept by the thread that received it, leaving nothing
+        for the callback thread: when there is nothing to call back. A put(wait=True)
+        then finds its update kept when it returns, without waiting for that thread."""
+        return not self._callbacks and not self.verbose \
+            and type(self).run_callbacks is PVCallbacks.run_callbacks
+
+    def __keep(self, value, kwd):
         args = self._args
         args.update(kwd)
         args['value'] = value
@@ -415,10 +430,6 @@ class PV(PVCallbacks, PVMetadata):
         # even when set already (every update after the first): skip that.
         if not self._first_update.is_set():
             self._first_update.set()
-        if self.verbose:
-            ca.write(f"{self.pvname}: {self._args['char_value']} "
-                     f"({fmt_time(self._args['timestamp'])})")
-        self.run_callbacks()
 
     # --- values -----------------------------------------------------------------------
 

@@ -1,0 +1,78 @@
+"""A monitored PV with no user callback keeps its updates on the thread that received
+them, so that put(wait=True) returns without a hand-off to the callback thread; updates
+stay in order when callbacks come and go while some wait in the callback queue."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import epics_compat as epics
+from epics_compat import ca
+from pyepics_api import restore, wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def restored_records(softioc):
+    with restore(epics, [softioc.pv("ao")]):
+        yield
+
+
+def dispatcher():
+    return ca._context_object(ca.current_context()).dispatcher
+
+
+def test_put_wait_on_a_pv_without_callbacks_leaves_nothing_to_the_callback_thread(softioc):
+    pv = epics.PV(softioc.pv("ao"))
+    assert pv.wait_for_connection(timeout=5)
+    assert wait_for(lambda: pv.value is not None)
+    queue = dispatcher()
+    assert wait_for(queue.idle)
+    ran_before = queue._items_done
+    for value in (1.25, 2.25, 3.25):  # within the record's drive limits
+        assert pv.put(value, wait=True) == 1
+        # The update was kept by whoever received it: nothing is queued, nothing ran.
+        assert pv._args["value"] == value or wait_for(lambda: pv._args["value"] == value)
+        assert pv.get() == value
+    assert queue._items_done == ran_before
+    pv.disconnect()
+
+
+def test_updates_queued_for_a_callback_removed_meanwhile_are_not_overtaken(softioc):
+    """Updates 2 and 3 wait behind a blocked callback when the callback is removed; 4 and
+    5 then come with nothing to call: they must wait their turn too, or 3 would be the
+    value kept last."""
+    name = softioc.pv("ao")
+    writer = epics.PV(name, auto_monitor=False)
+    assert writer.wait_for_connection(timeout=5)
+    writer.put(0.0, wait=True)
+    release, blocked, seen = threading.Event(), threading.Event(), []
+
+    def slow(value=None, **kw):
+        seen.append(value)
+        if value == 1.0:
+            blocked.set()
+            release.wait(10)
+
+    pv = epics.PV(name)
+    assert pv.wait_for_connection(timeout=5)
+    assert wait_for(lambda: pv.value == 0.0)
+    index = pv.add_callback(slow, with_ctrlvars=False)
+    writer.put(1.0, wait=True)
+    assert blocked.wait(5)
+    for value in (2.0, 3.0):
+        writer.put(value, wait=True)
+    pv.remove_callback(index)
+    for value in (4.0, 5.0):
+        writer.put(value, wait=True)
+    time.sleep(0.3)  # the updates of 4.0 and 5.0 are in by now
+    release.set()
+    assert wait_for(dispatcher().idle)
+    assert seen == [1.0]  # 2.0 and 3.0 ran after the callback had gone
+    assert pv.get() == 5.0
+    assert pv.get(use_monitor=False) == 5.0
+    pv.disconnect()
+    writer.disconnect()
