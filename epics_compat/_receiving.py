@@ -25,7 +25,6 @@ from .sync import bounded
 logger = logging.getLogger("epics_compat.context")
 
 
-RECEIVE_SIZE = 1 << 18
 #: Messages at least this large are received straight into a buffer of their own size.
 LARGE_MESSAGE = 1 << 18
 _UPDATE = core.EventAddResponse
@@ -192,7 +191,11 @@ class CircuitIO(ContextPart):
                 if data is None:
                     return True
             else:
-                data = sock.recv(RECEIVE_SIZE)
+                # Into the circuit's own buffer, then a copy of what came: recv(size)
+                # allocates size bytes each time (an mmap, a shrinking mremap and a munmap
+                # per reply here) and the messages must keep bytes of their own.
+                count = sock.recv_into(circuit.inbox)
+                data = bytes(circuit.inbox_view[:count])
         except (BlockingIOError, InterruptedError, socket.timeout):
             return True
         except OSError as exc:
