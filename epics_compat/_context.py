@@ -11,7 +11,7 @@ slow callback never stalls a socket reader.
 
 ``Context`` here is the API the ca and pv modules use, what its I/O thread does after
 each round (writing what was queued) and flow control; the I/O thread is an
-``_event_loop.EventLoop`` (selector, calls, timers), and the other work is in modules of
+``_event_loop.EventLoop`` (poller, calls, timers), and the other work is in modules of
 its own: searching and beacons (``_searching``), connecting and receiving on circuits
 (``_receiving``), what messages and losses do (``_handling``), a circuit's socket and
 queue (``_tcp_circuit``) and the records it keeps (``_channels``). The decisions that need
@@ -28,7 +28,7 @@ Who owns what:
   handles that circuit's messages: so a subscription is sent by one of them, once.
 - A circuit's ``reader`` lock says who receives on it (the I/O thread or one caller);
   ``send_lock`` who writes to its socket; ``queue_lock`` and ``io_lock`` guard its
-  outgoing queue and what the selector watches.
+  outgoing queue and what the event loop watches.
 
 Lock order, outermost first: ``reader``, circuit ``lock``, context ``_lock``, then
 ``send_lock`` before ``queue_lock``; ``io_lock`` and ``sync.flag_lock`` are leaves (nothing
@@ -423,26 +423,19 @@ class Context(Searching, CircuitIO, MessageHandling):
         """Watch the circuit's socket for what is needed now; the caller holds io_lock.
 
         Replies are left to a caller that receives them itself; writability is watched
-        while queued bytes wait. Any thread may call this: selectors keep their map in a
+        while queued bytes wait. Any thread may call this: the poller keeps its map in a
         dict, and the kernel's poller may be changed while another thread waits on it.
         """
         if circuit.closed or circuit.sock is None or circuit.on_event is None:
             return
         events = (0 if circuit.caller_reading else selectors.EVENT_READ) | \
             (selectors.EVENT_WRITE if circuit.want_write else 0)
-        watched = circuit.watched
-        if events == watched:
+        if events == circuit.watched:
             return
-        # Tracked here rather than learnt from KeyError: selectors put repr(socket) in
-        # that error, and a socket's repr costs a system call.
         circuit.watched = events
         try:
-            if not events:
-                self.loop.unregister(circuit.sock)
-            elif not watched:
-                self.loop.register(circuit.sock, events, circuit.on_event)
-            else:
-                self.loop.modify(circuit.sock, events, circuit.on_event)
+            # Registered since it connected; 0 keeps it so (see _poller).
+            self.loop.modify(circuit.sock, events, circuit.on_event)
         except (KeyError, ValueError, OSError):  # closed meanwhile
             pass
 

@@ -1,4 +1,4 @@
-"""``EventLoop``: one thread running a selector over sockets, with timers and calls.
+"""``EventLoop``: one thread polling sockets, with timers and calls.
 
 The client's I/O thread and the server's loop thread are each one of these. Socket
 handlers, due timers and calls queued by other threads run on the loop's thread, one at
@@ -19,9 +19,9 @@ import threading
 import time
 from typing import Callable, ContextManager
 
-logger = logging.getLogger("epics_compat.loop")
+from ._poller import Handler, new_poller
 
-Handler = Callable[[int], None]  # called with the selector event mask that is ready
+logger = logging.getLogger("epics_compat.loop")
 
 
 class Timer:
@@ -39,7 +39,7 @@ class Timer:
 
 
 class EventLoop:
-    """A selector loop with timers and a call queue, run on a thread of its own."""
+    """A poll loop with timers and a call queue, run on a thread of its own."""
 
     def __init__(self, name: str, lock: ContextManager | None = None,
                  after_round: Callable[[], None] | None = None,
@@ -50,7 +50,7 @@ class EventLoop:
         self.lock: ContextManager = lock if lock is not None else contextlib.nullcontext()
         self._after_round = after_round
         self._on_exit = on_exit
-        self._selector = selectors.DefaultSelector()
+        self._poller = new_poller()
         self._timers: list[tuple[float, int, Timer]] = []
         self._sequence = itertools.count()
         # Reentrant: the garbage collector may free a PV while this thread holds it (an
@@ -60,7 +60,7 @@ class EventLoop:
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
-        self._selector.register(self._wake_reader, selectors.EVENT_READ, self._drain_wake)
+        self._poller.add(self._wake_reader, selectors.EVENT_READ, self._drain_wake)
         self._thread: threading.Thread | None = None
         #: The loop thread's ident once it runs: cheaper to compare than threads.
         self.thread_id: int | None = None
@@ -69,30 +69,26 @@ class EventLoop:
     # --- sockets -------------------------------------------------------------------------
 
     def register(self, sock: socket.socket, events: int, handler: Handler) -> None:
-        self._selector.register(sock, events, handler)
+        self._poller.add(sock, events, handler)
 
     def modify(self, sock: socket.socket, events: int, handler: Handler) -> None:
-        """Change what is watched on a registered ``sock``."""
-        self._selector.modify(sock, events, handler)
+        """Change what is watched on a registered ``sock``; 0 keeps it registered with
+        nothing watched, cheaper to undo than unregistering it."""
+        self._poller.change(sock, events, handler)
 
     def watch(self, sock: socket.socket, events: int, handler: Handler) -> None:
         """Watch ``sock`` for ``events`` whether or not it is registered (0: unregister)."""
-        try:
-            key = self._selector.get_key(sock)
-        except (KeyError, ValueError):
+        watched = self._poller.events_of(sock)
+        if watched is None:
             if events:
-                self._selector.register(sock, events, handler)
-            return
-        if not events:
-            self._selector.unregister(sock)
-        elif key.events != events:
-            self._selector.modify(sock, events, handler)
+                self._poller.add(sock, events, handler)
+        elif not events:
+            self._poller.remove(sock)
+        elif watched != events:
+            self._poller.change(sock, events, handler)
 
     def unregister(self, sock: socket.socket) -> None:
-        try:
-            self._selector.unregister(sock)
-        except (KeyError, ValueError):
-            pass
+        self._poller.remove(sock)
 
     # --- calls and time ------------------------------------------------------------------
 
@@ -150,7 +146,7 @@ class EventLoop:
             self._thread.join(timeout)
 
     def close(self) -> None:
-        self._selector.close()
+        self._poller.close()
         self.abandon()
 
     def abandon(self) -> None:
@@ -172,18 +168,18 @@ class EventLoop:
         timers = self._timers
         timeout = max(0.0, timers[0][0] - time.monotonic()) if timers else None
         try:
-            ready = self._selector.select(timeout)
+            ready = self._poller.ready(timeout)
         except OSError:  # a socket closed under us by another thread
             ready = []
         if self._stopping:
             return
         with self.lock:
-            fd_to_key = self._selector.get_map()
-            for key, mask in ready:
-                current = fd_to_key.get(key.fd)
-                if current is None or current.fileobj is not key.fileobj:
-                    continue  # unregistered by an earlier handler of this round
-                _call(current.data, mask & current.events)
+            current = self._poller.current
+            for entry, events in ready:
+                # As registered now: an earlier handler of this round may have changed it.
+                events &= entry.events
+                if events and current(entry) is entry:
+                    _call(entry.handler, events)
             if self._calls:
                 self._run_calls()
             if timers and timers[0][0] <= time.monotonic():

@@ -58,13 +58,13 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
         #: Whoever holds ``reader`` receives and handles this circuit's messages: the I/O
         #: thread, or a caller receiving its own reply (``Context.wait_for``).
         self.reader = threading.Lock()
-        #: Guards ``caller_reading`` and what the selector watches on the socket, which
+        #: Guards ``caller_reading`` and what the event loop watches on the socket, which
         #: callers change too; a socket closed while a caller reads it is closed by the
         #: caller (see ``Context._stop_reading``).
         self.io_lock = threading.Lock()
         self.caller_reading = False  # the I/O thread does not watch for replies meanwhile
-        self.on_event: Callable | None = None  # the selector's callback for the socket
-        self.watched = 0  # what the selector watches on the socket, once connected
+        self.on_event: Callable | None = None  # the event loop's handler for the socket
+        self.watched = 0  # what the event loop watches on the socket, once connected
         # A caller's poll object for the socket (one reader at a time).
         self.poller: select.poll | None = None
         self.sock: socket.socket | None = None
