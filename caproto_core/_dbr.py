@@ -309,6 +309,19 @@ _INT_RANGES = {
 }
 
 
+#: For encode_values' single numbers: the packer, the Python types it takes as they are,
+#: and the range of an integer type. The rest takes the general path (a float sent as an
+#: integer type is cut toward zero there, a FLOAT may overflow to infinity, an int too
+#: large for a double raises OverflowError).
+_SCALARS: dict[ChannelType, tuple[struct.Struct, tuple[type, ...],
+                                  tuple[int, int] | None]] = {
+    ChannelType.DOUBLE: (struct.Struct(">d"), (float,), None),
+    **{native: (struct.Struct(code), (int,), _INT_RANGES[native])
+       for native, code in ((ChannelType.INT, ">h"), (ChannelType.ENUM, ">H"),
+                            (ChannelType.LONG, ">i"))},
+}
+
+
 def _out_of_range(value: object, native: ChannelType) -> ValueError:
     low, high = _INT_RANGES[native]
     return ValueError(f"cannot encode {value!r} as {native.name}: values must be finite and "
@@ -323,6 +336,12 @@ def encode_values(native: ChannelType, value: Any) -> tuple[bytes, int]:
     does; values outside the type's range, NaN and infinities raise ValueError (with or
     without numpy). Text sent as numbers raises TypeError.
     """
+    scalar = _SCALARS.get(native)
+    if scalar is not None and type(value) in scalar[1]:
+        # One plain number, the common put: packed directly, the bytes numpy would give.
+        packer, _, limits = scalar
+        if limits is None or limits[0] <= value <= limits[1]:
+            return packer.pack(value), 1
     element = _ELEMENTS[native]
     if native == ChannelType.STRING:
         items = _as_sequence(value)

@@ -756,3 +756,22 @@ def test_messages_copy_and_pickle_exactly(data):
     update.data
     twin = pickle.loads(pickle.dumps(update))
     assert twin == update and twin.metadata["seconds"] == 9
+
+
+@given(st.one_of(
+    st.tuples(st.just(cc.ChannelType.DOUBLE), st.floats(allow_nan=False)),
+    st.tuples(st.sampled_from([cc.ChannelType.INT, cc.ChannelType.ENUM,
+                               cc.ChannelType.LONG, cc.ChannelType.DOUBLE,
+                               cc.ChannelType.FLOAT]),
+              st.integers(-2**40, 2**40))))
+def test_a_single_number_encodes_as_the_same_number_in_a_list(case):
+    """One plain number has a fast path; its bytes (or its error) are those of the
+    general path, which a one-element list takes."""
+    native, value = case
+    try:
+        expected = _dbr.encode_values(native, [value])
+    except ValueError:  # out of the type's range
+        with pytest.raises(ValueError):
+            _dbr.encode_values(native, value)
+        return
+    assert _dbr.encode_values(native, value) == expected
