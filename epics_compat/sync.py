@@ -96,6 +96,8 @@ class Flag:
                 self._event.set()
 
     def clear(self) -> None:
+        if not self._set:
+            return  # clear already (its Event too, if any): no lock
         with flag_lock:
             self._set = False
             if self._event is not None:
