@@ -37,7 +37,8 @@ logger = logging.getLogger("epics_compat.pv")
 _PVcache_: dict = {}
 
 #: Seconds the first get() of a monitored PV waits for the subscription's first update
-#: (which servers send at once) after the explicit read, so the update applies first.
+#: (which servers send at once) when no timeout is given, or after an explicit read of
+#: another type or count, so that the update applies first.
 FIRST_UPDATE_WAIT = 1.0
 
 _ACCESS_STRINGS = ('no access', 'read-only', 'write-only', 'read/write')
@@ -468,6 +469,15 @@ class PV(PVCallbacks, PVMetadata):
             self.get_ctrlvars()
 
         first_value = self._monref is not None and self._args['value'] is None
+        if first_value and use_monitor and ftype == self.ftype and self._args['read_access'] \
+                and not self._unconfirmed_put and not in_callback_thread(self.context):
+            # The subscription's first update is on its way (servers send the value as
+            # soon as it is made): wait for it instead of asking for the value again. A
+            # read and its reply for each new PV were a third of the work of
+            # [PV(name).get() for name in names].
+            ca._wait(self._first_update, FIRST_UPDATE_WAIT if timeout is None else timeout,
+                     self.context)
+            first_value = False  # waited already: a read, if needed now, does not wait
         try:
             cached_length = len(self._args['value'])
         except TypeError:
