@@ -28,6 +28,9 @@ from . import cadef
 
 logger = logging.getLogger("epics_compat.aioca")
 
+# Access rights bits as plain ints: an int & an IntFlag goes through enum's arithmetic.
+_READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
+
 #: Seconds between the checks for silent circuits (echo) and unanswered connects.
 CHECK_PERIOD = 1.0
 METADATA_ALLOWANCE = 512
@@ -159,8 +162,8 @@ class Circuit(CircuitChannels[CAChannel, Awaited], asyncio.Protocol):
         channel = self.channels.get(message.cid)
         if channel is not None:
             rights = int(message.access_rights)
-            channel.read_access = bool(rights & core.AccessRights.READ)
-            channel.write_access = bool(rights & core.AccessRights.WRITE)
+            channel.read_access = bool(rights & _READ)
+            channel.write_access = bool(rights & _WRITE)
 
     def _on_created(self, message) -> None:
         channel = self.channels.get(message.cid)
