@@ -444,6 +444,14 @@ class PV(PVCallbacks, PVMetadata):
         False asks the server even when monitoring. None if not connected or timed out;
         raises ca.ChannelAccessGetFailure if the server reports a failure.
         """
+        if count is None and use_monitor and not as_string and not with_ctrlvars \
+                and self._monref is not None and not self._unconfirmed_put \
+                and self._args['nelm'] == 1 and self._conn_event.is_set():
+            # The common poll of a monitored scalar: the value the monitor keeps, as
+            # get_with_metadata gives it, without its copy of the metadata.
+            value = self._args['value']
+            if value is not None:
+                return value
         data = self.get_with_metadata(count=count, as_string=as_string, as_numpy=as_numpy,
                                       timeout=timeout, with_ctrlvars=with_ctrlvars,
                                       use_monitor=use_monitor)
