@@ -54,7 +54,7 @@ class Pending:
 class Subscription:
     """A monitor that survives reconnections: re-sent on every new circuit."""
     __slots__ = ("channel", "data_type", "count", "mask", "callback", "here",
-                 "subscriptionid", "active", "queued", "ran")
+                 "subscriptionid", "active", "queued_in")
 
     def __init__(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
                  callback: Callable, here: Callable | None = None):
@@ -66,18 +66,11 @@ class Subscription:
         self.here = here  # see Context.subscribe
         self.subscriptionid: int | None = None
         self.active = True
-        # With ``here``: updates queued for the callback (counted by the receiving thread,
-        # under the circuit's lock) and run (by the callback thread). ``here`` is offered
-        # an update only when the two are equal, so that updates stay in order.
-        self.queued = 0
-        self.ran = 0
-
-    def run_queued(self, message) -> None:
-        """The callback of an update that ``here`` left to the callback thread."""
-        try:
-            self.callback(message)
-        finally:
-            self.ran += 1
+        #: With ``here``: the batch of callbacks its last queued update went into (set by
+        #: the receiving thread). The dispatcher empties a batch once it has run all of
+        #: it, so an empty (or no) batch means none of its updates waits: only then is
+        #: ``here`` offered one, and updates stay in order.
+        self.queued_in: list | None = None
 
     def __repr__(self) -> str:
         return (f"<Subscription {self.channel.name!r} type={self.data_type} "

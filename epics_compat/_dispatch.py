@@ -191,6 +191,9 @@ class Dispatcher:
                 logger.exception("callback %r raised", function)
             if self._below is not None:
                 self._check_below()
+        # Emptied once all of it has run: whoever queued into it can tell (see
+        # Subscription.queued_in).
+        calls.clear()
         self._running_since = None
 
     def _check_below(self) -> None:

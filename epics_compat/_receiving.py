@@ -269,11 +269,11 @@ class CircuitIO(ContextPart):
                     if subscription is None or not subscription.active:
                         continue
                     here = subscription.here
-                    if here is None:
-                        updates.append((subscription.callback, message))
-                    elif subscription.queued != subscription.ran or not here(message):
-                        subscription.queued += 1
-                        updates.append((subscription.run_queued, message))
+                    if here is not None:
+                        if not subscription.queued_in and here(message):
+                            continue  # dealt with on this thread
+                        subscription.queued_in = updates
+                    updates.append((subscription.callback, message))
                     continue
                 handler = handlers.get(cls)
                 if handler is None:

@@ -35,7 +35,7 @@ def test_put_wait_on_a_pv_without_callbacks_leaves_nothing_to_the_callback_threa
         assert pv.get() == value
     # Every update was kept by the thread that received it: none was queued.
     assert wait_for(lambda: pv._args["value"] == 3.25)
-    assert subscription.queued == subscription.ran == 0
+    assert subscription.queued_in is None
     pv.disconnect()
 
 
@@ -72,5 +72,12 @@ def test_updates_queued_for_a_callback_removed_meanwhile_are_not_overtaken(softi
     assert seen == [1.0]  # 2.0 and 3.0 ran after the callback had gone
     assert pv.get() == 5.0
     assert pv.get(use_monitor=False) == 5.0
+    # All of them ran: the next update is kept on receipt again, not queued.
+    subscription = pv._monref[2]
+    batch = subscription.queued_in
+    assert batch == []
+    writer.put(6.0, wait=True)
+    assert wait_for(lambda: pv.get() == 6.0)
+    assert subscription.queued_in is batch
     pv.disconnect()
     writer.disconnect()
