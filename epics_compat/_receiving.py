@@ -258,7 +258,7 @@ class CircuitIO(ContextPart):
         # Monitor updates go to the dispatcher in one batch (one queue operation, one
         # wake-up), handed over before any other callback these messages bring, so that
         # callbacks keep the order of their messages.
-        updates = []
+        updates: list[tuple] = []  # (callback, message)
         subscriptions = circuit.subscriptions
         try:
             for index, message in enumerate(messages):
