@@ -27,7 +27,22 @@ logger = logging.getLogger("epics_compat.context")
 
 #: Messages at least this large are received straight into a buffer of their own size.
 LARGE_MESSAGE = 1 << 18
+#: At most this much is taken from a socket at once (smaller messages).
+RECEIVE_SIZE = 1 << 18
 _UPDATE = core.EventAddResponse
+#: Each receiving thread's buffer (see _inbox).
+_local = threading.local()
+
+
+def _inbox() -> memoryview:
+    """The calling thread's receive buffer: what a socket holds is received into it and
+    copied out at once. recv(size) allocated size bytes at each call (an mmap, a
+    shrinking mremap and a munmap per reply), and one buffer per circuit would keep
+    256 kB resident for each server; a thread receives on one circuit at a time."""
+    view = getattr(_local, "inbox", None)
+    if view is None:
+        view = _local.inbox = memoryview(bytearray(RECEIVE_SIZE))
+    return view
 
 
 class CircuitIO(ContextPart):
@@ -191,11 +206,9 @@ class CircuitIO(ContextPart):
                 if data is None:
                     return True
             else:
-                # Into the circuit's own buffer, then a copy of what came: recv(size)
-                # allocates size bytes each time (an mmap, a shrinking mremap and a munmap
-                # per reply here) and the messages must keep bytes of their own.
-                count = sock.recv_into(circuit.inbox)
-                data = bytes(circuit.inbox_view[:count])
+                # The messages keep bytes of their own: a copy of what came.
+                inbox = _inbox()
+                data = bytes(inbox[:sock.recv_into(inbox)])
         except (BlockingIOError, InterruptedError, socket.timeout):
             return True
         except OSError as exc:

@@ -27,9 +27,6 @@ METADATA_ALLOWANCE = 512
 #: Seconds a caller's write may wait for a server that takes no data before the circuit
 #: is dropped (the I/O thread itself never waits: it keeps what is left for later).
 SEND_TIMEOUT = 10.0
-#: At most this much is taken from the socket at once (messages smaller than
-#: _receiving.LARGE_MESSAGE).
-RECEIVE_SIZE = 1 << 18
 
 
 class Circuit(CircuitChannels[ClientChannel, Pending]):
@@ -73,10 +70,6 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
         self.subscriptions: dict[int, Subscription] = {}  # by subscriptionid
         self.health = CircuitHealth(time.monotonic())
         self.name_server = False  # a circuit that only carries searches
-        # What the socket holds is received here (by the holder of ``reader``), then
-        # copied out; large messages go to large_buffers instead.
-        self.inbox = bytearray(RECEIVE_SIZE)
-        self.inbox_view = memoryview(self.inbox)
         self.large: memoryview | None = None  # a large message being received
         self.large_filled = 0
         self.large_buffers = LargeBuffers()

@@ -306,7 +306,7 @@ def test_pv_object_cycles_keep_memory_stable(softioc):
     finally:
         tracemalloc.stop()
     # A leak of 64 bytes a cycle would show as 256 kB; what remains below is noise.
-    # Received bytes (what each receive copies out of the circuit's inbox, up to 256 kB)
+    # Received bytes (what each receive copies out of its thread's buffer, up to 256 kB)
     # are counted apart: one such copy lives as long as any message received in it (a
     # reply or update that other tests' channels still hold when the snapshot is taken),
     # so a couple more at the end are not a leak, but
@@ -322,7 +322,7 @@ def test_pv_object_cycles_keep_memory_stable(softioc):
 def _is_receive_buffer(frame) -> bool:
     """Whether an allocation is the circuit's receive of what the socket holds."""
     return frame.filename.endswith("_receiving.py") and \
-        "bytes(circuit.inbox_view[:count])" in linecache.getline(frame.filename, frame.lineno)
+        "bytes(inbox[:sock.recv_into(inbox)])" in linecache.getline(frame.filename, frame.lineno)
 
 
 def test_context_cycles_keep_threads_sockets_and_memory_stable(softioc):
