@@ -446,9 +446,11 @@ class PV(PVCallbacks, PVMetadata):
         """
         if count is None and use_monitor and not as_string and not with_ctrlvars \
                 and self._monref is not None and not self._unconfirmed_put \
-                and self._args['nelm'] == 1 and self._conn_event.is_set():
+                and self._args['nelm'] == 1 and self._conn_event.is_set() \
+                and type(self).get_with_metadata is PV.get_with_metadata:
             # The common poll of a monitored scalar: the value the monitor keeps, as
-            # get_with_metadata gives it, without its copy of the metadata.
+            # get_with_metadata gives it, without its copy of the metadata (a subclass
+            # that overrides get_with_metadata is called, as pyepics' get calls it).
             value = self._args['value']
             if value is not None:
                 return value
@@ -481,9 +483,8 @@ class PV(PVCallbacks, PVMetadata):
         if first_value and use_monitor and ftype == self.ftype and self._args['read_access'] \
                 and not self._unconfirmed_put and not in_callback_thread(self.context):
             # The subscription's first update is on its way (servers send the value as
-            # soon as it is made): wait for it instead of asking for the value again. A
-            # read and its reply for each new PV were a third of the work of
-            # [PV(name).get() for name in names].
+            # soon as it is made): wait for it instead of asking for the value again,
+            # a read and its reply less for each new PV.
             ca._wait(self._first_update, FIRST_UPDATE_WAIT if timeout is None else timeout,
                      self.context)
             first_value = False  # waited already: a read, if needed now, does not wait

@@ -1,6 +1,8 @@
 """A monitored PV with no user callback keeps its updates on the thread that received
 them, so that put(wait=True) returns without a hand-off to the callback thread; updates
-stay in order when callbacks come and go while some wait in the callback queue."""
+stay in order when callbacks come and go while some wait in the callback queue; get()
+returns the kept value of a monitored scalar, through a subclass's get_with_metadata if
+it has one."""
 from __future__ import annotations
 
 import threading
@@ -81,3 +83,22 @@ def test_updates_queued_for_a_callback_removed_meanwhile_are_not_overtaken(softi
     assert subscription.queued_in is batch
     pv.disconnect()
     writer.disconnect()
+
+
+def test_get_of_a_monitored_scalar_still_calls_a_subclass_get_with_metadata(softioc):
+    """get() returns a monitored scalar's kept value directly, unless a subclass
+    overrides get_with_metadata: then it is called, as pyepics' get() calls it."""
+    calls = []
+
+    class Logged(epics.PV):
+        def get_with_metadata(self, **kw):
+            calls.append(kw)
+            return super().get_with_metadata(**kw)
+
+    pv = Logged(softioc.pv("ao"))
+    assert pv.wait_for_connection(timeout=5)
+    assert wait_for(lambda: pv.get() is not None)
+    calls.clear()
+    assert pv.get() == pv.get_with_metadata()["value"]
+    assert len(calls) == 2
+    pv.disconnect()
