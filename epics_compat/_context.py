@@ -430,11 +430,9 @@ class Context(Searching, CircuitIO, MessageHandling):
             return
         events = (0 if circuit.caller_reading else selectors.EVENT_READ) | \
             (selectors.EVENT_WRITE if circuit.want_write else 0)
-        if events == circuit.watched:
-            return
-        circuit.watched = events
         try:
-            # Registered since it connected; 0 keeps it so (see _poller).
+            # Registered since it connected; 0 keeps it so, and the poller makes no
+            # system call when nothing changes (see _poller).
             self.loop.modify(circuit.sock, events, circuit.on_event)
         except (KeyError, ValueError, OSError):  # closed meanwhile
             pass

@@ -86,7 +86,6 @@ class CircuitIO(ContextPart):
         # threads wait for writability themselves (Circuit.write_queued).
         circuit.on_event = functools.partial(self._on_readable, circuit)
         self.loop.modify(sock, selectors.EVENT_READ, circuit.on_event)
-        circuit.watched = selectors.EVENT_READ
         with circuit.lock:
             circuit.health.connected(time.monotonic())
             circuit.send(*circuit.greeting(host_name(), user_name(),

@@ -61,7 +61,6 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
         self.io_lock = threading.Lock()
         self.caller_reading = False  # the I/O thread does not watch for replies meanwhile
         self.on_event: Callable | None = None  # the event loop's handler for the socket
-        self.watched = 0  # what the event loop watches on the socket, once connected
         # A caller's poll object for the socket (one reader at a time).
         self.poller: select.poll | None = None
         self.sock: socket.socket | None = None
