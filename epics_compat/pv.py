@@ -593,8 +593,10 @@ class PV(PVCallbacks, PVMetadata):
             return
         ca._wait(self._first_update, FIRST_UPDATE_WAIT, self.context)
         settle_callbacks(self.context)
-        count = self._args['count'] if self._args['count'] != self._args['nelm'] else None
-        metadata = ca.get_with_metadata(self.chid, ftype=self.ftype, count=count,
+        # The count the PV was made with, as get_with_metadata reads: the update's own
+        # count (in _args) is that of the value before the put.
+        metadata = ca.get_with_metadata(self.chid, ftype=self.ftype,
+                                        count=self._user_max_count,
                                         timeout=FIRST_UPDATE_WAIT)
         if metadata is not None:
             self._args.update(metadata)
