@@ -11,7 +11,7 @@ import array
 import enum
 import struct
 import sys
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from ._constants import EPICS_EPOCH_OFFSET, MAX_ENUM_STATES, MAX_ENUM_STRING_SIZE, \
     MAX_STRING_SIZE, MAX_UNITS_SIZE
@@ -33,6 +33,9 @@ Buffer = Union[bytes, bytearray, memoryview]
 Metadata = dict[str, Any]
 #: (metadata or None for native types, the values) of a data payload.
 Decoded = tuple[Union[Metadata, None], Any]
+#: Where decoded numbers go: (count, dtype) -> a writable, contiguous numpy array of
+#: that many elements (a receiver may hand out memory it reuses; numpy.empty without).
+Allocate = Callable[[int, Any], Any]
 
 
 class ChannelType(enum.IntEnum):
@@ -241,17 +244,19 @@ def encode_string(value: str | bytes, size: int = MAX_STRING_SIZE, what: str = "
 
 # --- values ---------------------------------------------------------------------------
 
-def decode_values(native: ChannelType, data: Buffer, count: int, use_numpy: bool = True) -> Any:
+def decode_values(native: ChannelType, data: Buffer, count: int, use_numpy: bool = True,
+                  allocate: Allocate | None = None) -> Any:
     """``count`` values of a native type from ``data`` (which may hold padding after).
 
     Numbers come back as a numpy array in native byte order (a zero-copy, read-only view
-    for bytes, one vectorised conversion otherwise) or, without numpy, as ``array.array``;
-    strings as a list of str.
+    for bytes, one vectorised conversion otherwise, into ``allocate``'s array when given)
+    or, without numpy, as ``array.array``; strings as a list of str.
     """
-    return _VALUE_DECODERS[native](data, 0, count, use_numpy)
+    return _VALUE_DECODERS[native](data, 0, count, use_numpy, allocate)
 
 
-def _decode_strings(data: Buffer, offset: int, count: int, use_numpy: bool = True) -> list[str]:
+def _decode_strings(data: Buffer, offset: int, count: int, use_numpy: bool = True,
+                    allocate: Allocate | None = None) -> list[str]:
     # A single string may be sent shorter than its 40-byte field (strlen + 1).
     raw = bytes(data[offset:offset + count * MAX_STRING_SIZE])
     return [raw[i:i + MAX_STRING_SIZE].split(b"\0", 1)[0].decode(STRING_ENCODING,
@@ -259,7 +264,10 @@ def _decode_strings(data: Buffer, offset: int, count: int, use_numpy: bool = Tru
             for i in range(0, count * MAX_STRING_SIZE, MAX_STRING_SIZE)]
 
 
-def _number_decoder(native: ChannelType) -> Callable[[Buffer, int, int, bool], Any]:
+ValuesDecoder = Callable[[Buffer, int, int, bool, Optional[Allocate]], Any]
+
+
+def _number_decoder(native: ChannelType) -> ValuesDecoder:
     element = _ELEMENTS[native]
     size, typecode = element.size, element.array_typecode
     swap = size > 1 and _LITTLE_ENDIAN
@@ -268,12 +276,17 @@ def _number_decoder(native: ChannelType) -> Callable[[Buffer, int, int, bool], A
         wire_dtype = numpy.dtype(element.numpy_dtype)
         native_dtype = wire_dtype.newbyteorder("=")
 
-    def decode(data: Buffer, offset: int, count: int, use_numpy: bool = True) -> Any:
+    def decode(data: Buffer, offset: int, count: int, use_numpy: bool = True,
+               allocate: Allocate | None = None) -> Any:
         # ``numpy`` is looked up at each call, so a test can take it away.
         if use_numpy and numpy is not None:
             values = frombuffer(data, wire_dtype, count, offset)
             if swap:
-                return values.astype(native_dtype)
+                if allocate is None:
+                    return values.astype(native_dtype)
+                native_values = allocate(count, native_dtype)
+                numpy.copyto(native_values, values)
+                return native_values
             # A view of the payload: it must not be a way to change the message's bytes.
             values.flags.writeable = False
             return values
@@ -286,7 +299,7 @@ def _number_decoder(native: ChannelType) -> Callable[[Buffer, int, int, bool], A
     return decode
 
 
-_VALUE_DECODERS = {native: (_decode_strings if native == ChannelType.STRING
+_VALUE_DECODERS: dict[ChannelType, ValuesDecoder] = {native: (_decode_strings if native == ChannelType.STRING
                             else _number_decoder(native)) for native in NATIVE_TYPES}
 
 
@@ -492,8 +505,8 @@ def encode_payload(type_id: int, value: Any, metadata: Metadata | None = None) -
     return pad(encode_metadata(layout, metadata) + values), count
 
 
-def decode_payload(type_id: int, payload: Buffer, count: int,
-                   use_numpy: bool = True) -> Decoded:
+def decode_payload(type_id: int, payload: Buffer, count: int, use_numpy: bool = True,
+                   allocate: Allocate | None = None) -> Decoded:
     """(metadata dict or None, values) of a payload of ``count`` elements of ``type_id``.
 
     Raises ValueError when the type id is unknown or the payload is too short for what
@@ -502,11 +515,12 @@ def decode_payload(type_id: int, payload: Buffer, count: int,
     decoder = _PAYLOAD_DECODERS.get(type_id)
     if decoder is None:
         raise ValueError(_not_a_type(type_id))
-    return decoder(payload, count, use_numpy)
+    return decoder(payload, count, use_numpy, allocate)
 
 
-#: Decodes one DBR type's payload: (payload, count, use_numpy) -> (metadata, values).
-PayloadDecoder = Callable[[Buffer, int, bool], Decoded]
+#: Decodes one DBR type's payload: (payload, count, use_numpy, allocate) -> (metadata,
+#: values).
+PayloadDecoder = Callable[[Buffer, int, bool, Optional[Allocate]], Decoded]
 
 #: struct codes of the numeric types whose single values may go through struct (bit
 #: exact: FLOAT is not among them, as a float32 NaN would be altered by the round trip
@@ -537,7 +551,8 @@ def _payload_decoder(layout: DbrType) -> PayloadDecoder:
         make_array = numpy.array
         native_dtype = numpy.dtype(_ELEMENTS[layout.native].numpy_dtype).newbyteorder("=")
 
-    def decode(payload: Buffer, count: int, use_numpy: bool = True) -> Decoded:
+    def decode(payload: Buffer, count: int, use_numpy: bool = True,
+               allocate: Allocate | None = None) -> Decoded:
         size = len(payload)
         if size < meta_size + count * element and not (
                 strings and count == 1 and size > meta_size):
@@ -558,7 +573,7 @@ def _payload_decoder(layout: DbrType) -> PayloadDecoder:
         # ``numpy`` is looked up at each call, so a test can take it away.
         if count == 1 and scalar is not None and use_numpy and numpy is not None:
             return metadata, make_array(scalar(payload, meta_size), native_dtype)
-        return metadata, values_of(payload, meta_size, count, use_numpy)
+        return metadata, values_of(payload, meta_size, count, use_numpy, allocate)
 
     return decode
 

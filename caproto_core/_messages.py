@@ -250,10 +250,12 @@ class _DataMessage(Message):
         Message.__init__(self, data_type, count if data_count is None else data_count,
                          parameter1, parameter2, payload)
 
-    def decode(self, use_numpy: bool = True) -> tuple[dict[str, Any] | None, Any]:
+    def decode(self, use_numpy: bool = True,
+               allocate: _dbr.Allocate | None = None) -> tuple[dict[str, Any] | None, Any]:
         """(metadata, values) of the payload; raises ProtocolError if it does not fit.
 
-        The result with numpy (the default) is computed once and kept.
+        The result with numpy (the default) is computed once and kept; ``allocate`` gives
+        the array its numbers are converted into (see caproto_core.decode_values).
         """
         decoded = self._decoded
         if decoded is not None and use_numpy:
@@ -265,7 +267,7 @@ class _DataMessage(Message):
                 decoded = _decode_payload(self.data_type, self.payload, self.data_count,
                                           use_numpy)
             else:
-                decoded = decoder(self.payload, self.data_count, use_numpy)
+                decoded = decoder(self.payload, self.data_count, use_numpy, allocate)
         except ValueError as exc:
             raise RemoteProtocolError(f"{type(self).__name__}: {exc}") from None
         if use_numpy:

@@ -1,13 +1,16 @@
-"""Receive buffers for large messages (arrays), reused once nothing refers to them.
+"""Memory for large messages (arrays) and for the values decoded from them, reused once
+nothing refers to it.
 
-A fresh 8 MB buffer costs its page faults, about 2 ms, each time the kernel first writes
-into it: more than a quarter of a 1,000,000-double get. Messages and the values decoded
-from them are views of their buffer, so a buffer is only reused when no view of it is
-alive: then CPython's reference count of the buffer is the pool's own.
+Fresh memory costs its page faults each time it is first written: about 2 ms for 8 MB
+in 4 kB pages, and up to 15-25 ms when the kernel compacts memory for the huge pages
+that numpy asks for (seen on the first gets of a process). Messages and the values
+decoded from them are views of their memory, so it is only reused when no view of it is
+alive: then CPython's reference count of it is the pool's own.
 """
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 try:
@@ -15,23 +18,45 @@ try:
 except ImportError:
     numpy = None  # type: ignore[assignment]  # a bytearray then (zero-filled first)
 
-#: Buffers kept per circuit: one may still back the last reply a channel keeps.
+#: Messages, and decoded values, at least this large use reused memory.
+LARGE = 1 << 18
+#: Receive buffers kept per circuit: one may still back the last reply a channel keeps.
 KEEP = 2
+#: Buffers kept for decoded values: the caller's last value stays alive while the next
+#: one is decoded (and a PV keeps its last value too, the same array).
+KEEP_VALUES = 3
 
 
 class LargeBuffers:
-    """A circuit's pool of large receive buffers (used by one receiver at a time)."""
+    """A pool of large buffers, each reused once nothing else refers to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = KEEP) -> None:
         self._kept: list[Any] = []  # numpy arrays of bytes, or bytearrays
+        self._keep = keep
+        self._lock = threading.Lock()
 
     def take(self, size: int) -> memoryview:
         """A writable buffer of ``size`` bytes: a kept one no longer referred to, of a
         size up to twice that, or a new one (numpy's is not zero-filled first)."""
-        for buffer in self._kept:
-            # References: the list, this loop's name and getrefcount's argument.
-            if sys.getrefcount(buffer) == 3 and size <= len(buffer) <= 2 * size:
-                return memoryview(buffer)[:size]
-        new: Any = numpy.empty(size, numpy.uint8) if numpy is not None else bytearray(size)
-        self._kept = [new, *self._kept][:KEEP]
-        return memoryview(new)
+        with self._lock:
+            for buffer in self._kept:
+                # References: the list, this loop's name and getrefcount's argument.
+                if sys.getrefcount(buffer) == 3 and size <= len(buffer) <= 2 * size:
+                    return memoryview(buffer)[:size]
+            new: Any = (numpy.empty(size, numpy.uint8) if numpy is not None
+                        else bytearray(size))
+            self._kept = [new, *self._kept][:self._keep]
+            return memoryview(new)
+
+
+#: Memory of the decoded values of large messages (shared by every context's threads).
+_values = LargeBuffers(KEEP_VALUES)
+
+
+def allocate(count: int, dtype: Any) -> Any:
+    """An array of ``count`` elements of numpy ``dtype`` for decoded values (the core's
+    ``allocate``): large ones in memory that a value the caller let go of had."""
+    size = count * dtype.itemsize
+    if size < LARGE:
+        return numpy.empty(count, dtype)
+    return numpy.frombuffer(_values.take(size), dtype, count)

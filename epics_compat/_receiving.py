@@ -17,6 +17,7 @@ from caproto_core import ProtocolError
 
 from ._context_part import ContextPart
 from ._channels import ClientChannel, Pending
+from ._large_buffers import LARGE
 from ._tcp_circuit import Circuit
 from .engine import flow
 from .host import host_name, user_name
@@ -25,8 +26,6 @@ from .sync import bounded
 logger = logging.getLogger("epics_compat.context")
 
 
-#: Messages at least this large are received straight into a buffer of their own size.
-LARGE_MESSAGE = 1 << 18
 #: At most this much is taken from a socket at once (smaller messages).
 RECEIVE_SIZE = 1 << 18
 _UPDATE = core.EventAddResponse
@@ -229,7 +228,7 @@ class CircuitIO(ContextPart):
                 return self._give_up(circuit, f"protocol error: {exc}", on_io_thread)
             handled = self._dispatch(circuit, messages, on_io_thread)
             size = circuit.core.next_message_size()
-            if size is not None and size >= LARGE_MESSAGE:
+            if size is not None and size >= LARGE:
                 # The header is in and it announces a large payload (already checked
                 # against EPICS_CA_MAX_ARRAY_BYTES): receive the rest in place.
                 partial = circuit.core.take_partial()

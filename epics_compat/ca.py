@@ -28,6 +28,7 @@ import caproto_core as _core
 from . import dbr
 from ._channels import READ_ACCESS, WRITE_ACCESS
 from ._context import CS_CONN, ChannelAccessError, Context, Pending, WriteAccessDenied
+from ._large_buffers import allocate
 from .dbr import HAS_NUMPY, numpy
 from .sync import made_when_used
 from .utils import clib_search_path  # noqa: F401 - pyepics' ca has it too
@@ -940,9 +941,10 @@ def _array(values, ntype, as_numpy, shared=True):
     ctypes array of the native element type, as pyepics hands on libca's buffer."""
     if HAS_NUMPY and as_numpy:
         if isinstance(values, numpy.ndarray):
-            # A view (of the message's buffer) is read-only: the caller gets its own.
-            # Copying 8 MB costs as much as receiving it, so sole owners skip it.
-            return values.copy() if shared or not values.flags.owndata else values
+            # A view of the message's bytes is read-only: the caller gets its own copy.
+            # Converted values are the caller's if nobody else has them (copying 8 MB
+            # costs as much as receiving it).
+            return values.copy() if shared or not values.flags.writeable else values
         return numpy.asarray(values)
     array = (dbr.Map[ntype] * len(values))()
     if HAS_NUMPY and isinstance(values, numpy.ndarray):  # big-endian, as received
@@ -1095,6 +1097,7 @@ def _reply_metadata(entry, pending, ftype, count, as_string, as_numpy, shared=Fa
                                       % (status, entry.pvname, pending.error),
                                       chid=entry.chid, status=status)
     try:
+        reply.decode(allocate=allocate)
         metadata = _unpack_metadata(ftype, reply)
         values = reply.data
         if shared:
@@ -1437,7 +1440,7 @@ class _MonitorHandler:
         count = message.data_count
         same_type = data_type == self.ftype
         try:
-            metadata, values = message.decode()
+            metadata, values = message.decode(allocate=allocate)
             if self.timed and same_type:
                 seconds, nanoseconds = metadata['seconds'], metadata['nanoseconds']
                 epoch = dbr.EPICS2UNIX_EPOCH

@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 import caproto_core as core
 
 from . import cadef, dbr
+from .._large_buffers import allocate
 from ._client import CAChannel, Circuit, Disconnected, client, purge_all
 
 DEFAULT_TIMEOUT = 5.0
@@ -145,7 +146,7 @@ async def caget(pv: str, datatype=None, format=dbr.FORMAT_RAW, count=0):
     answer = await circuit.request(channel, message)
     if answer.status != cadef.ECA_NORMAL:  # a failed read, or the server's error
         raise CANothing(pv, int(answer.status))
-    return request.value(*answer.decode())
+    return request.value(*answer.decode(allocate=allocate))
 
 
 # --- caput -------------------------------------------------------------------------------
@@ -347,7 +348,7 @@ class Subscription:
             def on_update(message) -> None:
                 if message.status != cadef.ECA_NORMAL:
                     return  # e.g. no read access: no value to pass on
-                self._queue(request.value(*message.decode()))
+                self._queue(request.value(*message.decode(allocate=allocate)))
 
             channel.listeners.add(self._on_connection)
             channel.subscriptions[self] = (request.dbr_code, count, events, on_update)

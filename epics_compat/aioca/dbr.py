@@ -182,7 +182,14 @@ def _converter(wanted: Any, base: int, element_count: int) -> Callable[[Any], An
     if element_count == 1:
         return lambda values: scalar(values[0]) if len(values) else \
             np.zeros(0, dtype).view(ca_array)
-    return lambda values: np.array(values, dtype=dtype).view(ca_array)
+    return lambda values: _owned_array(values, dtype).view(ca_array)
+
+
+def _owned_array(values, dtype) -> np.ndarray:
+    """The values as an array the caller may keep and change: the decoded array itself
+    when it is writable (converted for this one answer), else a copy."""
+    array = np.asarray(values, dtype=dtype)
+    return array if array.flags.writeable else array.copy()
 
 
 def _text_bytes(values) -> bytes:

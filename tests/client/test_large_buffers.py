@@ -1,15 +1,34 @@
-"""Large messages are received into buffers that are reused once nothing refers to them
-(no page faults for each 8 MB get), and never while a message or a value still does."""
+"""Large messages are received into buffers, and their values converted into memory,
+that are reused once nothing refers to them (no page faults for each 8 MB get), and
+never while a message, a value or a view of a value still does."""
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import numpy as np
+import pytest
 
+from epics_compat import _large_buffers, aioca
 from epics_compat._large_buffers import LargeBuffers
 import epics_compat.ca as eca
 
-from ca_compare import connected
+from ca_compare import connected, wait_for
+
+MILLION = np.arange(1_000_000, dtype=float)
+
+
+@pytest.fixture
+def values_pool(monkeypatch):
+    """A pool of value memory of this test's own (the module's is shared by all)."""
+    pool = LargeBuffers(_large_buffers.KEEP_VALUES)
+    monkeypatch.setattr(_large_buffers, "_values", pool)
+    return pool
+
+
+def memory_of(value) -> int:
+    """Which pooled buffer a value lives in (its id: a reference would keep it)."""
+    return id(value.base.obj)
 
 
 def test_a_buffer_is_reused_only_when_no_view_of_it_is_alive():
@@ -68,3 +87,61 @@ def test_a_get_lets_go_of_the_last_reply_so_one_buffer_serves_successive_gets(so
     thread.start()
     thread.join(60)
     assert found == {"last": [999_999.0] * 4, "buffers": 1}
+
+
+def test_values_the_caller_let_go_lend_their_memory_to_the_next_gets(softioc, values_pool):
+    chid = connected(eca, softioc.pv("wbig"))
+    assert eca.put(chid, MILLION, wait=True, timeout=20) == 1
+    seen = set()
+    value = None
+    for _ in range(6):
+        value = eca.get(chid, timeout=20)  # the last one is held while the next comes
+        assert np.array_equal(value, MILLION) and value.flags.writeable
+        seen.add(memory_of(value))
+    assert len(seen) == 2 and len(values_pool._kept) == 2
+
+
+def test_a_view_of_a_value_keeps_its_memory_from_being_reused(softioc, values_pool):
+    chid = connected(eca, softioc.pv("wbig"))
+    assert eca.put(chid, MILLION, wait=True, timeout=20) == 1
+    value = eca.get(chid, timeout=20)
+    tail = value[-3:]  # a view: its base is the pooled memory, not the array
+    del value
+    for scale in (2.0, 3.0, 4.0):
+        assert eca.put(chid, MILLION * scale, wait=True, timeout=20) == 1
+        assert eca.get(chid, timeout=20)[-1] == 999_999.0 * scale
+    assert tail.tolist() == [999_997.0, 999_998.0, 999_999.0]
+
+
+def test_monitor_values_kept_by_a_callback_keep_their_contents(softioc, values_pool):
+    chid = connected(eca, softioc.pv("wbig"))
+    assert eca.put(chid, MILLION, wait=True, timeout=20) == 1
+    kept = []
+    handle = eca.create_subscription(
+        chid, callback=lambda value=None, **kw: kept.append(value))
+    try:
+        assert wait_for(lambda: len(kept) == 1, 20)
+        for scale in (2.0, 3.0, 4.0, 5.0):
+            assert eca.put(chid, MILLION * scale, wait=True, timeout=20) == 1
+            assert wait_for(lambda: len(kept) == scale, 20)
+    finally:
+        eca.clear_subscription(handle[2])
+    for scale, value in zip((1.0, 2.0, 3.0, 4.0, 5.0), kept):
+        assert np.array_equal(value, MILLION * scale)
+
+
+def test_aioca_values_are_the_callers_own(softioc, values_pool):
+    async def read():
+        await aioca.caput(softioc.pv("wbig"), MILLION, wait=True, timeout=20)
+        first = await aioca.caget(softioc.pv("wbig"), timeout=20)
+        await aioca.caput(softioc.pv("wbig"), MILLION * 2, wait=True, timeout=20)
+        second = await aioca.caget(softioc.pv("wbig"), timeout=20)
+        await aioca.caput(softioc.pv("wchar"), [97, 98, 99], wait=True)
+        chars = await aioca.caget(softioc.pv("wchar"))
+        return first, second, chars
+
+    first, second, chars = asyncio.run(read())
+    assert np.array_equal(first, MILLION) and np.array_equal(second, MILLION * 2)
+    assert first.flags.writeable and second.flags.writeable
+    # bytes decode as a read-only view of the message: the caller gets a copy
+    assert chars.flags.writeable and chars.tolist()[:3] == [97, 98, 99]

@@ -385,6 +385,16 @@ def test_dbr_payload_round_trip(type_id, data):
     check_values(native, decoded, values)
     # Decoded values and metadata encode to the very same bytes.
     assert cc.encode_payload(type_id, decoded, decoded_metadata) == (payload, count)
+    # Into arrays a receiver gives (memory it reuses): the same values, in that array.
+    given = []
+
+    def allocate(count, dtype):
+        given.append(numpy.full(count, 7, dtype))
+        return given[-1]
+
+    into_metadata, into = cc.decode_payload(type_id, payload, count, allocate=allocate)
+    check_values(native, into, values)
+    assert not given or into is given[0]
     # The path without numpy reads the same values.
     plain_metadata, plain = cc.decode_payload(type_id, payload, count, use_numpy=False)
     if decoded_metadata is None:
@@ -423,6 +433,22 @@ def test_data_message_round_trip(cls, type_id, data):
         check_metadata(plain_metadata, metadata, type_id)
     assert len(plain) == len(values)
     repr(again)
+
+
+def test_numbers_are_converted_into_the_array_the_receiver_gives():
+    expected = numpy.arange(1000.0) - 500.0
+    message = read_back(cc.ReadNotifyResponse(expected, ChannelType.TIME_DOUBLE, 7,
+                                              status=1))
+    out = numpy.full(1000, numpy.nan)
+    metadata, values = message.decode(allocate=lambda count, dtype: out)
+    assert values is out and numpy.array_equal(out, expected)
+    assert message.data is out  # kept: the message is decoded once
+    # Bytes are a read-only view of the payload; nothing to convert, nothing allocated.
+    def refuse(count, dtype):
+        raise AssertionError("bytes need no conversion")
+
+    chars = read_back(cc.ReadNotifyResponse(b"text", ChannelType.CHAR, 7, status=1))
+    assert chars.decode(allocate=refuse)[1].tobytes() == b"text"
 
 
 def test_an_empty_monitor_update_is_not_read_as_a_cancel_acknowledgement():
