@@ -341,7 +341,12 @@ def _out_of_range(value: object, native: ChannelType) -> ValueError:
                       f"within {low}..{high}")
 
 
-def encode_values(native: ChannelType, value: Any) -> tuple[bytes, int]:
+#: Arrays of at least this many bytes, converted for the wire, travel as a view of the
+#: converted array: copying them into bytes would cost as much again.
+_VIEWED_VALUES = 1 << 16
+
+
+def encode_values(native: ChannelType, value: Any) -> tuple[Buffer, int]:
     """Values of a native type as wire bytes (unpadded) and their element count.
 
     Accepts a scalar, a sequence, a numpy array, and for CHAR also bytes or str (their
@@ -397,6 +402,9 @@ def encode_values(native: ChannelType, value: Any) -> tuple[bytes, int]:
             if str(exc).startswith("cannot "):
                 raise
             raise ValueError(f"cannot encode {value!r} as {native.name}: {exc}") from None
+        if wire.nbytes >= _VIEWED_VALUES and not numpy.may_share_memory(wire, value):
+            # Converted for this message (a copy nobody else has): its bytes as they are.
+            return wire.data.cast("B"), wire.size
         return wire.tobytes(), wire.size
     items = _as_sequence(value)
     if limits is not None:
@@ -498,11 +506,15 @@ def pad(data: bytes) -> bytes:
     return data + b"\0" * (8 - remainder) if remainder else data
 
 
-def encode_payload(type_id: int, value: Any, metadata: Metadata | None = None) -> tuple[bytes, int]:
+def encode_payload(type_id: int, value: Any,
+                   metadata: Metadata | None = None) -> tuple[Buffer, int]:
     """(padded payload, element count) of ``value`` sent as ``type_id``."""
     layout = dbr_type(type_id)
     values, count = encode_values(layout.native, value)
-    return pad(encode_metadata(layout, metadata) + values), count
+    head = encode_metadata(layout, metadata)
+    if not head and not len(values) % 8:
+        return values, count  # nothing to add: a large array's bytes are not copied
+    return pad(head + values), count
 
 
 def decode_payload(type_id: int, payload: Buffer, count: int, use_numpy: bool = True,

@@ -106,7 +106,7 @@ class Message:
     FIELDS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, data_type: int = 0, data_count: int = 0, parameter1: int = 0,
-                 parameter2: int = 0, payload: bytes = b""):
+                 parameter2: int = 0, payload: _dbr.Buffer = b""):
         # Checked here, so that a value that does not fit its header field is reported by
         # the code that made it, not as a struct.error when the message is written. Ints
         # in range (nearly all) pass one test: a client makes thousands per second.

@@ -15,7 +15,7 @@ import caproto_core as core
 from caproto_core import CLIENT
 
 from ._channels import ChannelAccessError, ClientChannel, Pending, Subscription
-from ._large_buffers import LargeBuffers
+from ._large_buffers import LARGE, LargeBuffers
 from .engine import CircuitChannels, CircuitHealth
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
         #: written by whoever holds ``send_lock`` after letting ``lock`` go.
         self.send_lock = threading.Lock()
         #: Bytes waiting to be written, in order; ``queue_lock`` guards the list only.
-        self.outgoing: list[bytes] = []
+        self.outgoing: list[bytes | memoryview] = []
         self.queue_lock = threading.Lock()
         self.want_write = False  # the I/O thread watches for writability (bytes left)
         #: Whoever holds ``reader`` receives and handles this circuit's messages: the I/O
@@ -91,17 +91,18 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
             else:
                 self.context.loop.call_soon(self.context._flush, self)
 
-    def queue(self, data: bytes) -> bool:
-        """Queue bytes to be written, in order; True if the queue was empty."""
+    def queue(self, pieces: list[bytes | memoryview]) -> bool:
+        """Queue buffers to be written, in order; True if the queue was empty."""
         with self.queue_lock:
-            self.outgoing.append(data)
-            return len(self.outgoing) == 1
+            was_empty = not self.outgoing
+            self.outgoing.extend(pieces)
+            return was_empty
 
-    def _take_queued(self) -> bytes:
+    def _take_queued(self) -> list[bytes | memoryview]:
+        """Everything queued, in order, small buffers joined (one send for many)."""
         with self.queue_lock:
-            data = b"".join(self.outgoing) if len(self.outgoing) != 1 else self.outgoing[0]
-            self.outgoing.clear()
-        return data
+            taken, self.outgoing = self.outgoing, []
+        return taken if len(taken) == 1 else _joined(taken)
 
     def flush(self) -> bool:
         """On the I/O thread: write what the socket takes now, never waiting for it.
@@ -133,17 +134,18 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
         try:
             if self.closed or not self.outgoing:
                 return False
-            data = self._take_queued()
+            pieces = self._take_queued()
             sock = self.sock
             assert sock is not None  # bytes are queued on connected circuits only
-            try:
-                sent = sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            if sent < len(data):
-                with self.queue_lock:
-                    self.outgoing.insert(0, data[sent:])
-                return True
+            for index, data in enumerate(pieces):
+                try:
+                    sent = sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                if sent < len(data):
+                    with self.queue_lock:
+                        self.outgoing[:0] = [data[sent:], *pieces[index + 1:]]
+                    return True
             return False
         finally:
             self.send_lock.release()
@@ -162,13 +164,13 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
                 if self.closed:
                     raise ChannelAccessError(f"circuit to {self.address[0]}:"
                                              f"{self.address[1]} is not connected")
-                if self.outgoing:
-                    self._send_all(self._take_queued())
+                for data in self._take_queued():
+                    self._send_all(data)
         finally:
             if self.outgoing and not self.closed:  # queued by the I/O thread meanwhile
                 self.context.loop.call_soon(self.context._flush, self)
 
-    def _send_all(self, data: bytes) -> None:
+    def _send_all(self, data: bytes | memoryview) -> None:
         """Write all of ``data`` (the caller holds ``send_lock``), waiting for the socket."""
         view = memoryview(data)
         deadline = time.monotonic() + SEND_TIMEOUT
@@ -197,12 +199,33 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
         raise ChannelAccessError(f"send to {self.address[0]}:{self.address[1]} failed: "
                                  f"{exc}") from None
 
-    def prepare(self, *messages: core.Message) -> bytes:
-        """Check and record messages; their bytes. The caller holds ``self.lock``."""
+    def prepare(self, *messages: core.Message) -> list[bytes | memoryview]:
+        """Check and record messages; the buffers to write (a large payload as it is:
+        joining would copy it). The caller holds ``self.lock``."""
         if self.closed or not self.connected:
             raise ChannelAccessError(f"circuit to {self.address[0]}:{self.address[1]} is "
                                      f"not connected")
-        return b"".join(self.core.send(*messages))  # one bytes object: itself, no copy
+        buffers = self.core.send(*messages)
+        if len(buffers) <= 2 and len(buffers[-1]) < LARGE:  # one message, not large
+            return [b"".join(buffers)]
+        return _joined(buffers)
+
+
+def _joined(buffers: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """The buffers in order, each run of small ones joined into one bytes object."""
+    pieces: list[bytes | memoryview] = []
+    small: list[bytes | memoryview] = []
+    for buffer in buffers:
+        if len(buffer) < LARGE:
+            small.append(buffer)
+            continue
+        if small:
+            pieces.append(b"".join(small))
+            small = []
+        pieces.append(buffer)
+    if small:
+        pieces.append(b"".join(small))
+    return pieces
 
 
 def shutdown_socket(sock: socket.socket) -> None:

@@ -14,7 +14,7 @@ logger = logging.getLogger("epics_compat.server")
 
 
 def data_message(cls: type[Message], data_type: int, count: int, parameter1: int,
-                 parameter2: int, payload: bytes) -> Message:
+                 parameter2: int, payload: bytes | bytearray | memoryview) -> Message:
     """A data message (ReadNotifyResponse, EventAddResponse) around an encoded payload."""
     if cls is EventAddResponse and not payload:
         payload = bytes(8)  # an empty EVENT_ADD from a server would mean "cancelled"
@@ -24,7 +24,7 @@ def data_message(cls: type[Message], data_type: int, count: int, parameter1: int
 
 
 def encode_read(pv: PV, data_type: int, count: int, readable: bool = True
-                ) -> tuple[bytes, int, int]:
+                ) -> tuple[bytes | bytearray | memoryview, int, int]:
     """(payload, element count, ECA status) of ``pv`` read as ``data_type``.
 
     Values that do not convert (or a PV the client may not read) give zeros and a
@@ -51,5 +51,5 @@ def encode_read(pv: PV, data_type: int, count: int, readable: bool = True
         payload, n = encode_payload(data_type, zeros(layout.native, len(values)))
         status = EcaStatus.ECA_GETFAIL
     if layout.native == STRING and n == 1:
-        payload = payload.ljust(payload_size(data_type, 1), b"\0")
+        payload = bytes(payload).ljust(payload_size(data_type, 1), b"\0")
     return payload, n, status

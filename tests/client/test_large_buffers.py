@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from epics_compat import _large_buffers, aioca
-from epics_compat._large_buffers import LargeBuffers
+from epics_compat._large_buffers import LARGE, LargeBuffers
+from epics_compat._tcp_circuit import _joined
 import epics_compat.ca as eca
 
 from ca_compare import connected, wait_for
@@ -145,3 +146,21 @@ def test_aioca_values_are_the_callers_own(softioc, values_pool):
     assert first.flags.writeable and second.flags.writeable
     # bytes decode as a read-only view of the message: the caller gets a copy
     assert chars.flags.writeable and chars.tolist()[:3] == [97, 98, 99]
+
+
+def test_small_buffers_are_joined_for_one_send_and_large_ones_left_as_they_are():
+    large = memoryview(bytes(LARGE))
+    pieces = _joined([b"a", b"b", large, b"c", large, large, b"d", b"e"])
+    assert [bytes(piece[:1]) if len(piece) >= LARGE else bytes(piece) for piece in pieces] \
+        == [b"ab", b"\0", b"c", b"\0", b"\0", b"de"]
+    assert pieces[1] is large and pieces[3] is large and pieces[4] is large
+
+
+def test_large_puts_without_waiting_arrive_whole_and_in_order(softioc):
+    """Each 8 MB put is more than the socket takes at once: the rest of each is written
+    later, by the I/O thread, before the next put's bytes."""
+    chid = connected(eca, softioc.pv("wbig"))
+    for scale in (2.0, 3.0, 4.0):
+        eca.put(chid, MILLION * scale, wait=False)
+    assert eca.put(chid, MILLION * 5.0, wait=True, timeout=20) == 1
+    assert np.array_equal(eca.get(chid, timeout=20), MILLION * 5.0)

@@ -451,6 +451,21 @@ def test_numbers_are_converted_into_the_array_the_receiver_gives():
     assert chars.decode(allocate=refuse)[1].tobytes() == b"text"
 
 
+def test_a_large_array_is_sent_as_it_was_when_encoded():
+    """A large array converted for the wire travels as a view of that conversion (no
+    second copy); one already in wire order is copied, so that the caller's later
+    changes do not reach a message still waiting to be sent."""
+    expected = numpy.arange(100_000.0).astype(">f8").tobytes()
+    native = numpy.arange(100_000.0)
+    in_wire_order = numpy.arange(100_000.0).astype(">f8")
+    converted = cc.WriteNotifyRequest(native, ChannelType.DOUBLE, 1, 2)
+    copied = cc.WriteNotifyRequest(in_wire_order, ChannelType.DOUBLE, 1, 2)
+    native[:] = -1.0
+    in_wire_order[:] = -1.0
+    assert bytes(converted.payload) == bytes(copied.payload) == expected
+    assert read_back(converted) == read_back(copied)
+
+
 def test_an_empty_monitor_update_is_not_read_as_a_cancel_acknowledgement():
     # An EVENT_ADD from the server without payload acknowledges EVENT_CANCEL; an update
     # with no elements of a type without metadata must still carry a (padding) payload.
