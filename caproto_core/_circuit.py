@@ -19,7 +19,7 @@ from ._messages import CLIENT, SERVER, AccessRightsResponse, ClearChannelRequest
     ClearChannelResponse, CreateChanRequest, CreateChanResponse, CreateChFailResponse, \
     ErrorResponse, EventAddRequest, EventAddResponse, EventCancelRequest, EventCancelResponse, \
     Message, ReadNotifyRequest, ReadNotifyResponse, Role, ServerDisconnResponse, \
-    VersionRequest, WriteNotifyRequest, WriteNotifyResponse, WriteRequest
+    WriteNotifyRequest, WriteNotifyResponse, WriteRequest
 from ._readers import message_size, read_stream
 from ._state import CHANNEL_MESSAGES, CHANNEL_TRANSITIONS, CIRCUIT_TRANSITIONS, ChannelState, \
     CircuitState
