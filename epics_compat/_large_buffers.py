@@ -23,8 +23,9 @@ LARGE = 1 << 18
 #: Receive buffers kept per circuit: one may still back the last reply a channel keeps.
 KEEP = 2
 #: Buffers kept for decoded values: the caller's last value stays alive while the next
-#: one is decoded (and a PV keeps its last value too, the same array).
-KEEP_VALUES = 3
+#: one is decoded (a PV keeps its last value too, the same array). Each kept buffer stays
+#: allocated after the program lets go of its values: two is what a loop of gets needs.
+KEEP_VALUES = 2
 
 
 class LargeBuffers:
