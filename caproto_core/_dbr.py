@@ -299,8 +299,9 @@ def _number_decoder(native: ChannelType) -> ValuesDecoder:
     return decode
 
 
-_VALUE_DECODERS: dict[ChannelType, ValuesDecoder] = {native: (_decode_strings if native == ChannelType.STRING
-                            else _number_decoder(native)) for native in NATIVE_TYPES}
+_VALUE_DECODERS: dict[ChannelType, ValuesDecoder] = {
+    native: (_decode_strings if native == ChannelType.STRING else _number_decoder(native))
+    for native in NATIVE_TYPES}
 
 
 def _as_sequence(value: Any) -> Any:
