@@ -58,9 +58,10 @@ def test_caput_waveform(softioc):
     assert epics.caput(softioc.pv("wdouble"), [1.5, 2.5, 3.5], wait=True, timeout=5) == 1
     # Read from the server: pyepics' caget returns the monitor's cached value by default,
     # and the update for this put may come after its completion (it did, once in CI,
-    # giving the values an earlier test left).
-    assert list(epics.caget(softioc.pv("wdouble"), timeout=5, use_monitor=False)) == \
-        [1.5, 2.5, 3.5]
+    # giving the values an earlier test left). The count too: without one, pyepics reads
+    # as many elements as its cached PV's last update had (0 here once, giving []).
+    assert list(epics.caget(softioc.pv("wdouble"), timeout=5, use_monitor=False,
+                            count=3)) == [1.5, 2.5, 3.5]
 
 
 def test_put_trips_alarm(softioc):
