@@ -212,7 +212,8 @@ def watcher(queue):
     seen = []
     pv = epics.PV("counter", callback=lambda value=None, **kw: seen.append(value))
     time.sleep(1.0)
-    queue.put((len(seen), all(b > a for a, b in zip(seen, seen[1:]))))
+    disordered = [(a, b) for a, b in zip(seen, seen[1:]) if b <= a]
+    queue.put((len(seen), not disordered, disordered[:5]))  # the pairs say what went wrong
 
 if __name__ == "__main__":
     method = sys.argv[1]
