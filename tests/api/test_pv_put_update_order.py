@@ -23,14 +23,9 @@ print(pv.char_value)
 """
 
 
-def play_a_server_whose_update_lags(raw: RawServer, stop: threading.Event) -> None:
-    """One DOUBLE channel "f" at 1.0. A WRITE_NOTIFY is answered with the update of
-    the value before it (as if late), then the completion; the new value's own update
-    never comes, and reads answer the current value."""
-    sock = raw.accept(timeout=10)
-    circuit, _ = raw.serve_channel(sock)
-    value = 1.0
-    time_double = core.ChannelType.TIME_DOUBLE
+def answer_until_stopped(sock, circuit, stop: threading.Event, answer) -> None:
+    """Receive the client's messages and send what ``answer(message)`` returns for each,
+    until the client goes or ``stop`` is set."""
     while not stop.is_set():
         try:
             data = sock.recv(65536)
@@ -38,38 +33,57 @@ def play_a_server_whose_update_lags(raw: RawServer, stop: threading.Event) -> No
             continue
         if not data:
             return
-        out = []
-        for message in circuit.recv(data):
-            if isinstance(message, core.EventAddRequest):
-                out.append(core.EventAddResponse([value], message.data_type,
-                                                 message.subscriptionid))
-                subscription = message
-            elif isinstance(message, core.ReadNotifyRequest):
-                out.append(core.ReadNotifyResponse([value], message.data_type,
-                                                   message.ioid, data_count=1))
-            elif isinstance(message, core.WriteNotifyRequest):
-                old, value = value, float(message.data[0])
-                out.append(core.EventAddResponse([old], time_double,
-                                                 subscription.subscriptionid))
-                out.append(core.WriteNotifyResponse(message.data_type, 1, message.ioid))
+        out = [reply for message in circuit.recv(data) for reply in answer(message)]
         if out:
             sock.sendall(b"".join(bytes(b) for b in circuit.send(*out)))
 
 
-def test_get_after_put_wait_gives_the_put_value_when_an_older_update_comes_with_the_completion():
-    raw = RawServer(["f"])
+def run_client(script: str, names: list[str], play) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh process against a raw server serving ``names`` that
+    ``play(raw, stop)`` plays on a thread of its own."""
+    raw = RawServer(names)
     stop = threading.Event()
-    server = threading.Thread(target=play_a_server_whose_update_lags, args=(raw, stop),
-                              daemon=True)
+    server = threading.Thread(target=play, args=(raw, stop), daemon=True)
     server.start()
     try:
         env = {**os.environ, **client_env(raw.port)}
-        result = subprocess.run([sys.executable, "-c", SCRIPT], env=env,
-                                capture_output=True, text=True, timeout=60)
+        return subprocess.run([sys.executable, "-c", script], env=env,
+                              capture_output=True, text=True, timeout=60)
     finally:
         stop.set()
         raw.close()
         server.join(5)
+
+
+def play_a_server_whose_update_lags(raw: RawServer, stop: threading.Event) -> None:
+    """One DOUBLE channel "f" at 1.0. A WRITE_NOTIFY is answered with the update of
+    the value before it (as if late), then the completion; the new value's own update
+    never comes, and reads answer the current value."""
+    sock = raw.accept(timeout=10)
+    circuit, _ = raw.serve_channel(sock)
+    state = {"value": 1.0, "subscription": None}
+
+    def answer(message):
+        value = state["value"]
+        if isinstance(message, core.EventAddRequest):
+            state["subscription"] = message
+            return [core.EventAddResponse([value], message.data_type,
+                                          message.subscriptionid)]
+        if isinstance(message, core.ReadNotifyRequest):
+            return [core.ReadNotifyResponse([value], message.data_type, message.ioid,
+                                            data_count=1)]
+        if isinstance(message, core.WriteNotifyRequest):
+            state["value"] = float(message.data[0])
+            return [core.EventAddResponse([value], core.ChannelType.TIME_DOUBLE,
+                                          state["subscription"].subscriptionid),
+                    core.WriteNotifyResponse(message.data_type, 1, message.ioid)]
+        return []
+
+    answer_until_stopped(sock, circuit, stop, answer)
+
+
+def test_get_after_put_wait_gives_the_put_value_when_an_older_update_comes_with_the_completion():
+    result = run_client(SCRIPT, ["f"], play_a_server_whose_update_lags)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1.0", "2.0", "2"]  # char_value: PREC 0
 
@@ -90,50 +104,35 @@ def play_a_server_whose_first_update_lags(raw: RawServer, stop: threading.Event)
     value for a count of 0), padded with zeros as an IOC pads them."""
     sock = raw.accept()
     circuit, _ = raw.serve_channel(sock, core.ChannelType.CHAR, 128)
-    value = [ord("s")]
-    subscription = None
-    while not stop.is_set():
-        try:
-            data = sock.recv(65536)
-        except TimeoutError:
-            continue
-        if not data:
-            return
-        out = []
-        for message in circuit.recv(data):
-            if isinstance(message, core.EventAddRequest):
-                subscription = message
-            elif isinstance(message, core.ReadNotifyRequest):
-                count = message.data_count or len(value)
-                values = (value + [0] * count)[:count]
-                out.append(core.ReadNotifyResponse(values, message.data_type, message.ioid,
-                                                   data_count=count))
-            elif isinstance(message, core.WriteNotifyRequest):
-                old, value = value, [int(v) for v in message.data][:message.data_count]
-                if subscription is not None:
-                    out.append(core.EventAddResponse(old, subscription.data_type,
-                                                     subscription.subscriptionid,
-                                                     data_count=len(old)))
-                out.append(core.WriteNotifyResponse(message.data_type, 1, message.ioid))
-        if out:
-            sock.sendall(b"".join(bytes(b) for b in circuit.send(*out)))
+    state = {"value": [ord("s")], "subscription": None}
+
+    def answer(message):
+        value, subscription = state["value"], state["subscription"]
+        if isinstance(message, core.EventAddRequest):
+            state["subscription"] = message
+            return []
+        if isinstance(message, core.ReadNotifyRequest):
+            count = message.data_count or len(value)
+            values = (value + [0] * count)[:count]
+            return [core.ReadNotifyResponse(values, message.data_type, message.ioid,
+                                            data_count=count)]
+        if isinstance(message, core.WriteNotifyRequest):
+            state["value"] = [int(v) for v in message.data][:message.data_count]
+            out = []
+            if subscription is not None:
+                out.append(core.EventAddResponse(value, subscription.data_type,
+                                                 subscription.subscriptionid,
+                                                 data_count=len(value)))
+            out.append(core.WriteNotifyResponse(message.data_type, 1, message.ioid))
+            return out
+        return []
+
+    answer_until_stopped(sock, circuit, stop, answer)
 
 
 def test_an_array_that_grew_is_read_back_whole_when_the_first_update_comes_with_the_put():
     """The first update (one element, older than the put) makes the PV read the value
     back after the put: that read asks for the PV's own count, not the update's."""
-    raw = RawServer(["w"])
-    stop = threading.Event()
-    server = threading.Thread(target=play_a_server_whose_first_update_lags,
-                              args=(raw, stop), daemon=True)
-    server.start()
-    try:
-        env = {**os.environ, **client_env(raw.port)}
-        result = subprocess.run([sys.executable, "-c", GROWING_SCRIPT], env=env,
-                                capture_output=True, text=True, timeout=60)
-    finally:
-        stop.set()
-        raw.close()
-        server.join(5)
+    result = run_client(GROWING_SCRIPT, ["w"], play_a_server_whose_first_update_lags)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[0] == "'some text'"
