@@ -4,6 +4,7 @@ Bytes in, messages out, and back: every message class, every DBR type, and the s
 channels and circuits for both roles. Nothing here opens a socket, starts a thread or
 sleeps; ``epics_compat`` does that on top.
 """
+from ._arriving import ArrivingValues, arriving_values
 from ._broadcaster import DATAGRAM_MESSAGES, MAX_DATAGRAM_SIZE, Broadcaster
 from ._circuit import Channel, VirtualCircuit
 from ._constants import (ADDRESS_OF_SENDER, DEFAULT_MAX_PAYLOAD_SIZE, DEFAULT_REPEATER_PORT,
@@ -34,25 +35,25 @@ from ._state import CHANNEL_TRANSITIONS, CIRCUIT_TRANSITIONS, ChannelState, Circ
 
 # The public names: what `from caproto_core import *` and type checkers see as exported.
 __all__ = [
-    "AccessRights", "AccessRightsResponse", "ADDRESS_OF_SENDER", "address_to_int",
-    "AlarmSeverity", "AlarmStatus", "Beacon", "Broadcaster", "CaprotoCoreError", "Channel",
-    "CHANNEL_TRANSITIONS", "ChannelState", "ChannelType", "CIRCUIT_TRANSITIONS", "CircuitState",
-    "ClearChannelRequest", "ClearChannelResponse", "CLIENT", "ClientNameRequest", "Command",
-    "CreateChanRequest", "CreateChanResponse", "CreateChFailResponse", "DATA_MESSAGES",
-    "DATAGRAM_MESSAGES", "dbr_type", "DBR_TYPES", "DbrType", "decode_payload", "decode_string",
-    "decode_values", "DEFAULT_MAX_PAYLOAD_SIZE", "DEFAULT_REPEATER_PORT", "DEFAULT_SERVER_PORT",
-    "eca_message", "ECA_MESSAGES", "eca_succeeded", "EcaSeverity", "EcaStatus", "EchoRequest",
-    "EchoResponse", "element_size", "encode_payload", "encode_string", "encode_values",
-    "EPICS_EPOCH_OFFSET", "epics_timestamp", "ErrorResponse", "EventAddRequest",
-    "EventAddResponse", "EventCancelRequest", "EventCancelResponse", "EventsOffRequest",
-    "EventsOnRequest", "FAMILIES", "Header", "HostNameRequest", "int_to_address", "LocalProtocolError",
-    "MAX_DATAGRAM_SIZE", "MAX_ENUM_STATES", "MAX_ENUM_STRING_SIZE", "MAX_NAME_LENGTH",
-    "MAX_STRING_SIZE", "MAX_UNITS_SIZE", "Message", "message_size", "native_type",
-    "NATIVE_TYPES", "NotFoundResponse", "payload_size", "peek_header", "Priority", "promote",
-    "PROTOCOL_VERSION", "ProtocolError", "read_datagram", "read_stream", "ReadNotifyRequest",
-    "ReadNotifyResponse", "ReadSyncRequest", "RemoteProtocolError", "RepeaterConfirmResponse",
-    "RepeaterRegisterRequest", "REQUESTS", "RESPONSES", "Role", "RsrvIsUpResponse",
-    "SearchReply", "SearchRequest", "SearchResponse", "SERVER", "ServerDisconnResponse",
-    "SubscriptionType", "VersionRequest", "VersionResponse", "VirtualCircuit",
-    "WriteNotifyRequest", "WriteNotifyResponse", "WriteRequest"
+    "AccessRights", "AccessRightsResponse", "ADDRESS_OF_SENDER", "address_to_int", "AlarmSeverity",
+    "AlarmStatus", "ArrivingValues", "arriving_values", "Beacon", "Broadcaster",
+    "CaprotoCoreError", "Channel", "CHANNEL_TRANSITIONS", "ChannelState", "ChannelType",
+    "CIRCUIT_TRANSITIONS", "CircuitState", "ClearChannelRequest", "ClearChannelResponse", "CLIENT",
+    "ClientNameRequest", "Command", "CreateChanRequest", "CreateChanResponse",
+    "CreateChFailResponse", "DATA_MESSAGES", "DATAGRAM_MESSAGES", "dbr_type", "DBR_TYPES",
+    "DbrType", "decode_payload", "decode_string", "decode_values", "DEFAULT_MAX_PAYLOAD_SIZE",
+    "DEFAULT_REPEATER_PORT", "DEFAULT_SERVER_PORT", "eca_message", "ECA_MESSAGES", "eca_succeeded",
+    "EcaSeverity", "EcaStatus", "EchoRequest", "EchoResponse", "element_size", "encode_payload",
+    "encode_string", "encode_values", "EPICS_EPOCH_OFFSET", "epics_timestamp", "ErrorResponse",
+    "EventAddRequest", "EventAddResponse", "EventCancelRequest", "EventCancelResponse",
+    "EventsOffRequest", "EventsOnRequest", "FAMILIES", "Header", "HostNameRequest",
+    "int_to_address", "LocalProtocolError", "MAX_DATAGRAM_SIZE", "MAX_ENUM_STATES",
+    "MAX_ENUM_STRING_SIZE", "MAX_NAME_LENGTH", "MAX_STRING_SIZE", "MAX_UNITS_SIZE", "Message",
+    "message_size", "native_type", "NATIVE_TYPES", "NotFoundResponse", "payload_size",
+    "peek_header", "Priority", "promote", "PROTOCOL_VERSION", "ProtocolError", "read_datagram",
+    "read_stream", "ReadNotifyRequest", "ReadNotifyResponse", "ReadSyncRequest",
+    "RemoteProtocolError", "RepeaterConfirmResponse", "RepeaterRegisterRequest", "REQUESTS",
+    "RESPONSES", "Role", "RsrvIsUpResponse", "SearchReply", "SearchRequest", "SearchResponse",
+    "SERVER", "ServerDisconnResponse", "SubscriptionType", "VersionRequest", "VersionResponse",
+    "VirtualCircuit", "WriteNotifyRequest", "WriteNotifyResponse", "WriteRequest"
 ]

@@ -17,7 +17,7 @@ from caproto_core import ProtocolError
 
 from ._context_part import ContextPart
 from ._channels import ClientChannel, Pending
-from ._large_buffers import LARGE
+from ._large_buffers import LARGE, allocate
 from ._tcp_circuit import Circuit
 from .engine import flow
 from .host import host_name, user_name
@@ -199,7 +199,9 @@ class CircuitIO(ContextPart):
         message that changes channels or circuits) is handed over to it: then False.
         """
         try:
+            arriving = None
             if circuit.large is not None:
+                arriving = circuit.arriving
                 data = self._receive_large(circuit, sock)
                 if data is None:
                     return True
@@ -222,6 +224,8 @@ class CircuitIO(ContextPart):
                 return True  # closed while a caller received (the context stopped): dropped
             try:
                 messages = circuit.core.recv(data)
+                if arriving is not None and messages:
+                    arriving.finish(messages[0])
             except ProtocolError as exc:
                 logger.error("protocol error from %s:%d, closing the circuit: %s",
                              *circuit.address, exc)
@@ -235,6 +239,7 @@ class CircuitIO(ContextPart):
                 circuit.large = circuit.large_buffers.take(size)
                 circuit.large[:len(partial)] = partial
                 circuit.large_filled = len(partial)
+                circuit.arriving = core.arriving_values(partial, core.SERVER, allocate)
         if not self.events_held:
             if flow.should_hold(self.dispatcher.backlog(), self.dispatcher.lag):
                 if on_io_thread:
@@ -311,18 +316,23 @@ class CircuitIO(ContextPart):
 
     def _receive_large(self, circuit: Circuit, sock) -> memoryview | bytes | None:
         """Fill the large message's buffer; return it once complete, b"" at the end of
-        the stream, else None."""
-        buffer = circuit.large
+        the stream, else None. Each time the socket runs dry, the numbers that came are
+        converted (circuit.arriving) while the server sends the rest."""
+        buffer, arriving = circuit.large, circuit.arriving
         assert buffer is not None  # called while a large message is coming in
         while circuit.large_filled < len(buffer):
             try:
                 count = sock.recv_into(buffer[circuit.large_filled:], 0, socket.MSG_DONTWAIT)
             except BlockingIOError:
+                if arriving is not None:
+                    arriving.convert(buffer, circuit.large_filled)
                 return None
             if not count:
                 return b""
             circuit.large_filled += count
-        circuit.large = None
+        if arriving is not None:
+            arriving.convert(buffer, circuit.large_filled)
+        circuit.large = circuit.arriving = None
         return buffer
 
 

@@ -71,6 +71,7 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
         self.name_server = False  # a circuit that only carries searches
         self.large: memoryview | None = None  # a large message being received
         self.large_filled = 0
+        self.arriving: core.ArrivingValues | None = None  # its numbers, converted early
         self.large_buffers = LargeBuffers()
 
     def __repr__(self) -> str:

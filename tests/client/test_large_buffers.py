@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+from caproto_core import ArrivingValues
 from epics_compat import _large_buffers, aioca
 from epics_compat._large_buffers import LARGE, LargeBuffers
 from epics_compat._tcp_circuit import _joined
@@ -67,6 +68,30 @@ def test_successive_large_gets_keep_their_own_values(softioc):
         values.append(eca.get(chid, timeout=20))
     for scale, value in zip((1.0, 2.0, 3.0, 4.0), values):
         assert np.array_equal(value, np.arange(1_000_000) * scale)
+
+
+def test_large_replies_and_updates_are_converted_while_they_arrive(softioc, monkeypatch):
+    finished = []
+    finish = ArrivingValues.finish
+
+    def recorded(arriving, message):
+        finished.append((type(message).__name__, finish(arriving, message)))
+        return finished[-1][1]
+
+    monkeypatch.setattr(ArrivingValues, "finish", recorded)
+    chid = connected(eca, softioc.pv("wbig"))
+    assert eca.put(chid, MILLION * 3, wait=True, timeout=20) == 1
+    assert np.array_equal(eca.get(chid, timeout=20), MILLION * 3)
+    updates = []
+    handle = eca.create_subscription(
+        chid, callback=lambda value=None, **kw: updates.append(value))
+    try:
+        assert wait_for(lambda: updates, 20)
+    finally:
+        eca.clear_subscription(handle[2])
+    assert np.array_equal(updates[0], MILLION * 3)
+    assert ("ReadNotifyResponse", True) in finished
+    assert ("EventAddResponse", True) in finished
 
 
 def test_a_get_lets_go_of_the_last_reply_so_one_buffer_serves_successive_gets(softioc):
