@@ -45,7 +45,7 @@ class ArrivingValues:
             self._wire = numpy.frombuffer(data, self._wire_dtype, self._count, self._start)
         end = min(self._count, (available - self._start) // self._wire_dtype.itemsize)
         if end > self._done:
-            numpy.copyto(self._values[self._done:end], self._wire[self._done:end])
+            self._values[self._done:end] = self._wire[self._done:end]
             self._done = end
 
     def finish(self, message: Message) -> bool:
@@ -58,7 +58,8 @@ class ArrivingValues:
             return False
         # The numbers converted must be those of this message's payload, not a copy.
         layout = DBR_TYPES[self._type_id]
-        offset = _address(self._wire) - _address(numpy.frombuffer(message.payload, "u1"))
+        payload = numpy.frombuffer(message.payload, "u1")
+        offset = _address(self._wire) - _address(payload)
         if offset != layout.metadata.size:
             return False
         _set_decoded(message, (decode_metadata(layout, message.payload), self._values))

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import caproto_core as cc
-from caproto_core import ChannelType
+from caproto_core import ChannelType, _arriving
 
 #: DBR types of numbers that need converting (2, 4 or 8 bytes each): every family.
 NUMBER_TYPES = sorted(type_id for type_id, layout in cc.DBR_TYPES.items()
@@ -116,6 +116,12 @@ def test_nothing_is_given_unless_all_of_this_message_was_converted():
 ], ids=["strings", "bytes", "timed bytes", "not data"])
 def test_nothing_to_convert(message):
     assert cc.arriving_values(bytes(message), cc.SERVER) is None
+
+
+def test_nothing_to_convert_without_numpy(monkeypatch):
+    raw = bytes(cc.ReadNotifyResponse(numpy.arange(10.0), ChannelType.DOUBLE, 1))
+    monkeypatch.setattr(_arriving, "numpy", None)
+    assert cc.arriving_values(raw, cc.SERVER) is None
 
 
 def test_a_partial_header_or_the_other_role():
