@@ -25,28 +25,34 @@ class ArrivingValues:
     """The numbers of one large data message, converted to native byte order as its
     bytes arrive (made by ``arriving_values``)."""
 
-    __slots__ = ("_type_id", "_count", "_start", "_wire_dtype", "_wire", "_values", "_done")
+    __slots__ = ("_type_id", "_count", "_start", "_wire_dtype", "_allocate", "_wire",
+                 "_values", "_done")
 
     def __init__(self, type_id: int, count: int, start: int, wire_dtype: Any,
-                 values: Any) -> None:
+                 allocate: Allocate | None) -> None:
         self._type_id = type_id
         self._count = count
         self._start = start  # where the numbers begin, counted from the header's start
         self._wire_dtype = wire_dtype
+        self._allocate = allocate
         self._wire: Any = None  # the numbers as received: a view of the I/O layer's buffer
-        self._values = values
+        self._values: Any = None  # allocated once numbers come, not for a header alone
         self._done = 0  # numbers converted so far
 
     def convert(self, data: Buffer, available: int) -> None:
         """Convert the numbers that lie wholly within ``data[:available]`` and are not
         converted yet. ``data`` holds the message from its header on, and must be the
         same buffer at every call."""
-        if self._wire is None:
-            self._wire = numpy.frombuffer(data, self._wire_dtype, self._count, self._start)
         end = min(self._count, (available - self._start) // self._wire_dtype.itemsize)
-        if end > self._done:
-            self._values[self._done:end] = self._wire[self._done:end]
-            self._done = end
+        if end <= self._done:
+            return
+        if self._values is None:
+            self._wire = numpy.frombuffer(data, self._wire_dtype, self._count, self._start)
+            native = self._wire_dtype.newbyteorder("=")
+            self._values = numpy.empty(self._count, native) if self._allocate is None \
+                else self._allocate(self._count, native)
+        self._values[self._done:end] = self._wire[self._done:end]
+        self._done = end
 
     def finish(self, message: Message) -> bool:
         """Give ``message`` the converted numbers, so that its ``decode()`` returns them
@@ -74,7 +80,7 @@ def arriving_values(head: Buffer, role: Role,
                     allocate: Allocate | None = None) -> ArrivingValues | None:
     """For the first bytes of a message from ``role`` (the whole header at least, as
     ``take_partial`` gives them): an ArrivingValues that converts its numbers into
-    ``allocate``'s array (numpy.empty without), or None when there is nothing to convert
+    ``allocate``'s array (numpy.empty without) once they come, or None when there is nothing to convert
     early: not a data message, strings or single bytes, a big-endian machine, no numpy,
     a partial header, or a payload too short for its count (the readers refuse it)."""
     header = peek_header(head)
@@ -92,8 +98,5 @@ def arriving_values(head: Buffer, role: Role,
     total = message_size(head)
     assert total is not None  # the header is whole
     start = total - header.payload_size + layout.metadata.size
-    wire_dtype = numpy.dtype(element.numpy_dtype)
-    native_dtype = wire_dtype.newbyteorder("=")
-    values = numpy.empty(count, native_dtype) if allocate is None else \
-        allocate(count, native_dtype)
-    return ArrivingValues(header.data_type, count, start, wire_dtype, values)
+    return ArrivingValues(header.data_type, count, start,
+                          numpy.dtype(element.numpy_dtype), allocate)

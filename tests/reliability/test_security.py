@@ -21,7 +21,7 @@ from reliability import DOUBLE, RawServer, connect, io_alive, read, wait_for
 
 import caproto_core as core
 import epics_compat.engine.circuits as circuit_rules
-from epics_compat import _netif
+from epics_compat import _large_buffers, _netif
 from epics_compat._config import Config
 from epics_compat.engine import MAX_BEACON_SERVERS
 from epics_compat.server import PV
@@ -125,8 +125,12 @@ def test_a_header_announcing_too_much_drops_the_circuit_without_allocating(
     np.testing.assert_array_equal(pending.result.data, values)
 
 
-def test_a_large_message_in_bounds_costs_its_size_once(lab, raw):
-    """A reply announcing 8 MB within the limit: one buffer of that size, no more."""
+def test_a_large_message_in_bounds_costs_its_size_once(lab, raw, monkeypatch):
+    """A reply announcing 8 MB within the limit: one buffer of that size for its bytes,
+    and the array its numbers are converted into once they come (the caller's value;
+    not for a header alone), no more."""
+    monkeypatch.setattr(_large_buffers, "_values",  # no free value memory to reuse
+                        _large_buffers.LargeBuffers(_large_buffers.KEEP_VALUES))
     context = lab.context(raw.port, max_array_bytes=10_000_000)
     f = context.create_channel("f")
     sock, circuit, _ = serve(raw, context, f, DOUBLE, 1_000_000)
@@ -136,13 +140,18 @@ def test_a_large_message_in_bounds_costs_its_size_once(lab, raw):
         np.ones(1_000_000, dtype=">f8"), DOUBLE, ioid)))
     tracemalloc.start()
     try:
-        sock.sendall(reply)
+        sock.sendall(reply[:24])  # the header alone, then the rest (not copied: traced)
+        assert wait_for(lambda: any(c.large is not None
+                                    for c in context.circuits.values()), 10)
+        _, header_peak = tracemalloc.get_traced_memory()
+        sock.sendall(memoryview(reply)[24:])
         assert pending.wait(10) and pending.error is None
+        assert pending.result.data.sum() == 1_000_000
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert 8_000_000 <= peak < 8_000_000 + 3_000_000, peak
-    assert pending.result.data.sum() == 1_000_000
+    assert 8_000_000 <= header_peak < 8_000_000 + 3_000_000, header_peak
+    assert 16_000_000 <= peak < 16_000_000 + 3_000_000, peak
 
 
 @pytest.mark.parametrize("count", [0xFFFFFFFF, 1_000_000])
