@@ -89,6 +89,19 @@ def wait_for(predicate, timeout: float = 5.0) -> bool:
     return True
 
 
+def move(motor, position):
+    """``motor.set(position)``, once ophyd is done with the motor's last move.
+
+    ophyd finishes a move's status (waking whoever waits for it) on its callback thread
+    before it drops the move's done-subscriptions. A move started in between runs the
+    old status's callback again (InvalidState) and then loses its own subscription to
+    that clearing, so it never completes: seen with pyepics on a loaded CI machine, a
+    race in ophyd that either library can meet. The script's moves wait it out.
+    """
+    wait_for(lambda: not motor._callbacks[motor._SUB_REQ_DONE])
+    return motor.set(position)
+
+
 def error(func, *args, **kwargs):
     """The exception ``func`` raises, as [type name, message], or its result."""
     try:
@@ -270,7 +283,7 @@ def device() -> dict:
 def motor() -> dict:
     m = EpicsMotor(MOTOR, name="m")
     m.wait_for_connection(timeout=CONNECT_TIMEOUT)
-    m.set(0.0).wait(10)
+    move(m, 0.0).wait(10)
     out = {
         "read": plain(m.read()),
         "describe": plain(m.describe()),
@@ -290,7 +303,7 @@ def motor() -> dict:
     mcid = m.motor_is_moving.subscribe(lambda value=None, **kw: moving.append(value),
                                        run=False)
     start = time.monotonic()
-    status = m.set(1.0)
+    status = move(m, 1.0)
     done_at_once = status.done
     status.wait(10)
     took = time.monotonic() - start
@@ -303,9 +316,10 @@ def motor() -> dict:
                              positions[-1]]
     out["moving seen"] = [moving[0] if moving else None, moving[-1] if moving else None]
     out["beyond limits"] = error(m.set, 50.0)
+    wait_for(lambda: not m._callbacks[m._SUB_REQ_DONE])  # as move() does
     out["move back"] = error(lambda: m.move(-0.5, wait=True).success)
 
-    status = m.set(8.0)
+    status = move(m, 8.0)
     time.sleep(0.3)
     m.stop()
     try:
@@ -315,14 +329,14 @@ def motor() -> dict:
         out["stopped"] = [type(exc).__name__, status.done, status.success]
     wait_for(lambda: not m.moving)
     out["stopped at"] = 0.0 < m.position < 8.0
-    m.set(0.0).wait(10)
+    move(m, 0.0).wait(10)
     out["repr"] = repr(m).replace(MOTOR, "M")
 
     # Into a limit switch: the move ends short, with the switch and the alarm reported.
     m2 = EpicsMotor(SIM + "m2", name="m2")
     m2.wait_for_connection(timeout=CONNECT_TIMEOUT)
-    m2.set(0.0).wait(10)
-    status = m2.set(3.0)
+    move(m2, 0.0).wait(10)
+    status = move(m2, 3.0)
     try:
         status.wait(10)
         out["hard limit"] = ["finished", status.success]
@@ -332,7 +346,7 @@ def motor() -> dict:
     out["at switch"] = [m2.position, m2.high_limit_switch.get(), m2.low_limit_switch.get(),
                         str(m2.user_readback.alarm_status),
                         str(m2.user_readback.alarm_severity), plain(m2.read())]
-    m2.set(0.0).wait(10)
+    move(m2, 0.0).wait(10)
     out["back from switch"] = [m2.position, m2.high_limit_switch.get(),
                                str(m2.user_readback.alarm_severity)]
     return out
@@ -395,7 +409,7 @@ def bluesky_docs() -> dict:
     text = EpicsSignalRO(pv("oph:text"), name="text", string=True)
     for dev in (stage, m, det, x, wave, text):
         dev.wait_for_connection(timeout=CONNECT_TIMEOUT)
-    m.set(0.0).wait(10)
+    move(m, 0.0).wait(10)
     x.set(0.0).wait(5)
 
     runs = {}
@@ -411,7 +425,7 @@ def bluesky_docs() -> dict:
     RE(count([det, stage, wave, text], num=3), collect("count"))
     RE(scan([det], x, -2, 2, 5), collect("scan signal"))
     RE(scan([det, stage], m, 0, 1, 3), collect("scan motor"))
-    m.set(0.5).wait(10)
+    move(m, 0.5).wait(10)
     RE(rel_scan([det, m], m, -0.5, 0.5, 3), collect("rel_scan motor"))
     x.set(1.0).wait(5)
     RE(rel_scan([det], stage.x, -1, 1, 3), collect("rel_scan device"))
