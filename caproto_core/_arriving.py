@@ -79,10 +79,11 @@ def _address(array: Any) -> int:
 def arriving_values(head: Buffer, role: Role,
                     allocate: Allocate | None = None) -> ArrivingValues | None:
     """For the first bytes of a message from ``role`` (the whole header at least, as
-    ``take_partial`` gives them): an ArrivingValues that converts its numbers into
-    ``allocate``'s array (numpy.empty without) once they come, or None when there is nothing to convert
-    early: not a data message, strings or single bytes, a big-endian machine, no numpy,
-    a partial header, or a payload too short for its count (the readers refuse it)."""
+    ``take_partial`` gives them): an ArrivingValues that converts its numbers, once they
+    come, into ``allocate``'s array (numpy.empty without); or None when there is nothing
+    to convert early: not a data message, strings or single bytes, a big-endian machine,
+    no numpy, a partial header, or a payload too short for its count (the readers refuse
+    it)."""
     header = peek_header(head)
     if numpy is None or not _LITTLE_ENDIAN or header is None:
         return None
