@@ -32,7 +32,7 @@ class MessageHandling(ContextPart):
         """End of stream: normal between messages, an error in the middle of one."""
         expected: int | None
         if circuit.large is not None:
-            received, expected = circuit.large_filled, len(circuit.large)
+            received, expected = circuit.large.filled, len(circuit.large.buffer)
         else:
             received, expected = circuit.core.buffered, circuit.core.next_message_size()
         if received:

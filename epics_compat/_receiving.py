@@ -17,7 +17,7 @@ from caproto_core import ProtocolError
 
 from ._context_part import ContextPart
 from ._channels import ClientChannel, Pending
-from ._large_buffers import LARGE, allocate
+from ._large_buffers import LargeMessage
 from ._tcp_circuit import Circuit
 from .engine import flow
 from .host import host_name, user_name
@@ -198,11 +198,10 @@ class CircuitIO(ContextPart):
         On a caller thread, whatever only the I/O thread may do (losing the circuit, a
         message that changes channels or circuits) is handed over to it: then False.
         """
+        large = circuit.large
         try:
-            arriving = None
-            if circuit.large is not None:
-                arriving = circuit.arriving
-                data = self._receive_large(circuit, sock)
+            if large is not None:
+                data = _receive_large(large, sock)
                 if data is None:
                     return True
             else:
@@ -223,23 +222,18 @@ class CircuitIO(ContextPart):
             if circuit.closed:
                 return True  # closed while a caller received (the context stopped): dropped
             try:
-                messages = circuit.core.recv(data)
-                if arriving is not None and messages:
-                    arriving.finish(messages[0])
+                if large is not None:
+                    circuit.large = None
+                    messages = large.parse(circuit.core)
+                else:
+                    messages = circuit.core.recv(data)
             except ProtocolError as exc:
                 logger.error("protocol error from %s:%d, closing the circuit: %s",
                              *circuit.address, exc)
                 return self._give_up(circuit, f"protocol error: {exc}", on_io_thread)
             handled = self._dispatch(circuit, messages, on_io_thread)
-            size = circuit.core.next_message_size()
-            if size is not None and size >= LARGE:
-                # The header is in and it announces a large payload (already checked
-                # against EPICS_CA_MAX_ARRAY_BYTES): receive the rest in place.
-                partial = circuit.core.take_partial()
-                circuit.large = circuit.large_buffers.take(size)
-                circuit.large[:len(partial)] = partial
-                circuit.large_filled = len(partial)
-                circuit.arriving = core.arriving_values(partial, core.SERVER, allocate)
+            # A large message begun: the rest is received in place.
+            circuit.large = LargeMessage.starting(circuit.core, circuit.large_buffers)
         if not self.events_held:
             if flow.should_hold(self.dispatcher.backlog(), self.dispatcher.lag):
                 if on_io_thread:
@@ -314,26 +308,21 @@ class CircuitIO(ContextPart):
                     pending.done.set()
                 circuit.completed.clear()
 
-    def _receive_large(self, circuit: Circuit, sock) -> memoryview | bytes | None:
-        """Fill the large message's buffer; return it once complete, b"" at the end of
-        the stream, else None. Each time the socket runs dry, the numbers that came are
-        converted (circuit.arriving) while the server sends the rest."""
-        buffer, arriving = circuit.large, circuit.arriving
-        assert buffer is not None  # called while a large message is coming in
-        while circuit.large_filled < len(buffer):
-            try:
-                count = sock.recv_into(buffer[circuit.large_filled:], 0, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                if arriving is not None:
-                    arriving.convert(buffer, circuit.large_filled)
-                return None
-            if not count:
-                return b""
-            circuit.large_filled += count
-        if arriving is not None:
-            arriving.convert(buffer, circuit.large_filled)
-        circuit.large = circuit.arriving = None
-        return buffer
+
+def _receive_large(large: LargeMessage, sock) -> memoryview | bytes | None:
+    """Receive the rest of a large message; its buffer once complete, b"" at the end of
+    the stream, else None. Each time the socket runs dry, the numbers that came are
+    converted while the server sends the rest."""
+    while not large.complete:
+        try:
+            count = sock.recv_into(large.room, 0, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            large.convert()
+            return None
+        if not count:
+            return b""
+        large.filled += count
+    return large.buffer
 
 
 def _readable(circuit: Circuit, timeout: float | None) -> bool:

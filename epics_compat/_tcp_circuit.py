@@ -15,7 +15,7 @@ import caproto_core as core
 from caproto_core import CLIENT
 
 from ._channels import ChannelAccessError, ClientChannel, Pending, Subscription
-from ._large_buffers import LARGE, LargeBuffers
+from ._large_buffers import LARGE, LargeBuffers, LargeMessage
 from .engine import CircuitChannels, CircuitHealth
 
 if TYPE_CHECKING:
@@ -69,9 +69,7 @@ class Circuit(CircuitChannels[ClientChannel, Pending]):
         self.subscriptions: dict[int, Subscription] = {}  # by subscriptionid
         self.health = CircuitHealth(time.monotonic())
         self.name_server = False  # a circuit that only carries searches
-        self.large: memoryview | None = None  # a large message being received
-        self.large_filled = 0
-        self.arriving: core.ArrivingValues | None = None  # its numbers, converted early
+        self.large: LargeMessage | None = None  # being received
         self.large_buffers = LargeBuffers()
 
     def __repr__(self) -> str:

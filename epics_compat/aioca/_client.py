@@ -20,6 +20,7 @@ import caproto_core as core
 from caproto_core import CLIENT, ProtocolError
 
 from .._config import Config
+from .._large_buffers import LargeBuffers, LargeMessage
 from ..engine import (CONNECT_TIMEOUT, REFUSED_RETRY, SEND_ECHO, CircuitChannels,
                       CircuitHealth, RepeaterRegistration, RetryPolicy, SearchPlan,
                       beacon_server, state_after_loss)
@@ -34,6 +35,8 @@ _READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
 #: Seconds between the checks for silent circuits (echo) and unanswered connects.
 CHECK_PERIOD = 1.0
 METADATA_ALLOWANCE = 512
+#: At most this much is received at once (smaller messages), as asyncio's own reads.
+RECEIVE_SIZE = 1 << 18
 
 
 class Disconnected(Exception):
@@ -85,7 +88,7 @@ class Awaited:
             self.future.set_exception(Disconnected(reason))
 
 
-class Circuit(CircuitChannels[CAChannel, Awaited], asyncio.Protocol):
+class Circuit(CircuitChannels[CAChannel, Awaited], asyncio.BufferedProtocol):
     """One TCP connection to a server, as an asyncio protocol; what it carries and what
     connecting and losing it do are the engine's (CircuitChannels)."""
 
@@ -100,6 +103,8 @@ class Circuit(CircuitChannels[CAChannel, Awaited], asyncio.Protocol):
         self.updates: dict[int, Callable] = {}  # by subscriptionid
         self.closed = False
         self.health = CircuitHealth(client.loop.time())
+        self.large: LargeMessage | None = None  # being received
+        self.large_buffers = LargeBuffers()
 
     # --- asyncio's side ------------------------------------------------------------------
 
@@ -114,14 +119,33 @@ class Circuit(CircuitChannels[CAChannel, Awaited], asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.send(*self.greeting(host_name(), user_name(), hold_events=False))
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Where asyncio receives the next bytes: the rest of a large message in its own
+        buffer, else the client's inbox (whose bytes buffer_updated copies out)."""
+        if self.large is not None:
+            return self.large.room
+        return self.client.inbox
+
+    def buffer_updated(self, nbytes: int) -> None:
         self.health.heard(self.client.loop.time())
+        large = self.large
         try:
-            messages = self.core.recv(data)
+            if large is None:
+                # The messages keep bytes of their own: a copy of what came.
+                messages = self.core.recv(bytes(self.client.inbox[:nbytes]))
+            else:
+                large.filled += nbytes
+                if not large.complete:
+                    large.convert()  # while the server sends the rest
+                    return
+                self.large = None
+                messages = large.parse(self.core)
         except ProtocolError as exc:
             logger.error("dropping the circuit to %s: %s", self.host, exc)
             self.client.lose(self, str(exc))
             return
+        # A large message begun: the rest is received in place.
+        self.large = LargeMessage.starting(self.core, self.large_buffers)
         for message in messages:
             handler = self._HANDLERS.get(type(message))
             if handler is not None:
@@ -261,6 +285,8 @@ class LoopClient:
     def __init__(self, loop: asyncio.AbstractEventLoop, config: Config | None = None):
         self.loop = loop
         self.config = config or Config.from_environment()
+        #: What the circuits receive into (one at a time, on the loop), copied out at once.
+        self.inbox = memoryview(bytearray(RECEIVE_SIZE))
         self.channels: dict[str, CAChannel] = {}
         self._by_cid: dict[int, CAChannel] = {}
         self._cids = iter(range(1, 1 << 32))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
 
+import caproto_core as core
 from caproto_core import ArrivingValues
 from epics_compat import _large_buffers, aioca
 from epics_compat._large_buffers import LARGE, LargeBuffers
@@ -16,6 +18,7 @@ from epics_compat._tcp_circuit import _joined
 import epics_compat.ca as eca
 
 from ca_compare import connected, wait_for
+from reliability import DOUBLE, RawServer
 
 MILLION = np.arange(1_000_000, dtype=float)
 
@@ -171,6 +174,47 @@ def test_aioca_values_are_the_callers_own(softioc, values_pool):
     assert first.flags.writeable and second.flags.writeable
     # bytes decode as a read-only view of the message: the caller gets a copy
     assert chars.flags.writeable and chars.tolist()[:3] == [97, 98, 99]
+
+
+def test_aioca_receives_a_large_reply_in_place_converting_each_piece(monkeypatch):
+    """A reply that comes in pieces with pauses, as from a busy server: aioca's asyncio
+    transport receives it into one buffer and converts each piece as it comes."""
+    values = np.arange(1_000_000, dtype=float)
+    progress = []  # numbers converted after each convert call
+    convert = ArrivingValues.convert
+
+    def recorded(arriving, data, available):
+        convert(arriving, data, available)
+        progress.append(arriving._done)
+
+    monkeypatch.setattr(ArrivingValues, "convert", recorded)
+    raw = RawServer(["big"])
+    for name, value in (("EPICS_CA_ADDR_LIST", f"127.0.0.1:{raw.port}"),
+                        ("EPICS_CA_AUTO_ADDR_LIST", "NO"),
+                        ("EPICS_CA_MAX_ARRAY_BYTES", "10000000")):
+        monkeypatch.setenv(name, value)
+
+    def play():
+        sock = raw.accept()
+        circuit, _ = raw.serve_channel(sock, DOUBLE, 1_000_000)
+        (read,) = [m for m in raw.receive_messages(
+            sock, circuit, lambda ms: any(isinstance(m, core.ReadNotifyRequest) for m in ms))
+            if isinstance(m, core.ReadNotifyRequest)]
+        reply = memoryview(b"".join(bytes(b) for b in circuit.send(
+            core.ReadNotifyResponse(values, DOUBLE, read.ioid))))
+        for start in range(0, len(reply), 1_000_000):
+            sock.sendall(reply[start:start + 1_000_000])
+            time.sleep(0.02)
+
+    server = threading.Thread(target=play)
+    server.start()
+    try:
+        got = asyncio.run(aioca.caget("big", timeout=10))
+    finally:
+        server.join(10)
+        raw.close()
+    assert np.array_equal(got, values)
+    assert len(set(progress)) >= 8 and progress[-1] == 1_000_000, progress
 
 
 def test_small_buffers_are_joined_for_one_send_and_large_ones_left_as_they_are():
