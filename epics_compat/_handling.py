@@ -46,7 +46,8 @@ class MessageHandling(ContextPart):
         channel = circuit.channels.get(message.cid)
         if channel is None:
             return
-        channel.access_rights = message.parameter2 & (READ_ACCESS | WRITE_ACCESS)  # without an IntFlag
+        # A plain int, not an IntFlag: this runs for every channel created.
+        channel.access_rights = message.parameter2 & (READ_ACCESS | WRITE_ACCESS)
         if channel.state == CS_CONN and _has_listeners(channel):
             self.dispatcher.call(_run_access_callbacks, channel)
 
