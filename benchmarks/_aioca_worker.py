@@ -8,7 +8,7 @@ the monitor scenario uses its libca writer.
 import sys
 import time
 
-from _worker import Unavailable, _lost, names_2000, report, rss_mb
+from _worker import WAVE_MB, Unavailable, _check_wave, _lost, names_2000, report, rss_mb
 
 
 def aioca_module(lib):
@@ -57,6 +57,20 @@ async def scenario_aio_put_wait(aioca, args):
     t1, c1 = time.perf_counter(), time.process_time()
     return {"aio_put_wait_us": (t1 - t0) / n * 1e6,
             "aio_put_wait_cpu_us": (c1 - c0) / n * 1e6}
+
+
+async def scenario_aio_wave_first(aioca, args):
+    """The first cagets of 1,000,000 doubles in a fresh process, the first included (as
+    scenario_wave_first does with PV.get)."""
+    import numpy
+    name = args["prefix"] + "wbig"
+    await aioca.connect(name, timeout=10.0)
+    t0 = time.perf_counter()
+    for _ in range(args["nfirst"]):
+        value = await aioca.caget(name, timeout=20.0)
+    elapsed = time.perf_counter() - t0
+    _check_wave(value, numpy)
+    return {"aio_wave_first_mbs": WAVE_MB * args["nfirst"] / elapsed}
 
 
 async def scenario_aio_monitor(aioca, args):
@@ -135,6 +149,7 @@ SCENARIOS = {
     "aio_caget_many": scenario_aio_caget_many,
     "aio_caget": scenario_aio_caget,
     "aio_put_wait": scenario_aio_put_wait,
+    "aio_wave_first": scenario_aio_wave_first,
     "aio_monitor": scenario_aio_monitor,
 }
 

@@ -57,7 +57,7 @@ RESULT_MARKER = "BENCH-RESULT "
 SCENARIOS = ["import", "caget_many", "pv_connect", "get", "ca_get", "put_wait",
              "cached_get", "wave_get", "wave_first", "wave_put", "wave_100k", "monitor",
              "many_monitors", "aio_caget_many", "aio_caget",
-             "aio_put_wait", "aio_monitor"]
+             "aio_put_wait", "aio_wave_first", "aio_monitor"]
 
 #: Processes per library and round, for scenarios short and noisy enough to need more.
 REPEATS = {"import": 3}
@@ -158,6 +158,8 @@ def metrics_table(npvs: int) -> list[Metric]:
         Metric("aio_put_wait_us", "aio_put_wait", "aioca: caput(wait=True), scalar", "us",
                "lower"),
         Metric("aio_put_wait_cpu_us", "aio_put_wait", "  CPU per put", "us", "lower"),
+        Metric("aio_wave_first_mbs", "aio_wave_first",
+               "aioca: 1,000,000 doubles, first cagets of a process", "MB/s", "higher"),
         Metric("aio_monitor_eps", "aio_monitor", "aioca: camonitor(all_updates) events",
                "ev/s", "higher"),
         Metric("aio_monitor_lost", "aio_monitor", "  events lost (all rounds)", "events",
@@ -592,6 +594,7 @@ def main(argv=None) -> int:
         "aio_caget_many": {"prefix": prefix, "npvs": sizes["npvs"]},
         "aio_caget": {"prefix": prefix, "n": sizes["n_get"], "warmup": sizes["warmup"]},
         "aio_put_wait": {"prefix": prefix, "n": sizes["n_put"], "warmup": sizes["warmup"]},
+        "aio_wave_first": {"prefix": prefix, "nfirst": sizes["nfirst"]},
         "aio_monitor": {"prefix": prefix, "nevents": sizes["nevents"],
                         "npaced": sizes["npaced"], "paced_rate": PACED_RATE,
                         "nstamps": sizes["nstamps"]},
@@ -614,7 +617,7 @@ def main(argv=None) -> int:
     ioc.start()
     repeater = start_repeater(port + 1, log_dir / "repeater.log")
     try:
-        if {"wave_get", "wave_put", "wave_first"} & set(scenarios):
+        if {"wave_get", "wave_put", "wave_first", "aio_wave_first"} & set(scenarios):
             for lib in args.libs:  # known contents for wbig, by the first library able
                 setup = run_worker(lib, "setup", {"prefix": prefix}, env, 60.0,
                                    log_dir / "setup.log")
