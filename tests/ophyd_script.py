@@ -89,8 +89,8 @@ def wait_for(predicate, timeout: float = 5.0) -> bool:
     return True
 
 
-def move(motor, position):
-    """``motor.set(position)``, once ophyd is done with the motor's last move.
+def settled(motor) -> bool:
+    """Wait until ophyd is done with the motor's last move.
 
     ophyd finishes a move's status (waking whoever waits for it) on its callback thread
     before it drops the move's done-subscriptions. A move started in between runs the
@@ -98,7 +98,12 @@ def move(motor, position):
     that clearing, so it never completes: seen with pyepics on a loaded CI machine, a
     race in ophyd that either library can meet. The script's moves wait it out.
     """
-    wait_for(lambda: not motor._callbacks[motor._SUB_REQ_DONE])
+    return wait_for(lambda: not motor._callbacks[motor._SUB_REQ_DONE])
+
+
+def move(motor, position):
+    """``motor.set(position)``, once the motor has settled."""
+    settled(motor)
     return motor.set(position)
 
 
@@ -316,7 +321,7 @@ def motor() -> dict:
                              positions[-1]]
     out["moving seen"] = [moving[0] if moving else None, moving[-1] if moving else None]
     out["beyond limits"] = error(m.set, 50.0)
-    wait_for(lambda: not m._callbacks[m._SUB_REQ_DONE])  # as move() does
+    settled(m)
     out["move back"] = error(lambda: m.move(-0.5, wait=True).success)
 
     status = move(m, 8.0)
