@@ -22,6 +22,9 @@ except ImportError:
 
 #: Messages, and decoded values, at least this large use reused memory.
 LARGE = 1 << 18
+#: At most this much is received at once into an inbox, whose bytes are copied out
+#: (smaller messages; a large one is received into a buffer of its own size).
+RECEIVE_SIZE = 1 << 18
 #: Receive buffers kept per circuit: one may still back the last reply a channel keeps.
 KEEP = 2
 #: Buffers kept for decoded values: the caller's last value stays alive while the next

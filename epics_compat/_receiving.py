@@ -17,7 +17,7 @@ from caproto_core import ProtocolError
 
 from ._context_part import ContextPart
 from ._channels import ClientChannel, Pending
-from ._large_buffers import LargeMessage
+from ._large_buffers import RECEIVE_SIZE, LargeMessage
 from ._tcp_circuit import Circuit
 from .engine import flow
 from .host import host_name, user_name
@@ -26,8 +26,6 @@ from .sync import bounded
 logger = logging.getLogger("epics_compat.context")
 
 
-#: At most this much is taken from a socket at once (smaller messages).
-RECEIVE_SIZE = 1 << 18
 _UPDATE = core.EventAddResponse
 #: Each receiving thread's buffer (see _inbox).
 _local = threading.local()

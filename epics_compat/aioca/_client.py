@@ -20,7 +20,7 @@ import caproto_core as core
 from caproto_core import CLIENT, ProtocolError
 
 from .._config import Config
-from .._large_buffers import LargeBuffers, LargeMessage
+from .._large_buffers import RECEIVE_SIZE, LargeBuffers, LargeMessage
 from ..engine import (CONNECT_TIMEOUT, REFUSED_RETRY, SEND_ECHO, CircuitChannels,
                       CircuitHealth, RepeaterRegistration, RetryPolicy, SearchPlan,
                       beacon_server, state_after_loss)
@@ -35,8 +35,6 @@ _READ, _WRITE = int(core.AccessRights.READ), int(core.AccessRights.WRITE)
 #: Seconds between the checks for silent circuits (echo) and unanswered connects.
 CHECK_PERIOD = 1.0
 METADATA_ALLOWANCE = 512
-#: At most this much is received at once (smaller messages), as asyncio's own reads.
-RECEIVE_SIZE = 1 << 18
 
 
 class Disconnected(Exception):
