@@ -91,7 +91,7 @@ _U16, _U32 = 0xFFFF, 0xFFFFFFFF
 class Message:
     """Base of all messages: header fields as sent, plus the raw payload."""
     __slots__ = ("data_type", "data_count", "parameter1", "parameter2", "payload",
-                 "extended", "_decoded", "_ext_count")
+                 "extended", "_decoded", "_ext_count", "_in_place")
     data_type: int
     data_count: int
     parameter1: int
@@ -100,6 +100,7 @@ class Message:
     extended: bool
     _decoded: tuple[dict[str, Any] | None, Any] | None
     _ext_count: int
+    _in_place: bool  # set only for numbers converted in place (see wire_payload)
     ID: ClassVar[Command]
     ROLE: ClassVar[Role]
     #: Names shown by repr, in order: header fields under their meaning for this command.
@@ -147,8 +148,15 @@ class Message:
         """
         payload = self.payload
         if type(payload) is memoryview and payload.nbytes <= DETACH_LIMIT:
-            _set_payload(self, payload.tobytes())
+            _set_payload(self, bytes(self.wire_payload()))
             _set_decoded(self, None)  # a decoded view would keep the buffer too
+            if getattr(self, "_in_place", False):
+                _set(self, "_in_place", False)
+
+    def wire_payload(self) -> bytes | memoryview:
+        """The payload as it goes over the wire: ``payload`` itself, unless this is a
+        data message whose numbers were converted in place as it arrived."""
+        return self.payload
 
     def _checked_header(self, *values: Any) -> tuple[int, int, int, int]:
         """The header fields as ints; TypeError or ValueError naming the one that is not
@@ -179,7 +187,7 @@ class Message:
         # copy and pickle would set the slots one by one, which __setattr__ refuses (and a
         # payload may be a memoryview, which does not pickle): rebuild from the bytes.
         return _rebuild, (type(self), self.data_type, self.data_count, self.parameter1,
-                          self.parameter2, bytes(self.payload), self.extended,
+                          self.parameter2, bytes(self.wire_payload()), self.extended,
                           getattr(self, "_ext_count", 0))
 
     @property
@@ -204,14 +212,14 @@ class Message:
 
     def buffers(self) -> tuple[bytes | memoryview, ...]:
         """Header and payload, for writing without joining a large payload first."""
-        return (self.header(), self.payload) if self.payload else (self.header(),)
+        return (self.header(), self.wire_payload()) if self.payload else (self.header(),)
 
     def __bytes__(self) -> bytes:
-        return self.header() + bytes(self.payload)
+        return self.header() + bytes(self.wire_payload())
 
     def _key(self) -> tuple[int, int, int, int, bytes]:
         return (self.data_type, self.data_count, self.parameter1, self.parameter2,
-                bytes(self.payload))
+                bytes(self.wire_payload()))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -267,12 +275,26 @@ class _DataMessage(Message):
                 decoded = _decode_payload(self.data_type, self.payload, self.data_count,
                                           use_numpy)
             else:
-                decoded = decoder(self.payload, self.data_count, use_numpy, allocate)
+                decoded = decoder(self.wire_payload(), self.data_count, use_numpy, allocate)
         except ValueError as exc:
             raise RemoteProtocolError(f"{type(self).__name__}: {exc}") from None
         if use_numpy:
             _set(self, "_decoded", decoded)
         return decoded
+
+    def wire_payload(self) -> bytes | memoryview:
+        """The payload as it goes over the wire. A large message received by an I/O layer
+        that converted its numbers in place as they came (caproto_core.ArrivingValues)
+        holds them in this machine's byte order, as its decoded values: the wire bytes are
+        rebuilt from those values (a change made to the values shows in them)."""
+        if self._decoded is None or not getattr(self, "_in_place", False):
+            return self.payload
+        values = self._decoded[1]
+        start = _dbr.DBR_TYPES[self.data_type].metadata.size
+        end = start + values.nbytes
+        payload = self.payload
+        return b"".join((payload[:start], values.astype(values.dtype.newbyteorder(">")),
+                         payload[end:]))
 
     @property
     def data(self) -> Any:

@@ -1,5 +1,6 @@
 """Memory for large messages (arrays) and for the values decoded from them, reused once
-nothing refers to it; and a large message being received into it (LargeMessage).
+nothing refers to it; and a large message being received into it (LargeMessage): the
+numbers of one are converted where they were received, so their memory is the values'.
 
 Fresh memory costs its page faults each time it is first written: about 2 ms for 8 MB
 in 4 kB pages, and up to 15-25 ms when the kernel compacts memory for the huge pages
@@ -25,11 +26,13 @@ LARGE = 1 << 18
 #: At most this much is received at once into an inbox, whose bytes are copied out
 #: (smaller messages; a large one is received into a buffer of its own size).
 RECEIVE_SIZE = 1 << 18
-#: Receive buffers kept per circuit: one may still back the last reply a channel keeps.
+#: Receive buffers kept per circuit, for large messages with nothing to convert (strings,
+#: bytes): one may still back the last reply a channel keeps.
 KEEP = 2
-#: Buffers kept for decoded values: the caller's last value stays alive while the next
-#: one is decoded (a PV keeps its last value too, the same array). Each kept buffer stays
-#: allocated after the program lets go of its values: two is what a loop of gets needs.
+#: Buffers kept for values, and for the large messages whose numbers are converted in
+#: place: the caller's last value stays alive while the next one comes (a PV keeps its
+#: last value too, the same array). Each kept buffer stays allocated after the program
+#: lets go of its values: two is what a loop of gets needs.
 KEEP_VALUES = 2
 
 
@@ -55,7 +58,7 @@ class LargeBuffers:
             return memoryview(new)
 
 
-#: Memory of the decoded values of large messages (shared by every context's threads).
+#: Memory of the values of large messages (shared by every context's threads).
 _values = LargeBuffers(KEEP_VALUES)
 
 
@@ -70,16 +73,17 @@ def allocate(count: int, dtype: Any) -> Any:
 
 class LargeMessage:
     """A large message received straight into a buffer of its size (no joining of
-    pieces), its numbers converted as they come (see caproto_core.ArrivingValues)."""
+    pieces), its numbers converted in place as they come (see
+    caproto_core.ArrivingValues): the buffer is then the values' memory."""
 
     __slots__ = ("buffer", "filled", "_arriving")
 
     def __init__(self, circuit: Any, buffers: LargeBuffers, size: int) -> None:
         partial = circuit.take_partial()
-        self.buffer = buffers.take(size)
+        self._arriving = core.arriving_values(partial, circuit.their_role)
+        self.buffer = (buffers if self._arriving is None else _values).take(size)
         self.buffer[:len(partial)] = partial
         self.filled = len(partial)
-        self._arriving = core.arriving_values(partial, circuit.their_role, allocate)
 
     @classmethod
     def starting(cls, circuit: Any, buffers: LargeBuffers) -> LargeMessage | None:

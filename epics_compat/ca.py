@@ -1089,7 +1089,8 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
 def _reply_metadata(entry, pending, ftype, count, as_string, as_numpy, shared=False):
     """The metadata dict, with its 'value', of a completed read; raises
     ChannelAccessGetFailure if it failed. ``shared``: another caller has (or may have)
-    the reply's own decoded values, so they are decoded anew."""
+    the reply's own decoded values, so they are decoded anew from its wire bytes (for a
+    large array converted in place, rebuilt from those values: README, differences)."""
     reply = pending.result
     if pending.error is not None or reply is None:
         status = reply.status if reply is not None else _core.EcaStatus.ECA_DISCONN
@@ -1101,7 +1102,7 @@ def _reply_metadata(entry, pending, ftype, count, as_string, as_numpy, shared=Fa
         metadata = _unpack_metadata(ftype, reply)
         values = reply.data
         if shared:
-            values = _core.decode_payload(reply.data_type, reply.payload,
+            values = _core.decode_payload(reply.data_type, reply.wire_payload(),
                                           reply.data_count)[1]
         value = _unpack_values(values, count, ftype, entry.channel.native_count, as_numpy,
                                shared=False)

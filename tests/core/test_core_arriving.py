@@ -1,6 +1,9 @@
-"""Numbers of a large data message converted while its bytes arrive (ArrivingValues):
-the same values as decoding the whole message, and the message's bytes untouched."""
+"""Numbers of a large data message converted in place while its bytes arrive
+(ArrivingValues): the same values as decoding the whole message, in the memory they
+arrived in, and the message's bytes as received."""
 from __future__ import annotations
+
+import pickle
 
 import numpy
 import pytest
@@ -24,7 +27,7 @@ def server_message(cls, values, type_id):
     return cls(values, type_id, subscriptionid=9)
 
 
-def arrive(raw: bytes, cuts: list[int], allocate=None):
+def arrive(raw: bytes, cuts: list[int]):
     """Receive ``raw`` into a buffer piece by piece, as an I/O layer does: the arriving
     values from the first piece holding the header, converted after each piece; then the
     message parsed from that buffer."""
@@ -37,7 +40,7 @@ def arrive(raw: bytes, cuts: list[int], allocate=None):
         buffer[filled:cut] = raw[filled:cut]
         filled = cut
         if arriving is None and cc.message_size(buffer[:filled]) is not None:
-            arriving = cc.arriving_values(buffer[:filled], cc.SERVER, allocate)
+            arriving = cc.arriving_values(buffer[:filled], cc.SERVER)
             assert arriving is not None
         if arriving is not None:
             arriving.convert(buffer, filled)
@@ -66,24 +69,34 @@ def test_converted_while_arriving_equals_decoded_whole(cls, type_id, data):
     expected_metadata, expected = cc.read_stream(raw, cc.SERVER)[0][0].decode()
     assert converted.dtype.isnative and converted.tobytes() == expected.tobytes()
     assert metadata == expected_metadata
-    assert bytes(message) == raw  # the payload is still the bytes received
-    # The path without numpy reads the payload again: the same numbers.
+    # The bytes received, rebuilt from the numbers converted in place.
+    assert bytes(message) == raw and message == cc.read_stream(raw, cc.SERVER)[0][0]
+    assert pickle.loads(pickle.dumps(message)) == message
+    # The path without numpy reads those bytes: the same numbers.
     assert message.decode(use_numpy=False)[1].tobytes() == expected.tobytes()
 
 
-def test_values_go_into_the_array_allocate_gives():
-    given_arrays = []
-
-    def allocate(count, dtype):
-        given_arrays.append(numpy.full(count, -1, dtype))
-        return given_arrays[-1]
-
+def test_the_values_are_the_memory_the_numbers_arrived_in():
     values = numpy.arange(70_000.0)
     raw = bytes(cc.ReadNotifyResponse(values, ChannelType.TIME_DOUBLE, ioid=1))
-    arriving, message = arrive(raw, [30, 1000, 300_001], allocate)
+    arriving, message = arrive(raw, [30, 1000, 300_001])
     assert arriving.finish(message)
-    assert message.data is given_arrays[0]
-    assert numpy.array_equal(given_arrays[0], values)
+    data = message.data
+    assert numpy.shares_memory(data, numpy.frombuffer(message.payload, "u1"))
+    assert numpy.array_equal(data, values) and data.flags.writeable
+    # The wire bytes follow the values (the message's own, as a caller changes them).
+    data[0] = -1.0
+    assert cc.read_stream(bytes(message), cc.SERVER)[0][0].data[0] == -1.0
+
+
+def test_a_small_message_converted_in_place_detaches_as_received():
+    values = numpy.arange(1000, dtype=numpy.int32)
+    raw = bytes(cc.EventAddResponse(values, ChannelType.TIME_LONG, subscriptionid=1))
+    arriving, message = arrive(raw, [100])
+    assert arriving.finish(message)
+    message.detach()  # a copy of its own, in wire order
+    assert type(message.payload) is bytes and bytes(message) == raw
+    assert numpy.array_equal(message.data, values)
 
 
 def test_nothing_is_given_unless_all_of_this_message_was_converted():
@@ -95,6 +108,7 @@ def test_nothing_is_given_unless_all_of_this_message_was_converted():
     partial.convert(buffer, len(raw) - 4)
     (message,), _ = cc.read_stream(buffer, cc.SERVER)
     assert not partial.finish(message)
+    assert buffer == raw  # put back in wire order
     assert numpy.array_equal(message.data, values)  # decoded from its payload instead
     # Converted from other bytes than those the message was parsed from (a copy).
     arriving, _ = arrive(raw, [])
