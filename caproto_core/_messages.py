@@ -275,7 +275,8 @@ class _DataMessage(Message):
                 decoded = _decode_payload(self.data_type, self.payload, self.data_count,
                                           use_numpy)
             else:
-                decoded = decoder(self.wire_payload(), self.data_count, use_numpy, allocate)
+                payload = self.payload if decoded is None else self.wire_payload()
+                decoded = decoder(payload, self.data_count, use_numpy, allocate)
         except ValueError as exc:
             raise RemoteProtocolError(f"{type(self).__name__}: {exc}") from None
         if use_numpy:

@@ -45,6 +45,7 @@ import os
 import selectors
 import socket
 import threading
+import time
 from typing import Callable
 
 import caproto_core as core
@@ -87,7 +88,8 @@ class Context(Searching, CircuitIO, MessageHandling):
         self._lock = threading.RLock()
         self.loop = EventLoop(f"epics_compat-io-{self.id}", after_round=self._flush_all,
                               on_exit=self._shutdown)
-        self.search_plan: SearchPlan[ClientChannel] = SearchPlan(self.config.max_search_period)
+        self.search_plan: SearchPlan[ClientChannel] = SearchPlan(
+            self.config.max_search_period, time.monotonic())
         self._search_sequence = 0
         self._next_search_tick = float("inf")
         self._broadcaster = core.Broadcaster(CLIENT)

@@ -289,7 +289,8 @@ class LoopClient:
         self._by_cid: dict[int, CAChannel] = {}
         self._cids = iter(range(1, 1 << 32))
         self.circuits: dict[tuple[str, int], Circuit] = {}
-        self.plan: SearchPlan[CAChannel] = SearchPlan(self.config.max_search_period)
+        self.plan: SearchPlan[CAChannel] = SearchPlan(self.config.max_search_period,
+                                                      loop.time())
         self._retry = RetryPolicy()
         self._broadcaster = core.Broadcaster(CLIENT)
         self._sequence = 0
@@ -363,7 +364,7 @@ class LoopClient:
             channel.connected.clear()
         self.channels.clear()
         self._by_cid.clear()
-        self.plan = SearchPlan(self.config.max_search_period)
+        self.plan = SearchPlan(self.config.max_search_period, self.loop.time())
         for handle in (self._search_timer, self._checker):
             if handle is not None:
                 handle.cancel()

@@ -4,6 +4,11 @@ A name is searched at once, then again after FIRST_SEARCH_DELAY, doubling up to 
 configured maximum period. A beacon out of a server's regular beat (a new server, or one
 that restarted) starts every unanswered name over from the first delay, at most once per
 BEACON_RESTART_INTERVAL so that a flood of beacons does not become a flood of searches.
+
+As libca, the first beacon heard from a server says nothing: a client that starts hears
+every running server for the first time. The second says whether the server is new: it
+is when the two came closer together than the time the client had been running before
+the first (a server starting up beacons every few hundredths of a second).
 """
 from __future__ import annotations
 
@@ -55,15 +60,17 @@ class SearchPlan(Generic[Entry]):
     whole at every tick that sent the newest few.
     """
 
-    def __init__(self, max_period: float):
+    def __init__(self, max_period: float, started: float = 0.0):
         self.max_period = max_period
+        self.started = started  # when the client started (the clock of ``now`` below)
         self.searching: dict[int, Entry] = {}  # by search id (the channel's cid)
         #: (when, order, cid, entry); an item is stale once its entry was found or
         #: planned again (its next_search is no longer ``when``).
         self._times: list[tuple[float, int, int, Entry]] = []
         self._order = itertools.count()
         self._paced_until = 0.0  # a full tick was sent: the next waits until then
-        self.beacons: dict[tuple[str, int], tuple[int, float]] = {}  # server -> (id, time)
+        #: server -> (id, time, how many heard: 1, or 2 for two or more)
+        self.beacons: dict[tuple[str, int], tuple[int, float, int]] = {}
         self.restarted = -BEACON_RESTART_INTERVAL  # when beacons last restarted searching
         self.restart_due: float | None = None  # a restart put off until then
 
@@ -138,15 +145,24 @@ class SearchPlan(Generic[Entry]):
         """A beacon from ``server``. Returns when to restart searching (``now`` or later,
         then call ``restart``), or None when nothing is to be done."""
         previous = self.beacons.get(server)
-        if previous is None and len(self.beacons) >= MAX_BEACON_SERVERS:
-            oldest = sorted(self.beacons, key=lambda s: self.beacons[s][1])
-            for old in oldest[:MAX_BEACON_SERVERS // 4]:
-                del self.beacons[old]
-        self.beacons[server] = (beacon_id, now)
-        if previous is not None and beacon_id == (previous[0] + 1) & 0xFFFFFFFF:
-            return None  # the regular beat of a server we know
-        if previous is not None or self.searching:
-            logger.debug("beacon anomaly from %s:%d: searching again", *server)
+        if previous is None:
+            if len(self.beacons) >= MAX_BEACON_SERVERS:
+                oldest = sorted(self.beacons, key=lambda s: self.beacons[s][1])
+                for old in oldest[:MAX_BEACON_SERVERS // 4]:
+                    del self.beacons[old]
+            self.beacons[server] = (beacon_id, now, 1)
+            return None  # the first heard: new, or only new to us (see the module's text)
+        last_id, last_time, heard = previous
+        self.beacons[server] = (beacon_id, now, 2)
+        if beacon_id != (last_id + 1) & 0xFFFFFFFF:
+            anomaly = True  # its ids started again: it restarted
+        elif heard == 1:
+            anomaly = now - last_time <= last_time - self.started  # a server starting up
+        else:
+            anomaly = False  # the regular beat of a server we know
+        if not anomaly:
+            return None
+        logger.debug("beacon anomaly from %s:%d: searching again", *server)
         if not self.searching or self.restart_due is not None:
             return None
         when = max(now, self.restarted + BEACON_RESTART_INTERVAL)

@@ -72,12 +72,35 @@ def test_a_regular_beacon_changes_nothing_and_an_anomaly_restarts_the_backoff():
         plan.due(float(t))
     assert a.search_attempts > 3
     server = ("10.0.0.1", 5064)
-    assert plan.beacon(server, 7, now=10.0) == 10.0  # a server never seen: search now
-    plan.restart(10.0)
+    assert plan.beacon(server, 7, now=10.0) is None  # the first heard: nothing yet
+    # Its second 0.02 s later, the client running for 10 s: a server starting up.
+    assert plan.beacon(server, 8, now=10.02) == 10.02
+    plan.restart(10.02)
     assert a.search_attempts == 0 and plan.next_due() == 0.0
-    assert plan.beacon(server, 8, now=10.1) is None  # its regular beat
-    assert plan.beacon(server, 0, now=10.2) == 10.0 + BEACON_RESTART_INTERVAL  # restarted
-    assert plan.beacon(("10.0.0.2", 5064), 1, now=10.3) is None  # one restart is enough
+    assert plan.beacon(server, 9, now=10.1) is None  # its regular beat
+    assert plan.beacon(server, 0, now=10.2) == 10.02 + BEACON_RESTART_INTERVAL  # restarted
+    other = ("10.0.0.2", 5064)
+    plan.beacon(other, 1, now=10.3)
+    assert plan.beacon(other, 2, now=10.31) is None  # one restart is enough
+
+
+def test_servers_heard_first_as_the_client_starts_are_not_new():
+    """As libca: the first beacon of a server is not an anomaly, and the second is only
+    when it comes sooner after the first than the client had been running before it."""
+    plan = SearchPlan(5.0, started=100.0)
+    plan.add(1, Name("a"))
+    running = ("10.0.0.1", 5064)  # beaconing every 15 s for long
+    assert plan.beacon(running, 500, now=100.5) is None
+    assert plan.beacon(running, 501, now=115.5) is None
+    assert plan.beacon(running, 502, now=130.5) is None
+    starting = ("10.0.0.2", 5064)  # started 60 s after the client
+    assert plan.beacon(starting, 0, now=160.0) is None
+    assert plan.beacon(starting, 1, now=160.02) == 160.02
+    plan = SearchPlan(5.0, started=100.0)
+    plan.add(1, Name("a"))
+    restarted = ("10.0.0.3", 5064)  # heard once, then its ids start again
+    assert plan.beacon(restarted, 40, now=170.0) is None
+    assert plan.beacon(restarted, 0, now=175.0) == 175.0
 
 
 def test_beacons_restart_nothing_when_every_name_is_found():
