@@ -7,9 +7,9 @@ layer that receives a large message into a buffer of its own (``VirtualCircuit.
 next_message_size`` and ``take_partial``) can convert what has arrived each time the
 socket runs dry, so that little is left to convert when the last bytes come. The numbers
 are converted where they lie: the buffer becomes the values' memory, and no second array
-of the message's size is written (measured: 8 MB gets a quarter faster than converting
-into one). The message's ``decode()`` returns those values; its ``wire_payload()``
-rebuilds the bytes received from them.
+of the message's size is written (measured: a loop of 8 MB gets 3-35% faster than
+converting into one, with half the memory). The message's ``decode()`` returns those
+values; its ``wire_payload()`` rebuilds the bytes received from them.
 """
 from __future__ import annotations
 
