@@ -91,7 +91,7 @@ _U16, _U32 = 0xFFFF, 0xFFFFFFFF
 class Message:
     """Base of all messages: header fields as sent, plus the raw payload."""
     __slots__ = ("data_type", "data_count", "parameter1", "parameter2", "payload",
-                 "extended", "_decoded", "_ext_count", "_in_place")
+                 "extended", "_decoded", "_ext_count")
     data_type: int
     data_count: int
     parameter1: int
@@ -100,7 +100,6 @@ class Message:
     extended: bool
     _decoded: tuple[dict[str, Any] | None, Any] | None
     _ext_count: int
-    _in_place: bool  # set only for numbers converted in place (see wire_payload)
     ID: ClassVar[Command]
     ROLE: ClassVar[Role]
     #: Names shown by repr, in order: header fields under their meaning for this command.
@@ -248,7 +247,8 @@ def _rebuild(cls: type[Message], data_type: int, data_count: int, parameter1: in
 
 class _DataMessage(Message):
     """A message whose payload is DBR data: metadata structure plus values."""
-    __slots__ = ()
+    __slots__ = ("_in_place",)
+    _in_place: bool  # set only for numbers converted in place (see wire_payload)
     FIELDS: ClassVar[tuple[str, ...]] = ("data_type", "data_count")
 
     def _set_data(self, data: object, data_type: int, data_count: int | None,
@@ -275,6 +275,7 @@ class _DataMessage(Message):
                 decoded = _decode_payload(self.data_type, self.payload, self.data_count,
                                           use_numpy)
             else:
+                # Only a message decoded already can have been converted in place.
                 payload = self.payload if decoded is None else self.wire_payload()
                 decoded = decoder(payload, self.data_count, use_numpy, allocate)
         except ValueError as exc:
