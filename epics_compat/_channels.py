@@ -53,23 +53,23 @@ class Pending:
 
 class Subscription:
     """A monitor that survives reconnections: re-sent on every new circuit."""
-    __slots__ = ("channel", "data_type", "count", "mask", "callback", "here",
+    __slots__ = ("channel", "data_type", "count", "mask", "callback", "keeps_at_once",
                  "subscriptionid", "active", "queued_in")
 
     def __init__(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
-                 callback: Callable, here: Callable | None = None):
+                 callback: Callable, keeps_at_once: bool = False):
         self.channel = channel
         self.data_type = data_type  # a type id, or a family name resolved on connection
         self.count = count
         self.mask = mask
         self.callback = callback
-        self.here = here  # see Context.subscribe
+        self.keeps_at_once = keeps_at_once  # see Context.subscribe
         self.subscriptionid: int | None = None
         self.active = True
-        #: With ``here``: the batch of callbacks its last queued update went into (set by
-        #: the receiving thread). The dispatcher empties a batch once it has run all of
-        #: it, so an empty (or no) batch means none of its updates waits: only then is
-        #: ``here`` offered one, and updates stay in order.
+        #: With ``keeps_at_once``: the batch of callbacks its last queued update went
+        #: into (set by the receiving thread). The dispatcher empties a batch once it has
+        #: run all of it, so an empty (or no) batch means none of its updates waits:
+        #: only then is ``callback.keep_at_once`` offered one, and updates stay in order.
         self.queued_in: list | None = None
 
     def __repr__(self) -> str:

@@ -304,19 +304,20 @@ class Context(Searching, CircuitIO, MessageHandling):
             self._stop_reading(pending.circuit)
 
     def subscribe(self, channel: ClientChannel, data_type: int | str, count: int, mask: int,
-                  callback: Callable, here: Callable | None = None) -> Subscription:
+                  callback: Callable, keeps_at_once: bool = False) -> Subscription:
         """A monitor; ``callback(message)`` runs on the dispatcher for every update.
 
-        ``here(message)``, if given, is first offered each update on the thread that
-        received it, when none of this subscription's updates wait for the callback:
-        it returns True if it has dealt with the update (then nothing is queued). It
-        runs under the circuit's lock, so it must be quick and must not block.
+        With ``keeps_at_once``, ``callback.keep_at_once(message)`` is first offered each
+        update on the thread that received it, when none of this subscription's updates
+        wait for the callback: it returns True if it has dealt with the update (then
+        nothing is queued). It runs under the circuit's lock, so it must be quick and
+        must not block.
 
         Type, count and mask are checked first: a subscription kept with a value the
         protocol cannot carry used to fail again on every reconnection of its channel.
         """
         _check_subscription(channel, data_type, count, mask)
-        subscription = Subscription(channel, data_type, count, mask, callback, here)
+        subscription = Subscription(channel, data_type, count, mask, callback, keeps_at_once)
         with self._lock:
             channel.subscriptions.append(subscription)
         circuit = channel.circuit

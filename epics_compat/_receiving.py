@@ -11,6 +11,7 @@ import selectors
 import socket
 import threading
 import time
+from typing import Any, cast
 
 import caproto_core as core
 from caproto_core import ProtocolError
@@ -276,9 +277,9 @@ class CircuitIO(ContextPart):
                     subscription = subscriptions.get(message.parameter2)
                     if subscription is None or not subscription.active:
                         continue
-                    here = subscription.here
-                    if here is not None:
-                        if not subscription.queued_in and here(message):
+                    if subscription.keeps_at_once:
+                        keeper = cast(Any, subscription.callback)  # see Context.subscribe
+                        if not subscription.queued_in and keeper.keep_at_once(message):
                             continue  # dealt with on this thread
                         subscription.queued_in = updates
                     updates.append((subscription.callback, message))

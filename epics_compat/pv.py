@@ -372,10 +372,8 @@ class PV(PVCallbacks, PVMetadata):
         self._first_update.clear()
         # The PV's own type (promoted already): create_subscription's lookups of the
         # channel's native type and state are a fifth of its cost.
-        self._monref = ca._subscribe(self.chid, ftype=self.ftype,
-                                     callback=self.__on_changes, mask=mask,
-                                     count=self._user_max_count or 0,
-                                     keep=(self.__may_keep_at_once, self.__keep))
+        self._monref = ca._subscribe(self.chid, ftype=self.ftype, mask=mask,
+                                     count=self._user_max_count or 0, owner=self)
 
     @property
     def auto_monitor(self):
@@ -399,24 +397,25 @@ class PV(PVCallbacks, PVMetadata):
         """Stop monitoring: get() asks the server from now on."""
         self.auto_monitor = False
 
-    @ca._takes_keywords_dict
-    def __on_changes(self, value, kwd):
+    # The auto-monitor calls the next three (see ca._subscribe).
+
+    def _monitor_update(self, value, kwd):
         """Monitor updates, on the callback thread: keep value and metadata (the keyword
         arguments of a monitor callback, as a dict), then run the user callbacks."""
-        self.__keep(value, kwd)
+        self._keep_update(value, kwd)
         if self.verbose:
             ca.write(f"{self.pvname}: {self._args['char_value']} "
                      f"({fmt_time(self._args['timestamp'])})")
         self.run_callbacks()
 
-    def __may_keep_at_once(self):
+    def _may_keep_at_once(self):
         """Whether an update can be kept by the thread that received it, leaving nothing
         for the callback thread: when there is nothing to call back. A put(wait=True)
         then finds its update kept when it returns, without waiting for that thread."""
         return not self._callbacks and not self.verbose \
             and type(self).run_callbacks is PVCallbacks.run_callbacks
 
-    def __keep(self, value, kwd):
+    def _keep_update(self, value, kwd):
         args = self._args
         args.update(kwd)
         args['value'] = value

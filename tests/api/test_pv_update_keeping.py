@@ -5,8 +5,10 @@ returns the kept value of a monitored scalar, through a subclass's get_with_meta
 it has one."""
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import types
 
 import pytest
 
@@ -101,4 +103,21 @@ def test_get_of_a_monitored_scalar_still_calls_a_subclass_get_with_metadata(soft
     calls.clear()
     assert pv.get() == pv.get_with_metadata()["value"]
     assert len(calls) == 2
+    pv.disconnect()
+
+
+def test_the_monitor_of_a_pv_keeps_no_bound_method_of_it(softioc):
+    """The auto-monitor calls the PV itself: each bound method kept would be one more
+    object per PV for the garbage collector (full collections were a quarter of the time
+    to connect 50,000 PVs)."""
+    pv = epics.PV(softioc.pv("ao"))
+    assert pv.wait_for_connection(timeout=5)
+    assert wait_for(lambda: pv.get() is not None)
+    handler, _, subscription = pv._monref
+    kept = gc.get_referents(handler) + gc.get_referents(subscription)
+    assert pv in kept and handler in kept
+    assert not [item for item in kept if isinstance(item, types.MethodType)]
+    for value in (1.5, 2.5):  # and it still keeps the updates a put brings
+        assert pv.put(value, wait=True) == 1
+        assert pv.get() == value
     pv.disconnect()
