@@ -11,7 +11,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any, cast
+from typing import Any
 
 import caproto_core as core
 from caproto_core import ProtocolError
@@ -278,7 +278,7 @@ class CircuitIO(ContextPart):
                     if subscription is None or not subscription.active:
                         continue
                     if subscription.keeps_at_once:
-                        keeper = cast(Any, subscription.callback)  # see Context.subscribe
+                        keeper: Any = subscription.callback  # see Context.subscribe
                         if not subscription.queued_in and keeper.keep_at_once(message):
                             continue  # dealt with on this thread
                         subscription.queued_in = updates
