@@ -1297,12 +1297,13 @@ def put(chid, value, wait=False, timeout=30, callback=None, callback_data=None, 
 
     try:
         # Without a callback, a waiting put learns of its completion here: no call on
-        # the dispatcher thread (a thread wake-up per put) just to log a failure. Unlike
-        # a get, it does not take the circuit before sending (receive=True): the server
-        # takes ~150 us to complete it, so no reply beats the caller to the I/O thread,
-        # and taking the circuit first only lengthened a put (188 -> 210 us, A/B).
+        # the dispatcher thread (a thread wake-up per put) just to log a failure. As a
+        # get, a waiting put takes the circuit before sending (receive=True): a server
+        # that completes the put in ~40 us replies before the caller could take it
+        # after sending, and the I/O thread woke for every reply (seen with strace).
         pending = channel.context.write(channel, data, dbr.native_type(ftype), count, notify,
-                                        completed if callable(callback) else None)
+                                        completed if callable(callback) else None,
+                                        receive=bool(wait))
     except WriteAccessDenied:
         raise CASeverityException('put(%r)' % pvname,
                                   message(_core.EcaStatus.ECA_NOWTACCESS)) from None
