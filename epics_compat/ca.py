@@ -1177,6 +1177,11 @@ def _encode_for_put(entry, value, ftype, nativecount):
     """
     pvname = entry.pvname
     ntype = dbr.native_type(ftype)
+    kind = type(value)
+    if (kind is float or kind is int) and ntype != dbr.STRING:
+        # One plain number, the common put: as a scalar (no list), which the core packs
+        # with struct rather than numpy.
+        return _number(entry, value, ntype), 1
     if value is None or isinstance(value, Mapping):
         raise TypeError("cannot put %r to %s: not a value" % (value, pvname))
     if ntype == dbr.STRING:
@@ -1214,7 +1219,7 @@ def _encode_for_put(entry, value, ftype, nativecount):
             raise type(exc)("cannot put array data %r to PV %s of type '%s'"
                             % (value, pvname, dbr.Name(ftype).lower())) from None
         return items, len(items)
-    return [_number(entry, value, ntype)], 1
+    return _number(entry, value, ntype), 1
 
 
 def _put_error(exc, text=None):
