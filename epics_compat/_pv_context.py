@@ -18,7 +18,7 @@ def ensure_context(method):
         own = self.context
         if own is None:
             raise RuntimeError(f"PV {getattr(self, 'pvname', '?')!r} has no CA context")
-        current = ca.current_context()
+        current = ca._current_context_id()
         if current == own:
             return method(self, *args, **kwargs)
         if current is not None:

@@ -451,6 +451,11 @@ def detach_context():
 @withCA
 def current_context():
     """The id of the calling thread's context."""
+    return _current_context_id()
+
+
+def _current_context_id():
+    """current_context(), for callers that know the library is loaded (a PV's methods)."""
     context_id = getattr(_thread_context, "id", None)
     return context_id if context_id in _contexts else initial_context
 

@@ -98,6 +98,14 @@ def get_pv(pvname, form='time', connect=False, context=None, timeout=5.0,
     return thispv
 
 
+def _length(value) -> int:
+    """len() of a value kept by a PV; 1 for a scalar."""
+    try:
+        return len(value)
+    except TypeError:
+        return 1
+
+
 def clear_pvcache():
     """Disconnect and forget every PV made by get_pv() (ca.clear_cache() calls this).
 
@@ -487,14 +495,9 @@ class PV(PVCallbacks, PVMetadata):
             ca._wait(self._first_update, FIRST_UPDATE_WAIT if timeout is None else timeout,
                      self.context)
             first_value = False  # waited already: a read, if needed now, does not wait
-        try:
-            cached_length = len(self._args['value'])
-        except TypeError:
-            cached_length = 1
-
         if (not use_monitor or not self.auto_monitor or ftype != self.ftype
                 or self._args['value'] is None or self._unconfirmed_put
-                or (count is not None and count > cached_length)):
+                or (count is not None and count > _length(self._args['value']))):
             if count is None:
                 # The count the PV was made with, as for its subscription. (pyepics takes
                 # the element count of the last update: an array that has just grown came
@@ -511,7 +514,7 @@ class PV(PVCallbacks, PVMetadata):
                 ca._wait(self._first_update, FIRST_UPDATE_WAIT, self.context)
             if ftype == self.ftype:
                 self._unconfirmed_put = False
-            self._args.update(**metad)
+            self._args.update(metad)
             if with_ctrlvars and form != 'ctrl':
                 metad = self._args.copy()
             val = metad['value']
@@ -521,7 +524,7 @@ class PV(PVCallbacks, PVMetadata):
 
         if as_string:
             metad['value'] = self._set_charval(val, force_long_string=as_string)
-        elif self.nelm > 1 and val is not None:
+        elif self._args['nelm'] > 1 and val is not None:  # noted at connection
             try:
                 len(val)
             except TypeError:
