@@ -1033,8 +1033,9 @@ def _get(entry, ftype, count, wait, timeout, as_string, as_numpy):
         return None
     count = 0 if count is None else min(count, channel.native_count)
     pending = None
+    results = entry.get_results  # a property that makes the dict: looked up once
     with entry.lock:
-        last = entry.get_results[ftype]
+        last = results[ftype]
         # GET_PENDING means in flight: one that ended (failed with its circuit, say)
         # must not keep later gets from asking again.
         if last[0] is not GET_PENDING or last[1].done.is_set():
@@ -1048,7 +1049,7 @@ def _get(entry, ftype, count, wait, timeout, as_string, as_numpy):
                 # As libca's ca_array_get_callback on a disconnected channel.
                 raise CASeverityException('get(%r)' % entry.pvname,
                                           message(_core.EcaStatus.ECA_DISCONN)) from None
-            entry.get_results[ftype] = [GET_PENDING, pending]
+            results[ftype] = [GET_PENDING, pending]
     if not wait:
         return None
     try:
@@ -1065,7 +1066,8 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
         ftype = _field_type(channel)
     native_count = channel.native_count
     count = native_count if count is None else min(count, native_count)
-    result = entry.get_results[ftype]
+    results = entry.get_results
+    result = results[ftype]
     if result[0] is None:
         warnings.warn('get_complete without initial get() call')
         return None
@@ -1081,8 +1083,8 @@ def _get_complete(entry, ftype, count, timeout, as_string, as_numpy):
                                                                           timeout))
             return None
         with entry.lock:
-            if entry.get_results[ftype] is result:
-                entry.get_results[ftype] = [pending]
+            if results[ftype] is result:
+                results[ftype] = [pending]
                 shared = False
         result = [pending]
     pending = result[0]
