@@ -561,7 +561,7 @@ def _payload_decoder(layout: DbrType) -> PayloadDecoder:
     scalar = None
     if numpy is not None and layout.native in _SCALAR_CODES:
         scalar = struct.Struct(">" + _SCALAR_CODES[layout.native]).unpack_from
-        make_array = numpy.array
+        new_array = numpy.empty
         native_dtype = numpy.dtype(_ELEMENTS[layout.native].numpy_dtype).newbyteorder("=")
 
     def decode(payload: Buffer, count: int, use_numpy: bool = True,
@@ -585,7 +585,11 @@ def _payload_decoder(layout: DbrType) -> PayloadDecoder:
             metadata = None
         # ``numpy`` is looked up at each call, so a test can take it away.
         if count == 1 and scalar is not None and use_numpy and numpy is not None:
-            return metadata, make_array(scalar(payload, meta_size), native_dtype)
+            # One number, filled into an empty array: half the cost of numpy.array((x,)),
+            # which works out the shape and type of its argument first.
+            value = new_array(1, native_dtype)
+            value[0] = scalar(payload, meta_size)[0]
+            return metadata, value
         return metadata, values_of(payload, meta_size, count, use_numpy, allocate)
 
     return decode
