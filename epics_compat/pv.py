@@ -524,7 +524,7 @@ class PV(PVCallbacks, PVMetadata):
 
         if as_string:
             metad['value'] = self._set_charval(val, force_long_string=as_string)
-        elif self._args['nelm'] > 1 and val is not None:  # noted at connection
+        elif (self._args['nelm'] or 0) > 1 and val is not None:  # noted at connection
             try:
                 len(val)
             except TypeError:
