@@ -378,7 +378,9 @@ def encode_values(native: ChannelType, value: Any) -> tuple[Buffer, int]:
     limits = _INT_RANGES.get(native)
     if numpy is not None:
         try:
-            values = numpy.asarray(value)
+            # Flat from the start: numpy.trunc of a 0-d array gives a numpy scalar, whose
+            # astype() keeps the machine's byte order (3.5 as LONG went out as 3 << 24).
+            values = numpy.asarray(value).reshape(-1)
             kind = values.dtype.kind
             if kind in "USV":
                 raise TypeError(f"cannot send text or bytes {value!r} as {native.name} "
@@ -386,7 +388,7 @@ def encode_values(native: ChannelType, value: Any) -> tuple[Buffer, int]:
             if kind == "O" and limits is not None:
                 # Python ints beyond 64 bits, or mixed objects: checked one by one.
                 values = numpy.array([_plain_int(item, value, native)
-                                      for item in values.reshape(-1).tolist()], dtype=int)
+                                      for item in values.tolist()], dtype=int)
             elif limits is not None and values.size:
                 if kind in "fc":
                     if not numpy.all(numpy.isfinite(values)):
@@ -394,7 +396,7 @@ def encode_values(native: ChannelType, value: Any) -> tuple[Buffer, int]:
                     values = numpy.trunc(values.real)
                 if values.min() < limits[0] or values.max() > limits[1]:
                     raise _out_of_range(value, native)
-            wire = values.astype(element.numpy_dtype, copy=False).reshape(-1)
+            wire = values.astype(element.numpy_dtype, copy=False)
         except (TypeError, OverflowError) as exc:
             if str(exc).startswith("cannot "):
                 raise
