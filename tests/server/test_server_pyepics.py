@@ -172,8 +172,16 @@ for pv in pvs:
 time.sleep(0.3)
 for record, form, puts in MONITORS:
     if form == "time":
+        logs = [updates[record + " time"], updates[record + " ctrl"]]
         for value in puts:
+            before = [len(log) for log in logs]
             epics.caput(PREFIX + record, value, wait=True)
+            # Its updates in before the next put: once in CI the softIoc side gave
+            # wshort's first value and [6], without [4, 5], on a loaded machine.
+            deadline = time.time() + 2.0
+            while time.time() < deadline and any(
+                    len(log) == n for log, n in zip(logs, before)):
+                time.sleep(0.01)
 time.sleep(0.5)
 out["monitors"] = updates
 
