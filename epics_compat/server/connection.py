@@ -51,7 +51,7 @@ _WRITABLE_TYPES = tuple(ChannelType(i) for i in range(7)) + (ChannelType.PUT_ACK
 class Subscription:
     """One EVENT_ADD of a client: which PV, as which type, for which events."""
     __slots__ = ("connection", "sid", "pv", "subscriptionid", "data_type", "data_count",
-                 "mask", "held")
+                 "mask", "held", "sent_version")
 
     def __init__(self, connection: Connection, sid: int, pv: PV, request: EventAddRequest):
         self.connection = connection
@@ -62,6 +62,7 @@ class Subscription:
         self.data_count = request.data_count
         self.mask = int(request.mask)
         self.held: Message | None = None  # the newest update, while updates must wait
+        self.sent_version = -1  # the PV's version that its last update carried
 
     def __repr__(self) -> str:
         return (f"<Subscription {self.pv.name!r} id={self.subscriptionid} "
@@ -306,7 +307,8 @@ class Connection:
             self.server.unsubscribe(old)
         self.subscriptions[message.subscriptionid] = subscription
         self.server.subscribe(subscription)
-        self.post_event(subscription, {})  # the first update comes at once, whatever the mask
+        # The first update comes at once, whatever the mask.
+        self.post_event(subscription, {}, pv.version)
 
     def _on_event_cancel(self, message: EventCancelRequest) -> None:
         subscription = self.subscriptions.get(message.subscriptionid)
@@ -448,8 +450,17 @@ class Connection:
         return (self.events_on and not self.server.hooks.paused
                 and len(self._outbuf) < BACKLOG_LIMIT)
 
-    def post_event(self, subscription: Subscription, cache: dict) -> None:
-        """Send (or hold) an update of ``subscription``; ``cache`` shares encodings."""
+    def post_event(self, subscription: Subscription, cache: dict, version: int) -> None:
+        """Send (or hold) an update of ``subscription``; ``cache`` shares encodings.
+
+        ``version`` is the PV's, read before its state is encoded, so the update carries
+        that state or a newer one. A write posts after it lets go of the PV, so the first
+        update of a new subscription may already carry what the write then posts: that
+        post is skipped rather than sent twice.
+        """
+        if version == subscription.sent_version:
+            return
+        subscription.sent_version = version
         pv = subscription.pv
         readable = bool(self.server.rights(pv) & AccessRights.READ)
         key = (subscription.data_type, subscription.data_count, readable)

@@ -135,6 +135,8 @@ class PV:
         self.put_delay = put_delay
         self.lock = threading.RLock()
         self._observers: tuple[PVObserver, ...] = ()
+        #: Counts the changes of state: the server sends no subscription one state twice.
+        self.version = 0
         values = self._normalize(value if value is not None else
                                  convert.zeros(self.native, count or 1))
         self.count = count if count is not None else max(1, len(values))
@@ -228,6 +230,7 @@ class PV:
                 mask |= DBE_ALARM
             self.status, self.severity = new_status, new_severity
         self.timestamp = time.time() if timestamp is None else timestamp
+        self.version += 1  # last: whoever reads this version finds at least this state
         return mask
 
     def _limit_alarm(self) -> tuple[AlarmStatus, AlarmSeverity]:
@@ -261,6 +264,7 @@ class PV:
             if enum_strs is not None:
                 self.enum_strs = tuple(enum_strs)
             self.limits.update(limits)
+            self.version += 1
         self._notify(DBE_PROPERTY)
 
     def set_access(self, access: str | int) -> None:

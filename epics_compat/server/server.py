@@ -440,9 +440,10 @@ class Server:
             if not subscribers:
                 return
             cache: dict = {}
+            version = pv.version
             for subscription in list(subscribers):
                 if subscription.mask & mask:
-                    subscription.connection.post_event(subscription, cache)
+                    subscription.connection.post_event(subscription, cache, version)
 
     def pv_access_changed(self, pv: PV) -> None:
         with self.lock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import socket
+import threading
 import time
 
 import pytest
@@ -289,6 +290,36 @@ def test_events_off_holds_updates_and_on_sends_the_newest(server, client):
     updates = client.quiet()
     assert [list(m.data) for m in updates] == [[3.0]]
 
+
+
+def test_a_new_subscription_gets_a_racing_write_once():
+    """A write posts after it lets go of the PV. A subscription made in between finds the
+    new value already in its first update; the write's own post must not send it again
+    (the repeats test_server_load counted, and a CAProcess monitor once saw [n, n])."""
+    pv = PV("n", "long", 0)
+    stored, go_on = threading.Event(), threading.Event()
+
+    class HoldTheWrite:  # observes before the server does: the write is stored, not posted
+        def pv_changed(self, pv, mask):
+            stored.set()
+            go_on.wait(5)
+
+        def pv_access_changed(self, pv):
+            pass
+
+    pv.observe(HoldTheWrite())
+    with Server([pv], beacon_address=None) as server, RawClient(server.port) as client:
+        channel = client.connect("n")
+        writer = threading.Thread(target=pv.write, args=(5,))
+        writer.start()
+        assert stored.wait(5)
+        request = channel.subscribe(ChannelType.LONG, 0, VALUE)
+        client.send(request)
+        assert list(client.expect(EventAddResponse).data) == [5]
+        go_on.set()
+        writer.join(5)
+        pv.write(6)
+        assert [list(m.data) for m in client.quiet()] == [[6]]
 
 # --- beacons ------------------------------------------------------------------------------
 
