@@ -502,7 +502,6 @@ with srv.Server(pvs, beacon_address=None) as server, pyserver.RawClient(server.p
 def test_server_works_without_numpy():
     import subprocess
     import sys
-    from pathlib import Path
     code = NO_NUMPY.format(tests=str(TESTS))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=30)
