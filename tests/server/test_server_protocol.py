@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import socket
+import struct
 import threading
 import time
 
@@ -145,6 +146,31 @@ def test_read_every_dbr_type(client, data_type):
         low = 256 - 50 if native == ChannelType.CHAR else -50  # CHAR limits are unsigned
         assert (metadata["upper_ctrl_limit"], metadata["lower_ctrl_limit"]) == (50, low)
 
+
+# Each native type at its edges; the DOUBLE NaN carries a payload its bits must keep.
+NAN_WITH_PAYLOAD = struct.unpack(">d", bytes.fromhex("7ff8000000000abc"))[0]
+ONE_VALUES = [("double", v) for v in (-0.0, 1e308, float.fromhex("0x1.8p-1074"),
+                                      NAN_WITH_PAYLOAD)] + \
+    [("long", v) for v in (-2**31, 2**31 - 1)] + [("short", v) for v in (-2**15, 2**15 - 1)] + \
+    [("enum", 1), ("char", 255), ("float", 0.1)]
+
+
+@pytest.mark.parametrize("pv_type, value", ONE_VALUES)
+def test_one_value_is_sent_as_the_array_of_it_would_be(pv_type, value):
+    """A lone number goes to the core as a Python number (struct packs it); the bytes
+    must be those of the one-element array it was before, in every DBR type."""
+    import numpy
+    from caproto_core import dbr_type, encode_payload
+    from epics_compat.server.payloads import encode_read
+    pv = PV("one", pv_type, value, enum_strs=("Off", "On"), units="mm", precision=3)
+    for data_type in range(35):
+        if dbr_type(data_type).native == ChannelType.STRING:
+            continue
+        values, metadata = pv.read(data_type, 0)
+        as_array = encode_payload(data_type, numpy.asarray(values), metadata)
+        payload, count, status = encode_read(pv, data_type, 0)
+        assert (bytes(payload), count, status) == (bytes(as_array[0]), 1, EcaStatus.ECA_NORMAL), \
+            (pv_type, value, ChannelType(data_type).name)
 
 def test_read_enum_as_string_and_ctrl(client):
     channel = client.connect("e")
