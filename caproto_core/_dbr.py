@@ -347,6 +347,17 @@ def _out_of_range(value: object, native: ChannelType) -> ValueError:
 _VIEWED_VALUES = 1 << 16
 
 
+def _one_element(value: Any) -> Any:
+    """The element of a one-element list, tuple or numpy array (as a Python number);
+    anything else as it is."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return value[0] if len(value) == 1 else value
+    if numpy is not None and kind is numpy.ndarray and value.size == 1:
+        return value.item()
+    return value
+
+
 def encode_values(native: ChannelType, value: Any) -> tuple[Buffer, int]:
     """Values of a native type as wire bytes (unpadded) and their element count.
 
@@ -356,11 +367,14 @@ def encode_values(native: ChannelType, value: Any) -> tuple[Buffer, int]:
     without numpy). Text sent as numbers raises TypeError.
     """
     scalar = _SCALARS.get(native)
-    if scalar is not None and type(value) in scalar[1]:
-        # One plain number, the common put: packed directly, the bytes numpy would give.
-        packer, _, limits = scalar
-        if limits is None or limits[0] <= value <= limits[1]:
-            return packer.pack(value), 1
+    if scalar is not None:
+        # One plain number (a put, a scalar PV's update) is packed directly, the bytes
+        # numpy would give: given alone, or as the one element of a list or an array.
+        one = _one_element(value)
+        if type(one) in scalar[1]:
+            packer, _, limits = scalar
+            if limits is None or limits[0] <= one <= limits[1]:
+                return packer.pack(one), 1
     element = _ELEMENTS[native]
     if native == ChannelType.STRING:
         items = _as_sequence(value)

@@ -4,18 +4,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-from caproto_core import (ChannelType, EcaStatus, EventAddResponse, Message, dbr_type,
-                          encode_payload, payload_size)
+from caproto_core import (EcaStatus, EventAddResponse, Message, dbr_type, encode_payload,
+                          payload_size)
 
 from .convert import STRING, ConversionError, zeros
 from .pv import PV
 
 logger = logging.getLogger("epics_compat.server")
-
-#: Types whose lone value the core packs with struct when given as a Python number (bit
-#: exact; FLOAT and CHAR always go through numpy there).
-_ONE_NUMBER_PACKED = frozenset((ChannelType.DOUBLE, ChannelType.LONG, ChannelType.INT,
-                                ChannelType.ENUM))
 
 
 def data_message(cls: type[Message], data_type: int, count: int, parameter1: int,
@@ -49,12 +44,8 @@ def encode_read(pv: PV, data_type: int, count: int, readable: bool = True
             logger.debug("%s read as %s fails: %s", pv.name, layout.type_id.name, exc)
             values = zeros(layout.native, count or max(1, len(pv.values)))
             status = EcaStatus.ECA_GETFAIL
-    wire: Any = values
-    if len(values) == 1 and layout.native in _ONE_NUMBER_PACKED:
-        # One number, as a Python number: the core packs it with struct, not numpy.
-        wire = values[0].item() if hasattr(values[0], "item") else values[0]
     try:
-        payload, n = encode_payload(data_type, wire, metadata)
+        payload, n = encode_payload(data_type, values, metadata)
     except (ValueError, TypeError, OverflowError) as exc:
         logger.warning("cannot encode %s as %s: %s", pv.name, layout.type_id.name, exc)
         payload, n = encode_payload(data_type, zeros(layout.native, len(values)))

@@ -810,14 +810,19 @@ def test_messages_copy_and_pickle_exactly(data):
     st.tuples(st.sampled_from([cc.ChannelType.INT, cc.ChannelType.ENUM,
                                cc.ChannelType.LONG, cc.ChannelType.CHAR]),
               st.floats(-1e5, 1e5))))
-def test_a_single_number_encodes_as_the_same_number_in_a_list(case):
-    """One plain number has a fast path; its bytes (or its error) are those of the
-    general path, which a one-element list takes."""
+def test_a_single_number_encodes_as_one_of_two_does(case):
+    """One number, alone or as the one element of a list or an array, has a fast path;
+    its bytes (or its error) are those of the general path, which two elements take."""
     native, value = case
+    forms = [value, [value], (value,), numpy.array([value]), numpy.array(value)]
     try:
-        expected = _dbr.encode_values(native, [value])
+        both, _ = _dbr.encode_values(native, [value, value])
     except ValueError:  # out of the type's range
-        with pytest.raises(ValueError):
-            _dbr.encode_values(native, value)
+        for form in forms:
+            with pytest.raises(ValueError):
+                _dbr.encode_values(native, form)
         return
-    assert _dbr.encode_values(native, value) == expected
+    expected = (bytes(both)[:len(both) // 2], 1)
+    for form in forms:
+        encoded, count = _dbr.encode_values(native, form)
+        assert (bytes(encoded), count) == expected, form

@@ -156,21 +156,26 @@ ONE_VALUES = [("double", v) for v in (-0.0, 1e308, float.fromhex("0x1.8p-1074"),
 
 
 @pytest.mark.parametrize("pv_type, value", ONE_VALUES)
-def test_one_value_is_sent_as_the_array_of_it_would_be(pv_type, value):
-    """A lone number goes to the core as a Python number (struct packs it); the bytes
-    must be those of the one-element array it was before, in every DBR type."""
+def test_one_value_is_sent_as_one_of_two_would_be(pv_type, value):
+    """The core packs a lone number with struct; in every DBR type the bytes of a scalar
+    PV's read must be those of the general path (which two elements take): the metadata,
+    then the first element, padded."""
     import numpy
-    from caproto_core import dbr_type, encode_payload
+    from caproto_core import dbr_type, encode_values
+    from caproto_core._dbr import encode_metadata, pad
     from epics_compat.server.payloads import encode_read
     pv = PV("one", pv_type, value, enum_strs=("Off", "On"), units="mm", precision=3)
     for data_type in range(35):
-        if dbr_type(data_type).native == ChannelType.STRING:
+        layout = dbr_type(data_type)
+        if layout.native == ChannelType.STRING:
             continue
         values, metadata = pv.read(data_type, 0)
-        as_array = encode_payload(data_type, numpy.asarray(values), metadata)
+        both, _ = encode_values(layout.native, numpy.asarray(values).repeat(2))
+        expected = pad(encode_metadata(layout, metadata) + bytes(both)[:len(both) // 2])
         payload, count, status = encode_read(pv, data_type, 0)
-        assert (bytes(payload), count, status) == (bytes(as_array[0]), 1, EcaStatus.ECA_NORMAL), \
-            (pv_type, value, ChannelType(data_type).name)
+        assert (bytes(payload), count, status) == (expected, 1, EcaStatus.ECA_NORMAL), \
+            (pv_type, value, layout.type_id.name)
+
 
 def test_read_enum_as_string_and_ctrl(client):
     channel = client.connect("e")
