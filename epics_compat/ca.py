@@ -1186,8 +1186,8 @@ def _encode_for_put(entry, value, ftype, nativecount):
     ntype = dbr.native_type(ftype)
     kind = type(value)
     if (kind is float or kind is int) and ntype != dbr.STRING:
-        # One plain number, the common put: as a scalar (no list), which the core packs
-        # with struct rather than numpy.
+        # One plain number, the common put: handed on as it is, without the checks
+        # (two against the Mapping ABC) that other values need.
         return _number(entry, value, ntype), 1
     if value is None or isinstance(value, Mapping):
         raise TypeError("cannot put %r to %s: not a value" % (value, pvname))
